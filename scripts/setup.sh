@@ -1,0 +1,112 @@
+# shellcheck shell=bash
+# Brings a machine to the state the repo needs: Debian packages, Node >= 24, node_modules.
+# Sourced by ./zkp (it exports PATH for the commands that follow). Idempotent; when everything
+# is in place it only runs a few cheap checks and prints nothing. Progress goes to stderr so
+# that stdout stays usable for the command's own output.
+
+zkp_setup_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# zookeeper: the server jars the test fixture runs (the package ships no service; zookeeperd
+# would, and we do not install it). The others are clients and peers the tests talk to.
+zkp_setup_debian_packages=(zookeeper python3-kazoo libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy)
+zkp_setup_min_node_major=24
+
+zkp_setup_say() { printf 'setup: %s\n' "$*" >&2; }
+
+zkp_setup_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    zkp_setup_say "need root to run: $*"
+    return 1
+  fi
+}
+
+zkp_setup_missing_debian_packages() {
+  # One dpkg-query call for all packages. It exits non-zero when any of them is unknown, which is
+  # an expected answer here (./zkp runs with errexit and pipefail).
+  local installed
+  installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true)"
+  installed="$(awk '$2 == "installed" { print $1 }' <<<"$installed")"
+  local package
+  for package in "$@"; do
+    grep -qxF -- "$package" <<<"$installed" || printf '%s\n' "$package"
+  done
+}
+
+zkp_setup_apt_install() {
+  zkp_setup_say "installing Debian packages: $*"
+  # We run our own servers on free ports; keep package scripts from starting system services
+  # (haproxy would be enabled and started) unless the machine already has a policy in place.
+  local policy=/usr/sbin/policy-rc.d own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | zkp_setup_as_root tee "$policy" >/dev/null && zkp_setup_as_root chmod +x "$policy" && own_policy=1
+  fi
+  local status=0
+  zkp_setup_as_root apt-get update -qq &&
+    zkp_setup_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2 || status=$?
+  if [ -n "$own_policy" ]; then zkp_setup_as_root rm -f "$policy"; fi
+  return "$status"
+}
+
+zkp_setup_debian() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    [ -e /usr/share/java/zookeeper.jar ] ||
+      zkp_setup_say "not a Debian system: install ${zkp_setup_debian_packages[*]} (or equivalents) yourself"
+    return 0
+  fi
+  local missing=()
+  mapfile -t missing < <(zkp_setup_missing_debian_packages "${zkp_setup_debian_packages[@]}")
+  # Without any node at all we also need npm to fetch Node 24.
+  if ! command -v npm >/dev/null 2>&1; then
+    mapfile -t -O "${#missing[@]}" missing < <(zkp_setup_missing_debian_packages nodejs npm)
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then zkp_setup_apt_install "${missing[@]}"; fi
+}
+
+zkp_setup_node_major() {
+  local version
+  version="$("$1" --version 2>/dev/null)" || return 1
+  version="${version#v}"
+  printf '%s\n' "${version%%.*}"
+}
+
+zkp_setup_node() {
+  local system_major
+  system_major="$(zkp_setup_node_major node || echo 0)"
+  if [ "$system_major" -ge "$zkp_setup_min_node_major" ]; then return 0; fi
+
+  local platform
+  case "$(uname -m)" in
+    x86_64) platform=linux-x64 ;;
+    aarch64) platform=linux-arm64 ;;
+    *) zkp_setup_say "no prebuilt Node for $(uname -m); install Node >= $zkp_setup_min_node_major yourself"; return 1 ;;
+  esac
+  local prefix="$zkp_setup_root/.tools/node"
+  local bin="$prefix/node_modules/node-$platform/bin"
+  if [ ! -x "$bin/node" ]; then
+    zkp_setup_say "node ${system_major} is older than ${zkp_setup_min_node_major}; installing node-$platform@$zkp_setup_min_node_major into .tools/node"
+    npm install --prefix "$prefix" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      "node-$platform@$zkp_setup_min_node_major" >&2 || return 1
+  fi
+  export PATH="$bin:$PATH"
+}
+
+zkp_setup_npm_packages() {
+  local lock="$zkp_setup_root/package-lock.json"
+  local stamp="$zkp_setup_root/node_modules/.zkp-npm-ci.stamp"
+  # npm itself rewrites node_modules/.package-lock.json after every install, so a tree someone
+  # installed by hand after the last lock change counts as current too.
+  local npm_stamp="$zkp_setup_root/node_modules/.package-lock.json"
+  local reference
+  for reference in "$stamp" "$npm_stamp"; do
+    if [ -e "$reference" ] && [ ! "$lock" -nt "$reference" ]; then return 0; fi
+  done
+  zkp_setup_say "installing npm packages (npm ci)"
+  (cd "$zkp_setup_root" && npm ci --no-audit --no-fund --loglevel=error >&2) || return 1
+  touch "$stamp"
+}
+
+zkp_setup_debian && zkp_setup_node && zkp_setup_npm_packages

@@ -1,0 +1,120 @@
+/**
+ * Opens the one backend connection of a client session: sends the client's ConnectRequest bytes,
+ * unchanged, to ensemble members in turn until one answers with a usable ConnectResponse.
+ * A member that refuses (closes without answering: zxid ahead, connection limits, not serving) or
+ * offers only a read-only session while others may do better is skipped.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { decodeConnectResponse, type ConnectResponseRecord } from 'jute-ts';
+import type { EnsembleMembers, MemberState } from './members.ts';
+
+export interface BackendSession {
+  socket: Socket;
+  member: MemberState;
+  /** The ConnectResponse frame, to relay unchanged. */
+  responseFrame: Buffer;
+  response: ConnectResponseRecord;
+  /** Bytes that arrived in the same chunk after the ConnectResponse. */
+  leftover: Buffer | undefined;
+}
+
+export interface ConnectOptions {
+  connectTimeoutMs: number;
+  /** Called for each attempt that failed, for logs and metrics. */
+  onAttemptFailed?: (member: MemberState, reason: string) => void;
+}
+
+export class NoBackendError extends Error {
+  readonly attempts: string[];
+  constructor(attempts: string[]) {
+    super(`no ensemble member accepted the session (${attempts.join('; ')})`);
+    this.name = 'NoBackendError';
+    this.attempts = attempts;
+  }
+}
+
+export async function connectBackend(
+  members: EnsembleMembers,
+  connectRequestFrame: Buffer,
+  options: ConnectOptions,
+  signal: AbortSignal,
+): Promise<BackendSession> {
+  const attempts: string[] = [];
+  let readOnlyFallback: BackendSession | undefined;
+  for (const member of members.connectionOrder()) {
+    if (signal.aborted) break;
+    try {
+      const session = await handshake(member, connectRequestFrame, options, signal);
+      // An expired/invalid answer (timeOut 0) is definitive: every member shares the session table.
+      if (session.response.readOnly === true && session.response.timeOut > 0) {
+        attempts.push(`${member.key}: read-only`);
+        if (readOnlyFallback === undefined) readOnlyFallback = session;
+        else session.socket.destroy();
+        continue;
+      }
+      members.markSuccess(member);
+      readOnlyFallback?.socket.destroy();
+      return session;
+    } catch (error) {
+      const reason = (error as Error).message;
+      attempts.push(`${member.key}: ${reason}`);
+      members.markFailure(member);
+      options.onAttemptFailed?.(member, reason);
+    }
+  }
+  if (readOnlyFallback !== undefined && !signal.aborted) {
+    members.markSuccess(readOnlyFallback.member);
+    return readOnlyFallback;
+  }
+  readOnlyFallback?.socket.destroy();
+  throw new NoBackendError(signal.aborted ? [...attempts, 'client went away'] : attempts);
+}
+
+function handshake(member: MemberState, connectRequestFrame: Buffer, options: ConnectOptions, signal: AbortSignal): Promise<BackendSession> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: member.address.host, port: member.address.port, noDelay: true });
+    let done = false;
+    const finish = (error: Error | undefined, session?: BackendSession) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else resolve(session!);
+    };
+    const timer = setTimeout(() => finish(new Error(`no answer within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+    const onAbort = () => finish(new Error('aborted'));
+    const onError = (error: Error) => finish(new Error(error.message));
+    const onClose = () => finish(new Error('closed without a ConnectResponse'));
+    // The ConnectResponse is tiny (36/37 bytes): gather it by hand, keep what follows for the session.
+    let pending: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      if (pending.length < 4) return;
+      const length = pending.readInt32BE(0);
+      if (length < 0 || length > MAX_CONNECT_RESPONSE) return finish(new Error(`bad ConnectResponse length ${length}`));
+      if (pending.length < 4 + length) return;
+      const responseFrame = Buffer.from(pending.subarray(0, 4 + length));
+      const leftover = pending.length > 4 + length ? pending.subarray(4 + length) : undefined;
+      try {
+        const response = decodeConnectResponse(responseFrame);
+        finish(undefined, { socket, member, responseFrame, response, leftover });
+      } catch (error) {
+        finish(error as Error);
+      }
+    };
+    signal.addEventListener('abort', onAbort);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.write(connectRequestFrame);
+  });
+}
+
+/** A ConnectResponse is 36 or 37 bytes; allow trailing extras, refuse anything frame-sized. */
+const MAX_CONNECT_RESPONSE = 256;

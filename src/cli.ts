@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/**
+ * zookeeper-proxy command line. Flags can also come from ZKPROXY_* environment variables
+ * (ZKPROXY_CONFIG, ZKPROXY_ENSEMBLE, ZKPROXY_LOG_LEVEL, ...).
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError } from './config/config.ts';
+import { loadConfig } from './config/load.ts';
+import { runDev } from './commands/dev.ts';
+import { exitOnSignals, startProxy } from './commands/serve.ts';
+import { createLogger } from './observability/logger.ts';
+
+await yargs(hideBin(process.argv))
+  .scriptName('zookeeper-proxy')
+  .env('ZKPROXY')
+  .command(
+    'serve',
+    'Run the proxy: tenant listeners in front of one shared ZooKeeper ensemble',
+    (command) =>
+      command
+        .option('config', { type: 'string', describe: 'YAML or JSON configuration file' })
+        .option('ensemble', { type: 'string', describe: 'shared ensemble, host:port[,host:port...] (overrides the file)' })
+        .option('tenant', { type: 'string', array: true, describe: 'add a tenant: name=host:port[,host:port] (repeatable)' })
+        .option('admin', { type: 'string', describe: 'admin HTTP listener host:port, or "off" (default 127.0.0.1:9464)' })
+        .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error|fatal|silent' })
+        .option('drain-ms', { type: 'number', describe: 'SIGTERM drain period in ms (default 10000)' })
+        .example('$0 serve --ensemble zk1:2181,zk2:2181,zk3:2181 --tenant acme=0.0.0.0:7451', 'one tenant on the default port'),
+    async (args) => {
+      let config;
+      try {
+        config = loadConfig({ config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs });
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          process.stderr.write(`zookeeper-proxy: ${error.message}\n`);
+          process.exit(2);
+        }
+        throw error;
+      }
+      const log = createLogger(config.log.level);
+      try {
+        const proxy = await startProxy(config, log);
+        exitOnSignals(proxy, config, log);
+      } catch (error) {
+        log.fatal({ err: error }, 'cannot start');
+        log.flush();
+        process.exit(1);
+      }
+    },
+  )
+  .command(
+    'dev',
+    'Run a local ZooKeeper ensemble until Ctrl-C (prints its endpoints as one JSON line first)',
+    (command) => command.option('size', { type: 'number', default: 3, describe: 'ensemble members, 1..5' }),
+    (args) => runDev({ size: args.size }),
+  )
+  .demandCommand(1)
+  .strict()
+  .help()
+  .parseAsync();

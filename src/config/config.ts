@@ -1,0 +1,161 @@
+/**
+ * The proxy's configuration: schema, defaults and the cross-field rules (no shared listener, no
+ * overlapping chroots). Everything is validated before the proxy listens, with messages that name
+ * the offending key.
+ */
+import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
+import { z } from 'zod';
+import { Chroot } from '../tenancy/chroot.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const HOST_PORT = /^(?<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?<port>\d{1,5})$/;
+
+/** `allowAnyPort`: port 0 asks the OS for a free port (listeners in tests and dev). */
+export function parseHostPort(text: string, allowAnyPort = false): HostPort | string {
+  const match = HOST_PORT.exec(text.trim());
+  if (!match?.groups) return `"${text}" is not host:port`;
+  const port = Number(match.groups.port);
+  if (port < (allowAnyPort ? 0 : 1) || port > 65535) return `port ${port} in "${text}" is out of range ${allowAnyPort ? 0 : 1}..65535`;
+  return { host: match.groups.host!.replace(/^\[|\]$/g, ''), port };
+}
+
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const listenAddress = z.string().transform((text, ctx) => {
+  const parsed = parseHostPort(text, true);
+  if (typeof parsed === 'string') {
+    ctx.addIssue({ code: 'custom', message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** "h1:p1,h2:p2" as in a ZooKeeper connect string, without a chroot suffix. */
+export const ensembleString = z.string().transform((text, ctx) => {
+  if (text.includes('/')) {
+    ctx.addIssue({ code: 'custom', message: `ensemble "${text}" must not carry a chroot suffix: chroots are per tenant` });
+    return z.NEVER;
+  }
+  const members: HostPort[] = [];
+  for (const part of text.split(',')) {
+    const parsed = parseHostPort(part);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: `ensemble member ${parsed}` });
+      return z.NEVER;
+    }
+    members.push(parsed);
+  }
+  const seen = new Set(members.map(formatHostPort));
+  if (seen.size !== members.length) ctx.addIssue({ code: 'custom', message: `ensemble "${text}" lists a member twice` });
+  return members;
+});
+
+const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const TenantSchema = z.strictObject({
+  name: z.string().regex(TENANT_NAME, 'tenant name must be lower-case letters, digits and dashes (DNS label, max 63)'),
+  chroot: z.string().optional(),
+  listeners: z.array(listenAddress).min(1, 'a tenant needs at least one listener'),
+});
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const ConfigSchema = z
+  .strictObject({
+    ensemble: ensembleString,
+    tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    admin: z.strictObject({ listen: listenAddress.nullable().prefault('127.0.0.1:9464') }).prefault({}),
+    backend: z
+      .strictObject({
+        connectTimeoutMs: positiveInt.default(3000),
+        failureBackoffInitialMs: positiveInt.default(500),
+        failureBackoffMaxMs: positiveInt.default(30_000),
+      })
+      .prefault({}),
+    drain: z
+      .strictObject({
+        /** SIGTERM: stop accepting, then close connections spread over this period. */
+        periodMs: nonNegativeInt.default(10_000),
+        /** SIGINT: the same, faster. */
+        fastPeriodMs: nonNegativeInt.default(500),
+      })
+      .prefault({}),
+    /** Largest frame accepted from a client or the ensemble, length prefix excluded. */
+    maxFrameBytes: positiveInt.max(0x7fffffff).default(DEFAULT_MAX_FRAME_SIZE),
+    log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Map<string, number>();
+    const listeners = new Map<string, string>();
+    const chroots: { tenant: string; chroot: Chroot; index: number }[] = [];
+    config.tenants.forEach((tenant, index) => {
+      if (names.has(tenant.name)) ctx.addIssue({ code: 'custom', path: ['tenants', index, 'name'], message: `duplicate tenant name "${tenant.name}"` });
+      names.set(tenant.name, index);
+      tenant.listeners.forEach((listener, li) => {
+        for (const [key, owner] of listeners) {
+          const other = parseHostPort(key, true) as HostPort;
+          if (listener.port === 0) continue;
+          const wildcard = ['0.0.0.0', '::'].includes(listener.host) || ['0.0.0.0', '::'].includes(other.host);
+          if (other.port === listener.port && (other.host === listener.host || wildcard)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tenants', index, 'listeners', li],
+              message: `listener ${formatHostPort(listener)} clashes with ${key} of tenant "${owner}"`,
+            });
+          }
+        }
+        listeners.set(formatHostPort(listener), tenant.name);
+      });
+      try {
+        const chroot = new Chroot(tenant.chroot ?? defaultChroot(tenant.name));
+        for (const other of chroots) {
+          if (other.chroot.overlaps(chroot)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tenants', index, 'chroot'],
+              message: `chroot ${chroot.root} overlaps ${other.chroot.root} of tenant "${other.tenant}": tenants must not share a subtree`,
+            });
+          }
+        }
+        chroots.push({ tenant: tenant.name, chroot, index });
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
+      }
+    });
+    if (config.backend.failureBackoffMaxMs < config.backend.failureBackoffInitialMs) {
+      ctx.addIssue({ code: 'custom', path: ['backend', 'failureBackoffMaxMs'], message: 'must be >= failureBackoffInitialMs' });
+    }
+  });
+
+export type ProxyConfig = z.output<typeof ConfigSchema>;
+export type ProxyConfigInput = z.input<typeof ConfigSchema>;
+export type TenantConfig = ProxyConfig['tenants'][number];
+
+export function defaultChroot(tenantName: string): string {
+  return `/tenants/${tenantName}`;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates raw configuration; throws ConfigError listing every problem as `key.path: message`. */
+export function validateConfig(raw: unknown): ProxyConfig {
+  const result = ConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    return `  ${key || '(root)'}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}

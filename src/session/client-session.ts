@@ -1,0 +1,411 @@
+/**
+ * One client connection and its one backend connection. Relays frames both ways, rewriting paths
+ * into the tenant's chroot and back, and keeps replies in the client's xid order: a reply the proxy
+ * makes itself waits behind replies still in flight from the ensemble.
+ *
+ * Lifecycle: handshake (waiting for the ConnectRequest) → connecting (backend handshake, client
+ * reads paused) → relaying → closed. Any backend loss closes the client promptly, so the client
+ * reconnects (here or to another replica) and resumes the same session on another member.
+ */
+import type { Socket } from 'node:net';
+import {
+  ConversationTracker,
+  decodeConnectRequest,
+  encodeReplyHeader,
+  ErrorCode,
+  errorName,
+  fourLetterWordOf,
+  FrameReader,
+  isProtocolError,
+  mapPaths,
+  opcodeInfo,
+  opcodeName,
+  ProtocolError,
+  readReplyHeader,
+  readRequestHeader,
+  REJECT,
+  Xid,
+  type MapContext,
+} from 'jute-ts';
+import { connectBackend, NoBackendError, type BackendSession } from '../backend/connector.ts';
+import type { EnsembleMembers } from '../backend/members.ts';
+import { sessionHex, type Logger } from '../observability/logger.ts';
+import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
+import type { Tenant } from '../tenancy/tenant.ts';
+
+export interface SessionEnvironment {
+  members: EnsembleMembers;
+  connectTimeoutMs: number;
+  maxFrameBytes: number;
+  log: Logger;
+  /** Resolves once the tenant root exists on the ensemble. */
+  ensureTenantRoot(tenant: Tenant): Promise<void>;
+  /** Answers a four-letter word sent on a tenant listener (the socket is closed afterwards). */
+  fourLetterWord(word: string, socket: Socket): void;
+  onBackendAttemptFailed(memberKey: string, reason: string): void;
+  onBackendOpened(memberKey: string): void;
+  onBackendClosed(memberKey: string): void;
+}
+
+/** What waits in the xid queue: nothing for a forwarded request, or the proxy's own reply. */
+interface InFlight {
+  /** Proxy-made reply to send when this entry reaches the head of the queue. */
+  readonly reply: Buffer | undefined;
+  /** Close the connection once this reply is out (UNIMPLEMENTED, as the server does). */
+  readonly closeAfter: boolean;
+  /** process.hrtime.bigint() when forwarded, for latency. */
+  readonly sentAt: bigint;
+}
+
+type State = 'handshake' | 'connecting' | 'relaying' | 'closed';
+
+/** Frames a client may pipeline behind its ConnectRequest before the backend answers. */
+const MAX_EARLY_FRAMES = 1024;
+/** How long a closing connection may take to flush its last replies. */
+const CLOSE_FLUSH_MS = 5000;
+
+export class ClientSession {
+  readonly tenant: Tenant;
+  readonly remote: string;
+  private readonly client: Socket;
+  private readonly env: SessionEnvironment;
+  private readonly metrics: TenantMetrics;
+  private readonly log: Logger;
+  private readonly clientReader: FrameReader;
+  private readonly tracker = new ConversationTracker<InFlight>();
+  private readonly replyContext = { direction: 'reply' as const, opcode: undefined as number | undefined };
+  private readonly requestContext: MapContext = { direction: 'request' };
+  private readonly abort = new AbortController();
+  private state: State = 'handshake';
+  private backend: BackendSession | undefined;
+  private backendReader: FrameReader | undefined;
+  private earlyFrames: Buffer[] = [];
+  private sessionId: bigint | undefined;
+  /** Highest zxid the ensemble put in a reply on this connection; proxy-made replies reuse it. */
+  private lastZxid = 0n;
+  private closeReason: string | undefined;
+  private clientWaitsForDrain = false;
+  private backendWaitsForDrain = false;
+  private readonly onClose: (session: ClientSession) => void;
+
+  constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void) {
+    this.client = client;
+    this.tenant = tenant;
+    this.env = env;
+    this.metrics = metrics;
+    this.onClose = onClose;
+    this.remote = `${client.remoteAddress}:${client.remotePort}`;
+    this.log = env.log.child({ tenant: tenant.name, remote: this.remote });
+    this.clientReader = new FrameReader(env.maxFrameBytes);
+    client.setNoDelay(true);
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('drain', () => {
+      this.clientWaitsForDrain = false;
+      this.updateFlow();
+    });
+    client.on('error', (error) => this.close(`client error: ${error.message}`));
+    client.on('close', () => this.close('client closed'));
+    metrics.root.connectionsOpened.labels(tenant.name).inc();
+    metrics.root.connectionsActive.labels(tenant.name).inc();
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  // ------------------------------------------------------------------ client → ensemble
+
+  private onClientData(chunk: Buffer): void {
+    this.metrics.bytesIn.inc(chunk.length);
+    const backend = this.backend?.socket;
+    backend?.cork();
+    try {
+      this.clientReader.push(chunk, (frame) => this.onClientFrame(frame));
+    } catch (error) {
+      this.onClientFrameError(error);
+    } finally {
+      backend?.uncork();
+    }
+  }
+
+  private onClientFrameError(error: unknown): void {
+    if (!isProtocolError(error)) {
+      this.log.error({ err: error }, 'internal error handling a client frame');
+      this.close('internal error');
+      return;
+    }
+    const word = this.state === 'handshake' && error.kind === 'frameTooLarge' ? fourLetterWordOf(error.length ?? 0) : undefined;
+    if (word !== undefined) {
+      this.refuse('four_letter_word', `four-letter word ${word}`);
+      this.state = 'closed'; // the 4lw handler owns the socket from here
+      this.finish(`four-letter word ${word}`);
+      this.env.fourLetterWord(word, this.client);
+      return;
+    }
+    this.metrics.root.decodeErrors.labels(this.tenant.name, 'client', error.kind).inc();
+    this.refuse(error.kind === 'frameTooLarge' ? 'frame_too_large' : 'malformed', error.message);
+    // Like ZooKeeper: a bad length or a bad header closes the connection without a reply.
+    this.close(`malformed client frame: ${error.message}`);
+  }
+
+  private onClientFrame(frame: Buffer): void {
+    switch (this.state) {
+      case 'handshake':
+        this.onConnectRequest(frame);
+        return;
+      case 'connecting':
+        if (this.earlyFrames.length >= MAX_EARLY_FRAMES) throw new ProtocolError('invalidValue', 'too many requests before the session was established');
+        this.earlyFrames.push(Buffer.from(frame)); // the chunk it views may be reused by nobody, but copy: it waits
+        return;
+      case 'relaying':
+        this.forwardRequest(frame);
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  private onConnectRequest(frame: Buffer): void {
+    const request = decodeConnectRequest(frame); // validates; a ProtocolError closes the connection
+    this.state = 'connecting';
+    this.updateFlow();
+    const requested = request.sessionId === 0n ? 'new session' : `resume ${sessionHex(request.sessionId)}`;
+    this.log.debug({ requested, timeout: request.timeOut }, 'connect request');
+    const connectFrame = Buffer.from(frame);
+    this.openBackend(connectFrame).catch((error: unknown) => {
+      if (error instanceof NoBackendError) {
+        this.refuse('no_backend', error.message);
+        this.close(error.message);
+      } else {
+        this.log.error({ err: error }, 'backend connect failed');
+        this.close('backend connect failed');
+      }
+    });
+  }
+
+  private async openBackend(connectFrame: Buffer): Promise<void> {
+    await this.env.ensureTenantRoot(this.tenant);
+    if (this.state !== 'connecting') return;
+    const backend = await connectBackend(
+      this.env.members,
+      connectFrame,
+      { connectTimeoutMs: this.env.connectTimeoutMs, onAttemptFailed: (member, reason) => this.env.onBackendAttemptFailed(member.key, reason) },
+      this.abort.signal,
+    );
+    if (this.state !== 'connecting') {
+      backend.socket.destroy();
+      return;
+    }
+    this.backend = backend;
+    this.backendReader = new FrameReader(this.env.maxFrameBytes);
+    this.env.onBackendOpened(backend.member.key);
+    const socket = backend.socket;
+    socket.on('data', (chunk: Buffer) => this.onBackendData(chunk));
+    socket.on('drain', () => {
+      this.backendWaitsForDrain = false;
+      this.updateFlow();
+    });
+    socket.on('error', (error) => this.backendLost(`backend error: ${error.message}`));
+    socket.on('close', () => this.backendLost('backend closed'));
+
+    const { response } = backend;
+    this.writeToClient(backend.responseFrame);
+    if (response.timeOut <= 0) {
+      // Expired or unknown session: the server closes next; so do we, after the answer is out.
+      this.close('session expired or invalid');
+      return;
+    }
+    this.sessionId = response.sessionId;
+    this.state = 'relaying';
+    this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
+    this.log.info({ session: sessionHex(response.sessionId), member: backend.member.key, timeout: response.timeOut, readOnly: response.readOnly === true }, 'session established');
+    const early = this.earlyFrames;
+    this.earlyFrames = [];
+    socket.cork();
+    try {
+      for (const frame of early) this.forwardRequest(frame);
+    } catch (error) {
+      this.onClientFrameError(error);
+    } finally {
+      socket.uncork();
+    }
+    if (backend.leftover !== undefined) this.onBackendData(backend.leftover);
+    this.updateFlow();
+  }
+
+  private forwardRequest(frame: Buffer): void {
+    const [xid, opcode] = readRequestHeader(frame);
+    this.metrics.request(opcode);
+    const info = opcodeInfo(opcode);
+    if (info === undefined || !info.clientRequest) {
+      // ZooKeeper answers an unknown opcode with UNIMPLEMENTED (zxid -1) and closes.
+      this.refuse('unimplemented', `opcode ${opcode}`);
+      this.replyFromProxy(xid, ErrorCode.UNIMPLEMENTED, true, -1n);
+      return;
+    }
+    let mapped: Buffer | typeof REJECT;
+    try {
+      mapped = mapPaths(frame, this.requestContext, this.tenant.chroot.toServer);
+    } catch (error) {
+      if (!isProtocolError(error)) throw error;
+      // A header we understood with a body we cannot parse: ZooKeeper answers MARSHALLINGERROR.
+      this.metrics.root.decodeErrors.labels(this.tenant.name, 'client', error.kind).inc();
+      this.refuse('malformed', `${opcodeName(opcode)}: ${error.message}`);
+      this.replyFromProxy(xid, ErrorCode.MARSHALLINGERROR, false);
+      return;
+    }
+    if (mapped === REJECT) {
+      this.refuse('bad_path', `${opcodeName(opcode)} with an invalid path`);
+      this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
+      return;
+    }
+    this.tracker.request(xid, opcode, { reply: undefined, closeAfter: false, sentAt: process.hrtime.bigint() });
+    if (!this.backend!.socket.write(mapped)) {
+      this.backendWaitsForDrain = true;
+      this.updateFlow();
+    }
+  }
+
+  /** Queues a reply made by the proxy behind every reply still in flight. */
+  private replyFromProxy(xid: number, err: number, closeAfter: boolean, zxid: bigint = this.lastZxid): void {
+    const reply = encodeReplyHeader(xid, zxid, err);
+    if (this.tracker.size === 0) {
+      this.writeToClient(reply);
+      if (closeAfter) this.close(`answered ${errorName(err)} and closed`);
+      return;
+    }
+    this.tracker.request(xid, -1, { reply, closeAfter, sentAt: 0n });
+  }
+
+  // ------------------------------------------------------------------ ensemble → client
+
+  private onBackendData(chunk: Buffer): void {
+    if (this.state === 'closed') return;
+    this.client.cork();
+    try {
+      this.backendReader!.push(chunk, (frame) => this.onBackendFrame(frame));
+    } catch (error) {
+      if (isProtocolError(error)) {
+        this.metrics.root.decodeErrors.labels(this.tenant.name, 'ensemble', error.kind).inc();
+        this.log.error({ err: error.message }, 'malformed frame from the ensemble');
+        this.close(`malformed ensemble frame: ${error.message}`);
+      } else {
+        this.log.error({ err: error }, 'internal error handling an ensemble frame');
+        this.close('internal error');
+      }
+    } finally {
+      this.client.uncork();
+    }
+  }
+
+  private onBackendFrame(frame: Buffer): void {
+    if (this.state === 'closed') return;
+    const [xid, err] = readReplyHeader(frame);
+    let opcode: number | undefined;
+    if (xid !== Xid.notification) {
+      const pending = this.tracker.reply(xid);
+      if (pending === undefined) {
+        // Pings and auth answered without a tracked request are harmless; anything else is a broken stream.
+        if (xid !== Xid.ping && xid !== Xid.auth) {
+          this.close(`ensemble replied to xid ${xid}, which no request in flight has`);
+          return;
+        }
+      } else {
+        opcode = pending.opcode;
+        if (pending.data.sentAt !== 0n) this.metrics.observeLatency(opcode, Number(process.hrtime.bigint() - pending.data.sentAt) / 1e9);
+      }
+      const zxid = frame.readBigInt64BE(8);
+      if (zxid > this.lastZxid) this.lastZxid = zxid;
+      if (err !== ErrorCode.OK) this.metrics.root.replyErrors.labels(this.tenant.name, errorName(err)).inc();
+    }
+    this.replyContext.opcode = opcode;
+    const mapped = mapPaths(frame, this.replyContext, this.tenant.chroot.toClient);
+    if (mapped === REJECT) {
+      // A server path outside the chroot must never reach the client.
+      this.metrics.root.isolationDrops.labels(this.tenant.name).inc();
+      this.log.error({ xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) }, 'withheld a frame carrying a path outside the tenant chroot');
+      if (xid === Xid.notification) return;
+      this.close('reply carried a path outside the tenant chroot');
+      return;
+    }
+    this.writeToClient(mapped);
+    this.flushProxyReplies();
+  }
+
+  private flushProxyReplies(): void {
+    for (let head = this.tracker.peek(); head?.data.reply !== undefined; head = this.tracker.peek()) {
+      this.tracker.shift();
+      this.writeToClient(head.data.reply);
+      if (head.data.closeAfter) {
+        this.close('answered UNIMPLEMENTED and closed');
+        return;
+      }
+    }
+  }
+
+  private writeToClient(frame: Buffer): void {
+    this.metrics.bytesOut.inc(frame.length);
+    if (!this.client.write(frame)) {
+      this.clientWaitsForDrain = true;
+      this.updateFlow();
+    }
+  }
+
+  // ------------------------------------------------------------------ flow control and closing
+
+  /** Reading stops on a side whose peer cannot take more: memory stays bounded by socket buffers. */
+  private updateFlow(): void {
+    if (this.state === 'closed') return;
+    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain;
+    if (pauseClient) this.client.pause();
+    else this.client.resume();
+    const backend = this.backend?.socket;
+    if (backend) {
+      if (this.clientWaitsForDrain) backend.pause();
+      else backend.resume();
+    }
+  }
+
+  private backendLost(reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'relaying') this.metrics.root.backendLost.labels(this.tenant.name).inc();
+    // Close the client promptly: it will reconnect and resume its session on another member.
+    this.close(reason);
+  }
+
+  private refuse(reason: RefusalReason, detail: string): void {
+    this.metrics.root.refused.labels(this.tenant.name, reason).inc();
+    this.log.warn({ reason, detail, session: sessionHex(this.sessionId) }, 'refused');
+  }
+
+  /** Closes both sides now (a drain closes sessions one by one through here). */
+  close(reason: string): void {
+    if (this.state === 'closed') {
+      this.finish(reason);
+      return;
+    }
+    this.state = 'closed';
+    this.abort.abort();
+    // destroySoon lets replies already written reach the client before the FIN; a client that
+    // stopped reading does not get to hold the socket open for long.
+    this.client.destroySoon();
+    setTimeout(() => this.client.destroy(), CLOSE_FLUSH_MS).unref();
+    this.finish(reason);
+  }
+
+  private finish(reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    const backend = this.backend;
+    if (backend !== undefined) {
+      backend.socket.destroy();
+      this.env.onBackendClosed(backend.member.key);
+    }
+    if (this.sessionId !== undefined) this.metrics.root.sessionsActive.labels(this.tenant.name).dec();
+    this.metrics.root.connectionsActive.labels(this.tenant.name).dec();
+    this.tracker.drain();
+    this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
+    this.onClose(this);
+  }
+}
+

@@ -1,0 +1,124 @@
+/**
+ * Proxies for tests: in-process (fast, inspectable) or as a child process running the real CLI
+ * (for kill -9 and signal tests). Both bind port 0 and report the ports they got.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { validateConfig, type ProxyConfigInput } from '../../src/config/config.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { ProxyMetrics } from '../../src/observability/metrics.ts';
+import { ProxyServer } from '../../src/server/proxy-server.ts';
+
+export interface TestTenant {
+  name: string;
+  chroot?: string;
+  /** Listener count (default 1), all on 127.0.0.1:0. */
+  listeners?: number;
+}
+
+export interface ProxyHandle {
+  /** host:port of a tenant's (first) listener. */
+  address(tenant: string): string;
+  port(tenant: string): number;
+  close(): Promise<void>;
+}
+
+function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): ProxyConfigInput {
+  return {
+    ensemble,
+    admin: { listen: '127.0.0.1:0' },
+    backend: { connectTimeoutMs: 2000, failureBackoffInitialMs: 200, failureBackoffMaxMs: 2000 },
+    drain: { periodMs: 500, fastPeriodMs: 100 },
+    ...extra,
+    tenants: tenants.map((t) => ({
+      name: t.name,
+      ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
+      listeners: Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
+    })),
+  } as ProxyConfigInput;
+}
+
+export interface InProcessProxy extends ProxyHandle {
+  server: ProxyServer;
+  adminUrl: string;
+}
+
+export async function startInProcessProxy(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<InProcessProxy> {
+  const config = validateConfig(rawConfig(ensemble, tenants, extra));
+  const server = new ProxyServer(config, createLogger(process.env.ZKPROXY_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }));
+  await server.start();
+  const ports = new Map<string, number>();
+  for (const { tenant, address } of server.listenerAddresses()) if (!ports.has(tenant)) ports.set(tenant, address.port);
+  const admin = server.adminListenAddress()!;
+  return {
+    server,
+    adminUrl: `http://127.0.0.1:${admin.port}`,
+    port: (tenant) => ports.get(tenant) ?? fail(`no tenant ${tenant}`),
+    address: (tenant) => `127.0.0.1:${ports.get(tenant) ?? fail(`no tenant ${tenant}`)}`,
+    close: () => server.close(),
+  };
+}
+
+export interface ProxyProcess extends ProxyHandle {
+  child: ChildProcess;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+  logs: string[];
+  kill(signal?: NodeJS.Signals): void;
+}
+
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+
+/** Runs `node src/cli.ts serve --config <file>` and waits for its "proxy listening" log line. */
+export async function spawnProxyProcess(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<ProxyProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'zkproxy-test-'));
+  const configFile = join(dir, 'proxy.json');
+  writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => rmSync(dir, { recursive: true, force: true }));
+  createInterface({ input: child.stderr! }).on('line', (line) => logs.push(line));
+  const listening = new Promise<Map<string, number>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), 20_000);
+    void exited.then((code) => reject(new Error(`proxy exited with ${code}:\n${logs.join('\n')}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      logs.push(line);
+      try {
+        const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
+        if (entry.msg !== 'proxy listening' || !entry.listeners) return;
+        const ports = new Map<string, number>();
+        for (const listener of entry.listeners) {
+          const [tenant, address] = listener.split('@') as [string, string];
+          if (!ports.has(tenant)) ports.set(tenant, Number(address.split(':').pop()));
+        }
+        clearTimeout(timer);
+        resolve(ports);
+      } catch {
+        // not a JSON log line
+      }
+    });
+  });
+  const ports = await listening;
+  return {
+    child,
+    exited,
+    logs,
+    port: (tenant) => ports.get(tenant) ?? fail(`no tenant ${tenant}`),
+    address: (tenant) => `127.0.0.1:${ports.get(tenant) ?? fail(`no tenant ${tenant}`)}`,
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+    },
+    close: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
