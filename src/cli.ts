@@ -50,9 +50,14 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'dev',
-    'Run a local ZooKeeper ensemble until Ctrl-C (prints its endpoints as one JSON line first)',
-    (command) => command.option('size', { type: 'number', default: 3, describe: 'ensemble members, 1..5' }),
-    (args) => runDev({ size: args.size }),
+    'Embedded default: a local ZooKeeper ensemble plus the proxy with two demo tenants, until Ctrl-C (prints the endpoints as one JSON line first)',
+    (command) =>
+      command
+        .option('size', { type: 'number', default: 3, describe: 'ensemble members, 1..5' })
+        .option('port', { type: 'number', default: 7451, describe: 'first demo tenant port (the next one is the second tenant; any free port if taken)' })
+        .option('admin-port', { type: 'number', default: 9464, describe: 'admin HTTP port (any free port if taken)' })
+        .option('log-level', { type: 'string', default: 'info', describe: 'proxy log level (logs go to stderr)' }),
+    (args) => runDev({ size: args.size, port: args.port, adminPort: args.adminPort, logLevel: args.logLevel }),
   )
   .demandCommand(1)
   .strict()

@@ -1,59 +1,79 @@
+/**
+ * `zookeeper-proxy dev`: the embedded default. Starts a local 3-node ZooKeeper ensemble and the
+ * proxy with two demo tenants, prints ONE JSON line describing the endpoints (scripts parse it),
+ * then instructions for humans; runs until Ctrl-C and removes everything it started.
+ */
+import { createServer } from 'node:net';
+import { formatHostPort, validateConfig } from '../config/config.ts';
 import { LocalEnsemble } from '../embedded/ensemble.ts';
+import { createLogger } from '../observability/logger.ts';
+import { ProxyServer } from '../server/proxy-server.ts';
+import { exitOnSignals } from './serve.ts';
 
 export interface DevOptions {
   size: number;
+  /** First tenant port; the second demo tenant gets the next one. */
+  port: number;
+  adminPort: number;
+  logLevel: string;
 }
 
-/**
- * Runs a throw-away ZooKeeper ensemble until SIGINT/SIGTERM, then removes it.
- *
- * stdout starts with one JSON line describing the endpoints (for scripts); the instructions for
- * humans follow it.
- */
+export const DEMO_TENANTS = ['demo-a', 'demo-b'] as const;
+
 export async function runDev(options: DevOptions): Promise<void> {
+  const log = createLogger(options.logLevel, 'stderr');
   const ensemble = await LocalEnsemble.start({ size: options.size });
-  // Listening here also tells the fixture's own last-resort signal handler to stand back and
-  // let this graceful shutdown run.
-  const shutdown = waitForShutdownSignal();
   try {
-    const endpoints = { ensemble: ensemble.connectString(), admin: null, tenants: {} };
-    process.stdout.write(`${JSON.stringify(endpoints)}\n`);
-    process.stdout.write(instructions(ensemble));
-    const signal = await shutdown;
-    process.stderr.write(`\n${signal}: stopping the ensemble\n`);
-  } finally {
+    const ports = await Promise.all(DEMO_TENANTS.map((_, i) => portOrAny(options.port + i)));
+    const config = validateConfig({
+      ensemble: ensemble.connectString(),
+      admin: { listen: `127.0.0.1:${await portOrAny(options.adminPort)}` },
+      drain: { periodMs: 1000, fastPeriodMs: 200 },
+      log: { level: options.logLevel },
+      tenants: DEMO_TENANTS.map((name, i) => ({ name, listeners: [`127.0.0.1:${ports[i]}`] })),
+    });
+    const proxy = new ProxyServer(config, log);
+    await proxy.start();
+    exitOnSignals(proxy, config, log, () => ensemble.close());
+    const tenants = Object.fromEntries(proxy.listenerAddresses().map(({ tenant, address }) => [tenant, formatHostPort(address)]));
+    const admin = proxy.adminListenAddress();
+    process.stdout.write(`${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants })}\n`);
+    process.stdout.write(instructions(ensemble, tenants, admin ? formatHostPort(admin) : null));
+  } catch (error) {
     await ensemble.close();
+    throw error;
   }
 }
 
-function instructions(ensemble: LocalEnsemble): string {
-  const connectString = ensemble.connectString();
-  const { user, password } = ensemble.superAuth;
-  const kazoo = `from kazoo.client import KazooClient; zk = KazooClient(hosts='${connectString}'); zk.start(); print(zk.get_children('/')); zk.stop()`;
-  return `
-ZooKeeper ensemble of ${ensemble.members.length} is up on ${connectString}
-  data and logs:  ${ensemble.baseDir}/member-<id>/ (zookeeper.log)
-  super user:     digest ${user}:${password}
-
-Connect with the ZooKeeper shell:
-  /usr/share/zookeeper/bin/zkCli.sh -server ${connectString}
-  (inside it, \`addauth digest ${user}:${password}\` to act as the super user)
-
-Connect with kazoo (Debian's python, where python3-kazoo is installed):
-  /usr/bin/python3 -c "${kazoo}"
-
-Ctrl-C stops the ensemble and deletes its data.
-`;
+/** The wanted port when free, else any free port: a second dev instance must still start. */
+function portOrAny(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(0));
+    probe.listen({ host: '127.0.0.1', port }, () => probe.close(() => resolve(port)));
+  });
 }
 
-function waitForShutdownSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+function instructions(ensemble: LocalEnsemble, tenants: Record<string, string>, admin: string | null): string {
+  const [first = '', second = ''] = DEMO_TENANTS.map((name) => tenants[name] ?? '');
+  const kazoo = (address: string) =>
+    `/usr/bin/python3 -c "from kazoo.client import KazooClient; zk = KazooClient(hosts='${address}'); zk.start(); zk.ensure_path('/hello'); print(zk.get_children('/')); zk.stop()"`;
+  const { user, password } = ensemble.superAuth;
+  return `
+zookeeper-proxy is running in front of a local ${ensemble.members.length}-node ZooKeeper ensemble.
+
+  tenant demo-a   ${first}    (its "/" is /tenants/demo-a on the ensemble)
+  tenant demo-b   ${second}    (its "/" is /tenants/demo-b)
+  admin           ${admin ? `http://${admin}/metrics  /healthz  /readyz  /admin/state` : 'off'}
+  ensemble        ${ensemble.connectString()}   (super user digest ${user}:${password})
+
+Try it:
+  /usr/share/zookeeper/bin/zkCli.sh -server ${first}
+  ${kazoo(first)}
+  ${kazoo(second)}
+Each tenant sees only its own tree. The whole ensemble, directly:
+  /usr/share/zookeeper/bin/zkCli.sh -server ${ensemble.connectString().split(',')[0]}   (then: ls /tenants)
+
+Ctrl-C stops the proxy and the ensemble and deletes its data.
+`;
 }

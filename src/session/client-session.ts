@@ -53,6 +53,8 @@ interface InFlight {
   readonly reply: Buffer | undefined;
   /** Close the connection once this reply is out (UNIMPLEMENTED, as the server does). */
   readonly closeAfter: boolean;
+  /** Stamp the connection's highest zxid into `reply` when it goes out (not when it was queued). */
+  readonly stampZxid: boolean;
   /** process.hrtime.bigint() when forwarded, for latency. */
   readonly sentAt: bigint;
 }
@@ -259,7 +261,7 @@ export class ClientSession {
       this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
       return;
     }
-    this.tracker.request(xid, opcode, { reply: undefined, closeAfter: false, sentAt: process.hrtime.bigint() });
+    this.tracker.request(xid, opcode, { reply: undefined, closeAfter: false, stampZxid: false, sentAt: process.hrtime.bigint() });
     if (!this.backend!.socket.write(mapped)) {
       this.backendWaitsForDrain = true;
       this.updateFlow();
@@ -267,14 +269,15 @@ export class ClientSession {
   }
 
   /** Queues a reply made by the proxy behind every reply still in flight. */
-  private replyFromProxy(xid: number, err: number, closeAfter: boolean, zxid: bigint = this.lastZxid): void {
-    const reply = encodeReplyHeader(xid, zxid, err);
+  private replyFromProxy(xid: number, err: number, closeAfter: boolean, fixedZxid?: bigint): void {
+    const reply = encodeReplyHeader(xid, fixedZxid ?? this.lastZxid, err);
     if (this.tracker.size === 0) {
       this.writeToClient(reply);
       if (closeAfter) this.close(`answered ${errorName(err)} and closed`);
       return;
     }
-    this.tracker.request(xid, -1, { reply, closeAfter, sentAt: 0n });
+    // Replies ahead of this one may carry newer zxids: a zxid taken now would go backwards.
+    this.tracker.request(xid, -1, { reply, closeAfter, stampZxid: fixedZxid === undefined, sentAt: 0n });
   }
 
   // ------------------------------------------------------------------ ensemble → client
@@ -335,6 +338,7 @@ export class ClientSession {
   private flushProxyReplies(): void {
     for (let head = this.tracker.peek(); head?.data.reply !== undefined; head = this.tracker.peek()) {
       this.tracker.shift();
+      if (head.data.stampZxid) head.data.reply.writeBigInt64BE(this.lastZxid, 8);
       this.writeToClient(head.data.reply);
       if (head.data.closeAfter) {
         this.close('answered UNIMPLEMENTED and closed');

@@ -6,24 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { curatorClasspath } from '../../support/java.ts';
 import type { ClientCommand } from './client-process.ts';
 import type { GoldenServer } from './server.ts';
 
 const CLIENTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'clients');
-const JAVA_LIB = '/usr/share/java';
-
-/** Debian jars; their manifests' Class-Path entries pull in the rest (netty, jute deps, jackson). */
-const JAVA_CLASSPATH = [
-  'zookeeper.jar',
-  'zookeeper-jute.jar',
-  'curator-client.jar',
-  'curator-framework.jar',
-  'curator-recipes.jar',
-  'guava.jar',
-  'slf4j-api.jar',
-  // A binding, so client-library warnings reach the stderr log shown on failure.
-  'slf4j-simple.jar',
-].map((jar) => join(JAVA_LIB, jar));
+/** Debian's ZooKeeper client and Curator jars: built in one place for every Java program of the tests. */
+const JAVA_CLASSPATH = curatorClasspath();
 
 export interface GoldenClient {
   name: string;

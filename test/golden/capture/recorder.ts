@@ -189,8 +189,8 @@ export class RecordingRelay {
     from.once('close', () => {
       // A frame cut in half by our own dropConnections() is expected; any other is suspicious
       // but still not golden material, so it is only logged.
-      if (splitter.pendingBytes > 0) {
-        this.#log(`conn ${connection.conn} ${dir}: ${splitter.pendingBytes} byte(s) of an unfinished frame discarded`);
+      if (splitter.buffered > 0) {
+        this.#log(`conn ${connection.conn} ${dir}: ${splitter.buffered} byte(s) of an unfinished frame discarded`);
       }
     });
   }
