@@ -79,6 +79,12 @@ export const ConfigSchema = z
         failureBackoffMaxMs: positiveInt.default(30_000),
       })
       .prefault({}),
+    client: z
+      .strictObject({
+        /** A connection that sends no ConnectRequest within this time is closed (ZooKeeper closes after ~10 s). */
+        handshakeTimeoutMs: positiveInt.default(10_000),
+      })
+      .prefault({}),
     drain: z
       .strictObject({
         /** SIGTERM: stop accepting, then close connections spread over this period. */

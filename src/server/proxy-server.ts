@@ -45,6 +45,7 @@ export class ProxyServer {
     this.env = {
       members: this.members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
+      handshakeTimeoutMs: config.client.handshakeTimeoutMs,
       maxFrameBytes: config.maxFrameBytes,
       log,
       ensureTenantRoot: (tenant) => roots.ensure(tenant),

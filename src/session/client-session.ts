@@ -21,8 +21,6 @@ import {
   opcodeInfo,
   opcodeName,
   ProtocolError,
-  readReplyHeader,
-  readRequestHeader,
   REJECT,
   Xid,
   type MapContext,
@@ -36,6 +34,8 @@ import type { Tenant } from '../tenancy/tenant.ts';
 export interface SessionEnvironment {
   members: EnsembleMembers;
   connectTimeoutMs: number;
+  /** A connection that has not sent its ConnectRequest by then is closed (ZooKeeper: ~10 s). */
+  handshakeTimeoutMs: number;
   maxFrameBytes: number;
   log: Logger;
   /** Resolves once the tenant root exists on the ensemble. */
@@ -47,17 +47,20 @@ export interface SessionEnvironment {
   onBackendClosed(memberKey: string): void;
 }
 
-/** What waits in the xid queue: nothing for a forwarded request, or the proxy's own reply. */
-interface InFlight {
-  /** Proxy-made reply to send when this entry reaches the head of the queue. */
-  readonly reply: Buffer | undefined;
+/** A reply the proxy made itself, waiting in the xid queue for its turn. */
+interface ProxyReply {
+  readonly frame: Buffer;
   /** Close the connection once this reply is out (UNIMPLEMENTED, as the server does). */
   readonly closeAfter: boolean;
-  /** Stamp the connection's highest zxid into `reply` when it goes out (not when it was queued). */
+  /** Stamp the connection's highest zxid into the frame when it goes out (not when it was queued). */
   readonly stampZxid: boolean;
-  /** process.hrtime.bigint() when forwarded, for latency. */
-  readonly sentAt: bigint;
 }
+
+/**
+ * What waits in the xid queue: a forwarded request (the performance.now() it left at, for
+ * latency) or a reply of the proxy's own. One small object per request, nothing else.
+ */
+type InFlight = number | ProxyReply;
 
 type State = 'handshake' | 'connecting' | 'relaying' | 'closed';
 
@@ -83,8 +86,12 @@ export class ClientSession {
   private backendReader: FrameReader | undefined;
   private earlyFrames: Buffer[] = [];
   private sessionId: bigint | undefined;
-  /** Highest zxid the ensemble put in a reply on this connection; proxy-made replies reuse it. */
-  private lastZxid = 0n;
+  /**
+   * Highest zxid the ensemble put in a reply on this connection; proxy-made replies reuse it.
+   * A double: zxids stay far below 2^53 (epoch << 32 | counter), and no BigInt per reply.
+   */
+  private lastZxid = 0;
+  private handshakeTimer: NodeJS.Timeout | undefined;
   private closeReason: string | undefined;
   private clientWaitsForDrain = false;
   private backendWaitsForDrain = false;
@@ -107,6 +114,10 @@ export class ClientSession {
     });
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('close', () => this.close('client closed'));
+    this.handshakeTimer = setTimeout(() => {
+      if (this.state === 'handshake') this.close(`no ConnectRequest within ${env.handshakeTimeoutMs} ms`);
+    }, env.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
     metrics.root.connectionsOpened.labels(tenant.name).inc();
     metrics.root.connectionsActive.labels(tenant.name).inc();
   }
@@ -169,6 +180,7 @@ export class ClientSession {
 
   private onConnectRequest(frame: Buffer): void {
     const request = decodeConnectRequest(frame); // validates; a ProtocolError closes the connection
+    clearTimeout(this.handshakeTimer);
     this.state = 'connecting';
     this.updateFlow();
     const requested = request.sessionId === 0n ? 'new session' : `resume ${sessionHex(request.sessionId)}`;
@@ -236,13 +248,16 @@ export class ClientSession {
   }
 
   private forwardRequest(frame: Buffer): void {
-    const [xid, opcode] = readRequestHeader(frame);
+    // The frame reader guarantees the prefix matches; only the header size needs checking.
+    if (frame.length < 12) throw new ProtocolError('truncated', `request of ${frame.length - 4} bytes has no header`, { offset: 0 });
+    const xid = frame.readInt32BE(4);
+    const opcode = frame.readInt32BE(8);
     this.metrics.request(opcode);
     const info = opcodeInfo(opcode);
     if (info === undefined || !info.clientRequest) {
       // ZooKeeper answers an unknown opcode with UNIMPLEMENTED (zxid -1) and closes.
       this.refuse('unimplemented', `opcode ${opcode}`);
-      this.replyFromProxy(xid, ErrorCode.UNIMPLEMENTED, true, -1n);
+      this.replyFromProxy(xid, ErrorCode.UNIMPLEMENTED, true, -1);
       return;
     }
     let mapped: Buffer | typeof REJECT;
@@ -261,7 +276,7 @@ export class ClientSession {
       this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
       return;
     }
-    this.tracker.request(xid, opcode, { reply: undefined, closeAfter: false, stampZxid: false, sentAt: process.hrtime.bigint() });
+    this.tracker.request(xid, opcode, performance.now());
     if (!this.backend!.socket.write(mapped)) {
       this.backendWaitsForDrain = true;
       this.updateFlow();
@@ -269,15 +284,15 @@ export class ClientSession {
   }
 
   /** Queues a reply made by the proxy behind every reply still in flight. */
-  private replyFromProxy(xid: number, err: number, closeAfter: boolean, fixedZxid?: bigint): void {
-    const reply = encodeReplyHeader(xid, fixedZxid ?? this.lastZxid, err);
+  private replyFromProxy(xid: number, err: number, closeAfter: boolean, fixedZxid?: number): void {
+    const frame = encodeReplyHeader(xid, BigInt(fixedZxid ?? this.lastZxid), err);
     if (this.tracker.size === 0) {
-      this.writeToClient(reply);
+      this.writeToClient(frame);
       if (closeAfter) this.close(`answered ${errorName(err)} and closed`);
       return;
     }
     // Replies ahead of this one may carry newer zxids: a zxid taken now would go backwards.
-    this.tracker.request(xid, -1, { reply, closeAfter, stampZxid: fixedZxid === undefined, sentAt: 0n });
+    this.tracker.request(xid, -1, { frame, closeAfter, stampZxid: fixedZxid === undefined });
   }
 
   // ------------------------------------------------------------------ ensemble → client
@@ -303,7 +318,8 @@ export class ClientSession {
 
   private onBackendFrame(frame: Buffer): void {
     if (this.state === 'closed') return;
-    const [xid, err] = readReplyHeader(frame);
+    if (frame.length < 20) throw new ProtocolError('truncated', `reply of ${frame.length - 4} bytes has no header`, { offset: 0 });
+    const xid = frame.readInt32BE(4);
     let opcode: number | undefined;
     if (xid !== Xid.notification) {
       const pending = this.tracker.reply(xid);
@@ -315,10 +331,11 @@ export class ClientSession {
         }
       } else {
         opcode = pending.opcode;
-        if (pending.data.sentAt !== 0n) this.metrics.observeLatency(opcode, Number(process.hrtime.bigint() - pending.data.sentAt) / 1e9);
+        if (typeof pending.data === 'number') this.metrics.observeLatency(opcode, (performance.now() - pending.data) / 1000);
       }
-      const zxid = frame.readBigInt64BE(8);
+      const zxid = frame.readInt32BE(8) * 4294967296 + frame.readUInt32BE(12);
       if (zxid > this.lastZxid) this.lastZxid = zxid;
+      const err = frame.readInt32BE(16);
       if (err !== ErrorCode.OK) this.metrics.root.replyErrors.labels(this.tenant.name, errorName(err)).inc();
     }
     this.replyContext.opcode = opcode;
@@ -336,11 +353,12 @@ export class ClientSession {
   }
 
   private flushProxyReplies(): void {
-    for (let head = this.tracker.peek(); head?.data.reply !== undefined; head = this.tracker.peek()) {
+    for (let head = this.tracker.peek(); head !== undefined && typeof head.data === 'object'; head = this.tracker.peek()) {
       this.tracker.shift();
-      if (head.data.stampZxid) head.data.reply.writeBigInt64BE(this.lastZxid, 8);
-      this.writeToClient(head.data.reply);
-      if (head.data.closeAfter) {
+      const reply = head.data;
+      if (reply.stampZxid) reply.frame.writeBigInt64BE(BigInt(this.lastZxid), 8);
+      this.writeToClient(reply.frame);
+      if (reply.closeAfter) {
         this.close('answered UNIMPLEMENTED and closed');
         return;
       }
@@ -389,6 +407,7 @@ export class ClientSession {
       return;
     }
     this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
     this.abort.abort();
     // destroySoon lets replies already written reach the client before the FIN; a client that
     // stopped reading does not get to hold the socket open for long.
