@@ -120,6 +120,7 @@ export class ClientSession {
     this.handshakeTimer.unref();
     metrics.root.connectionsOpened.labels(tenant.name).inc();
     metrics.root.connectionsActive.labels(tenant.name).inc();
+    this.log.info('connection opened');
   }
 
   get closed(): boolean {
