@@ -13,7 +13,7 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'zkproxy-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { ensemble: 'zk1:2181,zk2:2181', tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }] };
+const base = { ensemble: 'zk1:2181,zk2:2181', security: { secret: 'a-secret-of-16-chars' }, tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }] };
 const problems = (raw: unknown): string => {
   try {
     validateConfig(raw);
@@ -73,7 +73,7 @@ describe('configuration validation', () => {
 
   it('merges a YAML file with flags: --ensemble overrides, --tenant adds tenants or listeners', () => {
     const file = join(dir, 'proxy.yaml');
-    writeFileSync(file, 'ensemble: zk9:2181\ntenants:\n  - name: acme\n    listeners: ["0.0.0.0:7451"]\n');
+    writeFileSync(file, 'ensemble: zk9:2181\nsecurity: { secret: a-secret-of-16-chars }\ntenants:\n  - name: acme\n    listeners: ["0.0.0.0:7451"]\n');
     const config = loadConfig({ config: file, ensemble: 'zk1:2181', tenant: ['acme=0.0.0.0:7452', 'globex=0.0.0.0:7453'] });
     expect(config.ensemble).toEqual([{ host: 'zk1', port: 2181 }]);
     expect(config.tenants.map((t) => [t.name, t.listeners.map((l) => l.port)])).toEqual([

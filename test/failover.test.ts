@@ -91,13 +91,16 @@ function sessionHolder(sessionHex: string, exceptId?: number): Promise<number> {
   });
 }
 
-/** A direct session with a running member (no proxy), for checking and changing server state. */
+/** A direct session with a running member (no proxy), as the super user (tenant nodes have ACLs), for checking and changing server state. */
 async function direct<T>(use: (client: JuteClient) => Promise<T>): Promise<T> {
   const client = await poll('a direct session with a running member', async () => {
     for (const member of ensemble.members) {
       if (member.state !== 'running') continue;
       try {
-        return await JuteClient.connect({ port: member.clientPort, sessionTimeoutMs: 4_000, connectTimeoutMs: 2_000 });
+        const session = await JuteClient.connect({ port: member.clientPort, sessionTimeoutMs: 4_000, connectTimeoutMs: 2_000 });
+        const { user, password } = ensemble.superAuth;
+        await session.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) });
+        return session;
       } catch {
         // not serving (yet): try the next one
       }

@@ -216,6 +216,13 @@ function encodeField(w: JuteWriter, type: FieldType, value: unknown, name: strin
   }
 }
 
+/** Encodes a single field value (e.g. an ACL list) into a fresh buffer of exactly its size. */
+export function encodeFieldToBuffer(type: FieldType, value: unknown): Buffer {
+  const w = new JuteWriter(sizeField(type, value, 'value'));
+  encodeField(w, type, value, 'value');
+  return w.buf;
+}
+
 /** Encodes one record into a fresh buffer of exactly its size. */
 export function encodeRecordToBuffer(def: RecordDef, value: RecordValue): Buffer {
   const w = new JuteWriter(sizeRecord(def, value));
@@ -225,8 +232,10 @@ export function encodeRecordToBuffer(def: RecordDef, value: RecordValue): Buffer
 
 // ---------------------------------------------------------------- scan (path positions)
 
-/** Receives each path field: [start, end) covers its 4-byte length and bytes. */
+/** Receives each mapped field: [start, end) covers the whole encoded field. */
 export interface PathSink {
+  /** An ACL list (decoded, since it is small and rare); [start, end) covers its count and entries. */
+  acl?(start: number, end: number, value: RecordValue[] | null): void;
   path(start: number, end: number, value: string | null, inVector: boolean, createFlags: number | undefined, field: string): void;
   /** Called before the elements of a vector of paths; returns a token passed to vectorEnd. */
   vectorStart(countOffset: number, count: number): number;
@@ -240,9 +249,9 @@ function hasPaths(type: FieldType): boolean {
     case 'ustring':
       return type.path;
     case 'vector':
-      return hasPaths(type.of);
+      return type.acl === true || hasPaths(type.of);
     case 'record':
-      return lastPathField(type.record) >= 0;
+      return lastMappedField(type.record) >= 0;
     case 'multi':
       return true;
     default:
@@ -250,8 +259,8 @@ function hasPaths(type: FieldType): boolean {
   }
 }
 
-/** Index of the last field that holds a path (directly or nested); -1 when none. */
-export function lastPathField(def: RecordDef): number {
+/** Index of the last field that holds a path or an ACL list (directly or nested); -1 when none. */
+export function lastMappedField(def: RecordDef): number {
   const cached = lastPathIndex.get(def);
   if (cached !== undefined) return cached;
   let last = -1;
@@ -268,7 +277,7 @@ export function lastPathField(def: RecordDef): number {
  */
 export function scanRecord(r: JuteReader, def: RecordDef, sink: PathSink, full: boolean): void {
   const { entries } = def;
-  const last = full ? entries.length - 1 : lastPathField(def);
+  const last = full ? entries.length - 1 : lastMappedField(def);
   const createFlags = def.createFlagsField === undefined ? undefined : peekIntField(r, def, def.createFlagsField);
   for (let i = 0; i <= last; i++) {
     const [name, type] = entries[i]!;
@@ -333,6 +342,12 @@ function scanField(
       scanRecord(r, type.record, sink, true);
       return;
     case 'vector': {
+      if (type.acl === true && sink.acl !== undefined) {
+        const start = r.pos;
+        const value = decodeField(r, type, name) as RecordValue[] | null;
+        sink.acl(start, r.pos, value);
+        return;
+      }
       const countOffset = r.pos;
       const count = r.length(name, minSize(type.of));
       if (count <= 0) return;

@@ -3,16 +3,31 @@
  * fields are decoded; everything else is copied byte for byte, lengths and counts patched. A frame
  * with nothing to change is returned as the same Buffer (no copy).
  */
-import { lastPathField, scanRecord, type PathSink } from './codec.ts';
+import { encodeFieldToBuffer, lastMappedField, scanRecord, type PathSink } from './codec.ts';
+import { ErrorCode } from './constants.ts';
+import { CreateRequest } from './records.ts';
 import { checkFrame, LENGTH_PREFIX, sealFrame } from './frames.ts';
 import { JuteReader } from './jute.ts';
 import { replyRecord, REPLY_HEADER_SIZE, REQUEST_HEADER_SIZE, requestRecord } from './packets.ts';
-import type { RecordDef } from './schema.ts';
+import type { FieldType, RecordDef, RecordValue } from './schema.ts';
+
+const ACL_LIST = CreateRequest.fields.acl as FieldType;
 
 /** Mapper verdict: remove this entry from its vector (a scalar path field cannot be dropped: rejects). */
 export const DROP: unique symbol = Symbol('drop');
-/** Mapper verdict: refuse the whole frame; mapPaths returns REJECT. */
-export const REJECT: unique symbol = Symbol('reject');
+
+/** Mapper verdict: refuse the whole frame, suggesting the ZooKeeper error code to answer with. */
+export class Rejection {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string) {
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** The default rejection: an invalid path (ZooKeeper answers BADARGUMENTS). */
+export const REJECT = new Rejection(ErrorCode.BADARGUMENTS, 'invalid path');
 
 /**
  * Returns the new value of a path field (same string = unchanged), DROP or REJECT.
@@ -23,7 +38,16 @@ export type PathMapper = (
   createFlags: number | undefined,
   /** The record field it came from: `prefixPath` (getEphemerals) is a string prefix, not a path. */
   field: string,
-) => string | null | typeof DROP | typeof REJECT;
+) => string | null | typeof DROP | Rejection;
+
+/** Returns the new ACL list (the same array = unchanged) or a Rejection. */
+export type AclMapper = (acl: RecordValue[] | null) => RecordValue[] | null | Rejection;
+
+export interface FieldMappers {
+  path: PathMapper;
+  /** When absent, ACL lists pass through untouched. */
+  acl?: AclMapper;
+}
 
 export type MapContext =
   | { readonly direction: 'request' }
@@ -37,10 +61,15 @@ export function requestContext(): MapContext {
 
 /**
  * Rewrites every path field of a request, reply or notification frame with `mapper`.
- * Returns the (possibly same) frame, or REJECT when the mapper rejected a path. Throws
- * ProtocolError for malformed frames and unknown request opcodes.
+ * Returns the (possibly same) frame, or the Rejection a mapper returned. Throws ProtocolError
+ * for malformed frames and unknown request opcodes.
  */
-export function mapPaths(frame: Buffer, context: MapContext, mapper: PathMapper): Buffer | typeof REJECT {
+export function mapPaths(frame: Buffer, context: MapContext, mapper: PathMapper): Buffer | Rejection {
+  return mapFields(frame, context, { path: mapper });
+}
+
+/** mapPaths, and ACL lists too (create, createTTL and setACL requests, getACL replies, multi ops). */
+export function mapFields(frame: Buffer, context: MapContext, mappers: FieldMappers): Buffer | Rejection {
   let def: RecordDef | null;
   let bodyStart: number;
   if (context.direction === 'request') {
@@ -52,37 +81,55 @@ export function mapPaths(frame: Buffer, context: MapContext, mapper: PathMapper)
     def = replyRecord(frame.readInt32BE(4), frame.readInt32BE(16), context.opcode);
     bodyStart = LENGTH_PREFIX + REPLY_HEADER_SIZE;
   }
-  if (def === null || lastPathField(def) < 0) return frame;
+  if (def === null || lastMappedField(def) < 0) return frame;
 
-  const edits = new EditList(frame, mapper);
+  const edits = new EditList(frame, mappers.path, mappers.acl);
   scanRecord(new JuteReader(frame, bodyStart), def, edits, false);
-  if (edits.rejected) return REJECT;
+  if (edits.rejection !== undefined) return edits.rejection;
   return edits.apply();
 }
 
 // An edit replaces frame bytes [start, end) with a ustring, an int32 count, or nothing.
-const EditKind = { string: 0, count: 1, remove: 2, none: 3 } as const;
+const EditKind = { string: 0, count: 1, remove: 2, none: 3, bytes: 4 } as const;
 // Edits live in one flat array, EDIT_SLOTS entries each: start, end, kind, value, byteLength.
 const EDIT_SLOTS = 5;
 
 class EditList implements PathSink {
-  rejected = false;
+  rejection: Rejection | undefined;
+  readonly acl: PathSink['acl'];
   private readonly frame: Buffer;
   private readonly mapper: PathMapper;
-  private edits: (number | string | null)[] | undefined;
+  private edits: (number | string | null | Buffer)[] | undefined;
   private dropsInVector = 0;
 
-  constructor(frame: Buffer, mapper: PathMapper) {
+  constructor(frame: Buffer, mapper: PathMapper, aclMapper: AclMapper | undefined) {
     this.frame = frame;
     this.mapper = mapper;
+    if (aclMapper !== undefined) {
+      this.acl = (start, end, value) => {
+        if (this.rejection !== undefined) return;
+        const mapped = aclMapper(value);
+        if (mapped === value) return;
+        if (mapped instanceof Rejection) {
+          this.rejection = mapped;
+          return;
+        }
+        const bytes = encodeFieldToBuffer(ACL_LIST, mapped);
+        this.push(start, end, EditKind.bytes, bytes, bytes.length);
+      };
+    }
   }
 
   path(start: number, end: number, value: string | null, inVector: boolean, createFlags: number | undefined, field: string): void {
-    if (this.rejected) return;
+    if (this.rejection !== undefined) return;
     const mapped = this.mapper(value, createFlags, field);
     if (mapped === value) return;
-    if (mapped === REJECT || (mapped === DROP && !inVector)) {
-      this.rejected = true;
+    if (mapped instanceof Rejection) {
+      this.rejection = mapped;
+      return;
+    }
+    if (mapped === DROP && !inVector) {
+      this.rejection = new Rejection(ErrorCode.BADARGUMENTS, `${field} cannot be dropped`);
       return;
     }
     if (mapped === DROP) {
@@ -108,7 +155,7 @@ class EditList implements PathSink {
     this.dropsInVector = 0;
   }
 
-  private push(start: number, end: number, kind: number, value: string | null | number, byteLength: number): void {
+  private push(start: number, end: number, kind: number, value: string | null | number | Buffer, byteLength: number): void {
     (this.edits ??= []).push(start, end, kind, value, byteLength);
   }
 
@@ -122,6 +169,7 @@ class EditList implements PathSink {
       if (kind === EditKind.none) continue;
       changed = true;
       if (kind === EditKind.string) size += 4 + (edits[i + 4] as number) - ((edits[i + 1] as number) - (edits[i] as number));
+      else if (kind === EditKind.bytes) size += (edits[i + 4] as number) - ((edits[i + 1] as number) - (edits[i] as number));
       else if (kind === EditKind.remove) size -= (edits[i + 1] as number) - (edits[i] as number);
     }
     if (!changed) return frame;
@@ -145,6 +193,8 @@ class EditList implements PathSink {
       } else if (kind === EditKind.count) {
         out.writeInt32BE(edits[i + 3] as number, dst);
         dst += 4;
+      } else if (kind === EditKind.bytes) {
+        dst += (edits[i + 3] as Buffer).copy(out, dst);
       }
       src = edits[i + 1] as number;
     }

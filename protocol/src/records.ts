@@ -4,6 +4,7 @@
  * Fields typed `path` hold full znode paths; `mapPaths` rewrites exactly those.
  */
 import {
+  aclList,
   bool,
   buffer,
   int,
@@ -55,7 +56,7 @@ export const RequestHeader = record('RequestHeader', { xid: int, type: int });
 export const ReplyHeader = record('ReplyHeader', { xid: int, zxid: long, err: int });
 export const MultiHeader = record('MultiHeader', { type: int, done: bool, err: int });
 
-const acls = vector(nested(ACL));
+const acls = aclList(nested(ACL));
 const paths = vector(path);
 
 // Requests

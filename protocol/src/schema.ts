@@ -9,7 +9,8 @@ export interface BoolType { readonly kind: 'bool' }
 export interface BufferType { readonly kind: 'buffer' }
 /** A jute ustring. `path: true` marks a full znode path that a chroot mapping must rewrite. */
 export interface UstringType { readonly kind: 'ustring'; readonly path: boolean }
-export interface VectorType<E extends FieldType = FieldType> { readonly kind: 'vector'; readonly of: E }
+/** `acl: true` marks a vector<ACL> that an ACL mapping may rewrite (create, setACL, getACL). */
+export interface VectorType<E extends FieldType = FieldType> { readonly kind: 'vector'; readonly of: E; readonly acl?: boolean }
 export interface RecordType<R extends RecordDef = RecordDef> { readonly kind: 'record'; readonly record: R }
 /** A trailing boolean that old peers omit (ConnectRequest/ConnectResponse readOnly). Only valid as a last field. */
 export interface OptionalBoolType { readonly kind: 'optionalBool' }
@@ -50,6 +51,8 @@ export const ustring: UstringType = { kind: 'ustring', path: false };
 export const path: UstringType = { kind: 'ustring', path: true };
 export const optionalBool: OptionalBoolType = { kind: 'optionalBool' };
 export const vector = <E extends FieldType>(of: E): VectorType<E> => ({ kind: 'vector', of });
+/** A list of ACL entries that ACL mapping rewrites (see records.ts). */
+export const aclList = <E extends FieldType>(of: E): VectorType<E> => ({ kind: 'vector', of, acl: true });
 export const nested = <R extends RecordDef>(record: R): RecordType<R> => ({ kind: 'record', record });
 export const multiRequest: MultiType = { kind: 'multi', direction: 'request' };
 export const multiResponse: MultiType = { kind: 'multi', direction: 'response' };

@@ -6,11 +6,13 @@ import {
   DROP,
   encodeReply,
   encodeRequest,
-  lastPathField,
+  lastMappedField,
   mapPaths,
   OPCODES,
   OpCode,
   REJECT,
+  Rejection,
+  mapFields,
   validatePath,
   type MultiValue,
   type PathMapper,
@@ -82,7 +84,7 @@ function pathsIn(value: unknown, names = ['path', 'prefixPath']): string[] {
 
 describe('mapPaths on requests', () => {
   it('covers every opcode whose request record holds a path', () => {
-    const withPaths = OPCODES.filter((info) => info.request !== null && lastPathField(info.request) >= 0)
+    const withPaths = OPCODES.filter((info) => info.request !== null && lastMappedField(info.request) >= 0)
       .map((info) => info.code)
       .sort((a, b) => a - b);
     expect(Object.keys(requestBodies).map(Number).sort((a, b) => a - b)).toEqual(withPaths);
@@ -116,9 +118,17 @@ describe('mapPaths on requests', () => {
     expect(mapPaths(frame, { direction: 'request' }, (p) => (++calls === 3 ? REJECT : p))).toBe(REJECT);
   });
 
-  it('a DROP on a scalar path field rejects the frame', () => {
+  it('a DROP on a scalar path field rejects the frame with BADARGUMENTS', () => {
     const frame = encodeRequest({ xid: 1, opcode: OpCode.delete, body: { path: '/x', version: 1 } });
-    expect(mapPaths(frame, { direction: 'request' }, () => DROP)).toBe(REJECT);
+    const result = mapPaths(frame, { direction: 'request' }, () => DROP);
+    expect(result).toBeInstanceOf(Rejection);
+    expect((result as Rejection).code).toBe(-8);
+  });
+
+  it('returns the mapper\'s own Rejection, with its error code', () => {
+    const reserved = new Rejection(-101, 'reserved');
+    const frame = encodeRequest({ xid: 1, opcode: OpCode.getData, body: { path: '/zookeeper/config', watch: true } });
+    expect(mapPaths(frame, { direction: 'request' }, () => reserved)).toBe(reserved);
   });
 
   it('hands the create flags to the mapper, so a sequential create of "/" can stay inside a chroot', () => {
@@ -227,5 +237,41 @@ describe('validatePath follows ZooKeeper PathUtils', () => {
     expect(validatePath('/a/', true)).toBeUndefined();
     expect(validatePath('/a//', true)).toBe('empty node name specified @3');
     expect(validatePath(null)).toBe('path must not be null');
+  });
+});
+
+describe('mapFields: ACL lists', () => {
+  const tenantAcl = (perms: number) => ({ perms, id: { scheme: 'digest', id: 'tenant:hash' } });
+  const aclIn = (acl: RecordValue[] | null) =>
+    acl === null ? acl : acl.map((e) => ((e.id as RecordValue).scheme === 'world' ? tenantAcl(e.perms as number) : e));
+
+  it('rewrites the ACL of create, createTTL, setACL and every create inside multi, together with the paths', () => {
+    for (const opcode of [OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL, OpCode.setACL, OpCode.multi]) {
+      const frame = encodeRequest({ xid: 1, opcode, body: requestBodies[opcode]! });
+      const mapped = mapFields(frame, { direction: 'request' }, { path: into, acl: aclIn }) as Buffer;
+      const text = JSON.stringify(decodeRequest(mapped), (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+      expect(text, `opcode ${opcode}`).toContain('tenant:hash');
+      expect(text, `opcode ${opcode}`).not.toContain('anyone');
+      expect(text, `opcode ${opcode}`).toContain('/t/a/x');
+    }
+  });
+
+  it('maps getACL replies back, and leaves frames alone when the mapper returns the same list', () => {
+    const frame = encodeReply({ xid: 4, zxid: 1n, err: 0, body: { acl: [tenantAcl(31), { perms: 1, id: { scheme: 'ip', id: '10.0.0.1' } }], stat } }, OpCode.getACL);
+    const back = mapFields(frame, { direction: 'reply', opcode: OpCode.getACL }, {
+      path: outOf,
+      acl: (acl) => acl!.map((e) => ((e.id as RecordValue).id === 'tenant:hash' ? { perms: e.perms, id: { scheme: 'world', id: 'anyone' } } : e)),
+    }) as Buffer;
+    expect(decodeReply(back, OpCode.getACL).body!.acl).toEqual([
+      { perms: 31, id: { scheme: 'world', id: 'anyone' } },
+      { perms: 1, id: { scheme: 'ip', id: '10.0.0.1' } },
+    ]);
+    expect(mapFields(frame, { direction: 'reply', opcode: OpCode.getACL }, { path: outOf, acl: (acl) => acl })).toBe(frame);
+  });
+
+  it('an ACL mapper can reject (INVALIDACL for a foreign identity)', () => {
+    const invalid = new Rejection(-114, 'foreign identity');
+    const frame = encodeRequest({ xid: 1, opcode: OpCode.setACL, body: requestBodies[OpCode.setACL]! });
+    expect(mapFields(frame, { direction: 'request' }, { path: into, acl: () => invalid })).toBe(invalid);
   });
 });

@@ -3,6 +3,7 @@
  * proxy with two demo tenants, prints ONE JSON line describing the endpoints (scripts parse it),
  * then instructions for humans; runs until Ctrl-C and removes everything it started.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { formatHostPort, validateConfig } from '../config/config.ts';
 import { LocalEnsemble } from '../embedded/ensemble.ts';
@@ -29,6 +30,8 @@ export async function runDev(options: DevOptions): Promise<void> {
       ensemble: ensemble.connectString(),
       admin: { listen: `127.0.0.1:${await portOrAny(options.adminPort)}` },
       drain: { periodMs: 1000, fastPeriodMs: 200 },
+      // A throw-away secret: the dev ensemble lives exactly as long as this process.
+      security: { secret: randomBytes(24).toString('base64url'), ensembleAdmin: `${ensemble.superAuth.user}:${ensemble.superAuth.password}` },
       log: { level: options.logLevel },
       tenants: DEMO_TENANTS.map((name, i) => ({ name, listeners: [`127.0.0.1:${ports[i]}`] })),
     });

@@ -3,6 +3,7 @@
  * overlapping chroots). Everything is validated before the proxy listens, with messages that name
  * the offending key.
  */
+import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
 import { z } from 'zod';
 import { Chroot } from '../tenancy/chroot.ts';
@@ -79,6 +80,18 @@ export const ConfigSchema = z
         failureBackoffMaxMs: positiveInt.default(30_000),
       })
       .prefault({}),
+    security: z
+      .strictObject({
+        /** Shared by every replica (and the controller): derives tenant identities and session seals. */
+        secret: z.string().min(16, 'security.secret must be at least 16 characters').optional(),
+        /** File holding the secret (e.g. a mounted Kubernetes secret); used when `secret` is absent. */
+        secretFile: z.string().optional(),
+        /** "user:password" of a digest identity with rights to create tenant roots (e.g. the ensemble's super user). */
+        ensembleAdmin: z.string().regex(/^[^:]+:.+$/, 'ensembleAdmin must be "user:password"').optional(),
+        /** Forward SASL (opcode 102); off by default: tenants authenticate through the proxy's identity. */
+        allowSasl: z.boolean().default(false),
+      })
+      .prefault({}),
     client: z
       .strictObject({
         /** A connection that sends no ConnectRequest within this time is closed (ZooKeeper closes after ~10 s). */
@@ -135,6 +148,13 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
       }
     });
+    if (config.security.secret === undefined && config.security.secretFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['security', 'secret'],
+        message: 'a shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET): every replica must use the same one',
+      });
+    }
     if (config.backend.failureBackoffMaxMs < config.backend.failureBackoffInitialMs) {
       ctx.addIssue({ code: 'custom', path: ['backend', 'failureBackoffMaxMs'], message: 'must be >= failureBackoffInitialMs' });
     }
@@ -164,4 +184,26 @@ export function validateConfig(raw: unknown): ProxyConfig {
     return `  ${key || '(root)'}: ${issue.message}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** The shared secret as bytes, from `security.secret` or the file `security.secretFile`. */
+export function resolveSecret(config: ProxyConfig): Buffer {
+  if (config.security.secret !== undefined) return Buffer.from(config.security.secret, 'utf8');
+  const file = config.security.secretFile!;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`security.secretFile ${file}: ${(error as Error).message}`);
+  }
+  if (text.length < 16) throw new ConfigError(`security.secretFile ${file}: the secret must be at least 16 characters`);
+  return Buffer.from(text, 'utf8');
+}
+
+/** The ensemble admin identity as [user, password], when configured. */
+export function ensembleAdmin(config: ProxyConfig): { user: string; password: string } | undefined {
+  const value = config.security.ensembleAdmin;
+  if (value === undefined) return undefined;
+  const colon = value.indexOf(':');
+  return { user: value.slice(0, colon), password: value.slice(colon + 1) };
 }

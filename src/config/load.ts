@@ -37,6 +37,11 @@ export function readConfigFile(path: string): Record<string, unknown> {
 export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
   const raw: Record<string, unknown> = overrides.config ? readConfigFile(overrides.config) : {};
   if (overrides.ensemble) raw.ensemble = overrides.ensemble;
+  // The secret comes from the file or the environment, never from a flag (flags show in `ps`).
+  const security = (raw.security ?? {}) as Record<string, unknown>;
+  if (security.secret === undefined && security.secretFile === undefined && process.env.ZKPROXY_SECRET) {
+    raw.security = { ...security, secret: process.env.ZKPROXY_SECRET };
+  }
   if (overrides.admin !== undefined) raw.admin = { ...(raw.admin as object), listen: overrides.admin === 'off' ? null : overrides.admin };
   if (overrides.logLevel) raw.log = { ...(raw.log as object), level: overrides.logLevel };
   if (overrides.drainMs !== undefined) raw.drain = { ...(raw.drain as object), periodMs: overrides.drainMs };

@@ -6,7 +6,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { formatHostPort, type HostPort, type ProxyConfig } from '../config/config.ts';
+import { ensembleAdmin, formatHostPort, resolveSecret, type HostPort, type ProxyConfig } from '../config/config.ts';
+import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
@@ -41,7 +42,10 @@ export class ProxyServer {
     this.metrics = metrics;
     this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
     this.probe = new EnsembleProbe(this.members);
-    const roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs);
+    const admin = ensembleAdmin(config);
+    const adminIdentity = admin === undefined ? undefined : digestIdentity(admin.user, admin.password);
+    const roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity);
+    const tenantContext = { secret: resolveSecret(config), hiddenIdentities: adminIdentity === undefined ? [] : [adminIdentity.id] };
     this.env = {
       members: this.members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
@@ -56,9 +60,10 @@ export class ProxyServer {
       },
       onBackendOpened: (member) => metrics.backendConnections.labels(member).inc(),
       onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
+      allowSasl: config.security.allowSasl,
     };
     for (const tenantConfig of config.tenants) {
-      const tenant = tenantFromConfig(tenantConfig);
+      const tenant = tenantFromConfig(tenantConfig, tenantContext);
       for (const requested of tenantConfig.listeners) {
         const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
         this.listeners.push({ tenant, requested, server });

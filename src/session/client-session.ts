@@ -11,24 +11,33 @@ import type { Socket } from 'node:net';
 import {
   ConversationTracker,
   decodeConnectRequest,
+  decodeConnectResponse,
+  decodeReply,
+  encodeConnectRequest,
+  encodeConnectResponse,
+  encodeReply,
   encodeReplyHeader,
+  encodeRequest,
   ErrorCode,
   errorName,
   fourLetterWordOf,
   FrameReader,
   isProtocolError,
-  mapPaths,
-  opcodeInfo,
+  mapFields,
+  OpCode,
   opcodeName,
   ProtocolError,
-  REJECT,
+  Rejection,
+  SESSION_PASSWORD_LENGTH,
   Xid,
+  type FieldMappers,
   type MapContext,
 } from 'jute-ts';
 import { connectBackend, NoBackendError, type BackendSession } from '../backend/connector.ts';
 import type { EnsembleMembers } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
+import { refusalFor } from '../tenancy/request-policy.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 
 export interface SessionEnvironment {
@@ -45,6 +54,8 @@ export interface SessionEnvironment {
   onBackendAttemptFailed(memberKey: string, reason: string): void;
   onBackendOpened(memberKey: string): void;
   onBackendClosed(memberKey: string): void;
+  /** Forward SASL (opcode 102) instead of refusing it. */
+  allowSasl: boolean;
 }
 
 /** A reply the proxy made itself, waiting in the xid queue for its turn. */
@@ -60,7 +71,10 @@ interface ProxyReply {
  * What waits in the xid queue: a forwarded request (the performance.now() it left at, for
  * latency) or a reply of the proxy's own. One small object per request, nothing else.
  */
-type InFlight = number | ProxyReply;
+type InFlight = number | ProxyReply | typeof SWALLOW;
+
+/** The reply to the proxy's own auth packet: checked, never shown to the client. */
+const SWALLOW = Symbol('reply to the proxy itself');
 
 type State = 'handshake' | 'connecting' | 'relaying' | 'closed';
 
@@ -80,6 +94,10 @@ export class ClientSession {
   private readonly tracker = new ConversationTracker<InFlight>();
   private readonly replyContext = { direction: 'reply' as const, opcode: undefined as number | undefined };
   private readonly requestContext: MapContext = { direction: 'request' };
+  private readonly requestMappers: FieldMappers;
+  private readonly replyMappers: FieldMappers;
+  /** closeSession went out: whatever the client sends after it is not forwarded. */
+  private closing = false;
   private readonly abort = new AbortController();
   private state: State = 'handshake';
   private backend: BackendSession | undefined;
@@ -106,6 +124,8 @@ export class ClientSession {
     this.remote = `${client.remoteAddress}:${client.remotePort}`;
     this.log = env.log.child({ tenant: tenant.name, remote: this.remote });
     this.clientReader = new FrameReader(env.maxFrameBytes);
+    this.requestMappers = { path: tenant.chroot.toServer, acl: tenant.acl.toServer };
+    this.replyMappers = { path: tenant.chroot.toClient, acl: tenant.acl.toClient };
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => {
@@ -182,11 +202,18 @@ export class ClientSession {
   private onConnectRequest(frame: Buffer): void {
     const request = decodeConnectRequest(frame); // validates; a ProtocolError closes the connection
     clearTimeout(this.handshakeTimer);
+    // Every client sends a 16-byte password (zeros for a new session) and nothing after readOnly;
+    // anything else is not a ZooKeeper client (a request sent before the handshake, for one).
+    if (request.passwd?.length !== SESSION_PASSWORD_LENGTH || request.extra !== undefined) {
+      throw new ProtocolError('invalidValue', 'not a ConnectRequest (password must be 16 bytes, nothing may follow readOnly)');
+    }
     this.state = 'connecting';
     this.updateFlow();
     const requested = request.sessionId === 0n ? 'new session' : `resume ${sessionHex(request.sessionId)}`;
     this.log.debug({ requested, timeout: request.timeOut }, 'connect request');
-    const connectFrame = Buffer.from(frame);
+    // A resumed session's password was sealed for this tenant; through another tenant's listener
+    // it unseals to garbage and the ensemble answers "expired".
+    const connectFrame = request.sessionId === 0n ? Buffer.from(frame) : encodeConnectRequest({ ...request, passwd: this.tenant.seal.unseal(request.passwd) });
     this.openBackend(connectFrame).catch((error: unknown) => {
       if (error instanceof NoBackendError) {
         this.refuse('no_backend', error.message);
@@ -224,12 +251,13 @@ export class ClientSession {
     socket.on('close', () => this.backendLost('backend closed'));
 
     const { response } = backend;
-    this.writeToClient(backend.responseFrame);
     if (response.timeOut <= 0) {
+      this.writeToClient(backend.responseFrame);
       // Expired or unknown session: the server closes next; so do we, after the answer is out.
       this.close('session expired or invalid');
       return;
     }
+    this.writeToClient(encodeConnectResponse({ ...decodeConnectResponse(backend.responseFrame), passwd: this.tenant.seal.seal(response.passwd ?? Buffer.alloc(0)) }));
     this.sessionId = response.sessionId;
     this.state = 'relaying';
     this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
@@ -238,6 +266,11 @@ export class ClientSession {
     this.earlyFrames = [];
     socket.cork();
     try {
+      // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
+      // tenant's nodes name this identity. Its reply is swallowed in xid order.
+      const { user, password } = this.tenant.identity;
+      this.tracker.request(Xid.auth, OpCode.auth, SWALLOW);
+      socket.write(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
       for (const frame of early) this.forwardRequest(frame);
     } catch (error) {
       this.onClientFrameError(error);
@@ -254,16 +287,17 @@ export class ClientSession {
     const xid = frame.readInt32BE(4);
     const opcode = frame.readInt32BE(8);
     this.metrics.request(opcode);
-    const info = opcodeInfo(opcode);
-    if (info === undefined || !info.clientRequest) {
-      // ZooKeeper answers an unknown opcode with UNIMPLEMENTED (zxid -1) and closes.
-      this.refuse('unimplemented', `opcode ${opcode}`);
-      this.replyFromProxy(xid, ErrorCode.UNIMPLEMENTED, true, -1);
+    if (this.closing) return; // the session is closed; what follows goes nowhere
+    const refusal = refusalFor(opcode, { allowSasl: this.env.allowSasl });
+    if (refusal !== undefined) {
+      this.refuse(refusal.code === ErrorCode.UNIMPLEMENTED ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
+      // ZooKeeper's own UNIMPLEMENTED reply carries zxid -1.
+      this.replyFromProxy(xid, refusal.code, refusal.close, refusal.code === ErrorCode.UNIMPLEMENTED ? -1 : undefined);
       return;
     }
-    let mapped: Buffer | typeof REJECT;
+    let mapped: Buffer | Rejection;
     try {
-      mapped = mapPaths(frame, this.requestContext, this.tenant.chroot.toServer);
+      mapped = mapFields(frame, this.requestContext, this.requestMappers);
     } catch (error) {
       if (!isProtocolError(error)) throw error;
       // A header we understood with a body we cannot parse: ZooKeeper answers MARSHALLINGERROR.
@@ -272,11 +306,12 @@ export class ClientSession {
       this.replyFromProxy(xid, ErrorCode.MARSHALLINGERROR, false);
       return;
     }
-    if (mapped === REJECT) {
-      this.refuse('bad_path', `${opcodeName(opcode)} with an invalid path`);
-      this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
+    if (mapped instanceof Rejection) {
+      this.refuse(mapped.code === ErrorCode.BADARGUMENTS ? 'bad_path' : 'policy', `${opcodeName(opcode)}: ${mapped.reason}`);
+      this.replyFromProxy(xid, mapped.code, false);
       return;
     }
+    if (opcode === OpCode.closeSession) this.closing = true;
     this.tracker.request(xid, opcode, performance.now());
     if (!this.backend!.socket.write(mapped)) {
       this.backendWaitsForDrain = true;
@@ -330,6 +365,15 @@ export class ClientSession {
           this.close(`ensemble replied to xid ${xid}, which no request in flight has`);
           return;
         }
+      } else if (pending.data === SWALLOW) {
+        const err = frame.readInt32BE(16);
+        if (err !== ErrorCode.OK) {
+          this.log.error({ err: errorName(err), identity: this.tenant.identity.user }, 'the ensemble refused the tenant identity');
+          this.close('tenant authentication failed');
+          return;
+        }
+        this.flushProxyReplies();
+        return;
       } else {
         opcode = pending.opcode;
         if (typeof pending.data === 'number') this.metrics.observeLatency(opcode, (performance.now() - pending.data) / 1000);
@@ -340,8 +384,8 @@ export class ClientSession {
       if (err !== ErrorCode.OK) this.metrics.root.replyErrors.labels(this.tenant.name, errorName(err)).inc();
     }
     this.replyContext.opcode = opcode;
-    const mapped = mapPaths(frame, this.replyContext, this.tenant.chroot.toClient);
-    if (mapped === REJECT) {
+    const mapped = opcode === OpCode.whoAmI ? this.ownIdentitiesOnly(frame) : mapFields(frame, this.replyContext, this.replyMappers);
+    if (mapped instanceof Rejection) {
       // A server path outside the chroot must never reach the client.
       this.metrics.root.isolationDrops.labels(this.tenant.name).inc();
       this.log.error({ xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) }, 'withheld a frame carrying a path outside the tenant chroot');
@@ -351,6 +395,17 @@ export class ClientSession {
     }
     this.writeToClient(mapped);
     this.flushProxyReplies();
+  }
+
+  /** whoAmI lists the client's own identities: not the tenant identity the proxy added, and the client's address, not the proxy's. */
+  private ownIdentitiesOnly(frame: Buffer): Buffer {
+    const reply = decodeReply(frame, OpCode.whoAmI);
+    if (reply.err !== ErrorCode.OK || reply.body === undefined) return frame;
+    const infos = (reply.body.clientInfo as { authScheme: string | null; user: string | null }[] | null) ?? [];
+    const own = infos
+      .filter((info) => !(info.authScheme === 'digest' && info.user === this.tenant.identity.user))
+      .map((info) => (info.authScheme === 'ip' ? { authScheme: 'ip', user: this.client.remoteAddress?.replace(/^::ffff:/, '') ?? null } : info));
+    return encodeReply({ ...reply, body: { clientInfo: own } }, OpCode.whoAmI);
   }
 
   private flushProxyReplies(): void {

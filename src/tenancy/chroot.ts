@@ -3,7 +3,18 @@
  * paths and back. Segment-boundary correct (`/tenants/a` never matches `/tenants/ab`), and
  * fail-closed: a server path outside the chroot is never handed to the client.
  */
-import { DROP, REJECT, isSequential, validatePath, type PathMapper } from 'jute-ts';
+import { DROP, ErrorCode, REJECT, Rejection, isSequential, validatePath, type PathMapper } from 'jute-ts';
+
+/**
+ * ZooKeeper's own subtree (/zookeeper/config, /zookeeper/quota) does not exist for a tenant: the
+ * real one would reveal the ensemble's members (and let Curator's EnsembleTracker bypass the
+ * proxy) and other tenants' quotas; a fake one inside the chroot could steer the tenant's own
+ * clients. Reads answer NONODE, creates NOAUTH, and watch lists silently drop it.
+ */
+const RESERVED = '/zookeeper';
+const RESERVED_READ = new Rejection(ErrorCode.NONODE, 'the /zookeeper subtree is not available to tenants');
+const RESERVED_CREATE = new Rejection(ErrorCode.NOAUTH, 'the /zookeeper subtree is not available to tenants');
+const WATCH_LISTS = new Set(['dataWatches', 'existWatches', 'childWatches', 'persistentWatches', 'persistentRecursiveWatches']);
 
 export class Chroot {
   /** Server path of the tenant root, e.g. `/tenants/acme` (never `/`, never a trailing slash). */
@@ -34,7 +45,7 @@ export class Chroot {
     return this.contains(other.root) || other.contains(this.root);
   }
 
-  private mapIn(path: string | null, createFlags: number | undefined, field: string): string | typeof REJECT {
+  private mapIn(path: string | null, createFlags: number | undefined, field: string): string | typeof DROP | Rejection {
     if (field === 'prefixPath') {
       // getEphemerals filters by plain string prefix. Null, blank and "/" mean "all of mine";
       // anything else is prefixed as is. Results are filtered again on the way out.
@@ -43,6 +54,10 @@ export class Chroot {
     }
     const sequential = createFlags !== undefined && isSequential(createFlags);
     if (validatePath(path, sequential) !== undefined) return REJECT;
+    if (path === RESERVED || path!.startsWith(`${RESERVED}/`)) {
+      if (WATCH_LISTS.has(field)) return DROP;
+      return createFlags === undefined ? RESERVED_READ : RESERVED_CREATE;
+    }
     // A sequential create of "/" must produce /root/0000000001, not the sibling /root0000000001.
     if (path === '/') return sequential ? this.rootSlash : this.root;
     return this.root + path!;

@@ -1,32 +1,43 @@
 /**
- * Makes sure a tenant's root znode (and its parents) exists on the ensemble before any of the
- * tenant's requests is forwarded: Curator and others assume "/" exists.
+ * Makes sure a tenant's root znode exists on the ensemble, with an ACL that grants only the
+ * tenant's identity (and the platform admin), before any of the tenant's requests is forwarded:
+ * Curator and others assume "/" exists, and the ensemble must refuse every other identity.
+ * A root that exists with another ACL (an older proxy, a hand-made node) is corrected.
  */
-import { ErrorCode, OpCode, Perms } from 'jute-ts';
+import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { DigestIdentity } from './credentials.ts';
 import type { Tenant } from './tenant.ts';
 
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
+const digestAcl = (identity: DigestIdentity) => ({ perms: Perms.ALL, id: { scheme: 'digest', id: identity.id } });
 
 export class TenantRootKeeper {
   private readonly ensured = new Map<string, Promise<void>>();
   private readonly members: EnsembleMembers;
   private readonly log: Logger;
   private readonly connectTimeoutMs: number;
+  private readonly admin: DigestIdentity | undefined;
 
-  constructor(members: EnsembleMembers, log: Logger, connectTimeoutMs: number) {
+  constructor(members: EnsembleMembers, log: Logger, connectTimeoutMs: number, admin: DigestIdentity | undefined) {
     this.members = members;
     this.log = log;
     this.connectTimeoutMs = connectTimeoutMs;
+    this.admin = admin;
+  }
+
+  /** The ACL a tenant root must have. */
+  rootAcl(tenant: Tenant): RecordValue[] {
+    return [digestAcl(tenant.identity), ...(this.admin ? [digestAcl(this.admin)] : [])];
   }
 
   ensure(tenant: Tenant): Promise<void> {
     const key = tenant.chroot.root;
     let promise = this.ensured.get(key);
     if (promise === undefined) {
-      promise = this.create(tenant.chroot.root).catch((error: unknown) => {
+      promise = this.create(tenant).catch((error: unknown) => {
         this.ensured.delete(key); // try again with the next connection
         throw error;
       });
@@ -35,18 +46,31 @@ export class TenantRootKeeper {
     return promise;
   }
 
-  private async create(root: string): Promise<void> {
+  private async create(tenant: Tenant): Promise<void> {
+    const root = tenant.chroot.root;
     const client = await this.connect();
     try {
+      if (this.admin) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${this.admin.user}:${this.admin.password}`) });
+      // Parents (e.g. /tenants) belong to the platform: admin-only when an admin is configured.
+      const parentAcl = this.admin ? [digestAcl(this.admin)] : OPEN_ACL;
       const parts = root.split('/').slice(1);
-      for (let i = 1; i <= parts.length; i++) {
+      for (let i = 1; i < parts.length; i++) {
         const path = `/${parts.slice(0, i).join('/')}`;
-        const reply = await client.request(OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 });
-        if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) {
-          throw new Error(`create ${path}: error ${reply.err}`);
-        }
+        const reply = await client.request(OpCode.create, { path, data: null, acl: parentAcl, flags: 0 });
+        if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${path}: error ${reply.err}`);
       }
-      this.log.info({ chroot: root }, 'tenant root ready');
+      const acl = this.rootAcl(tenant);
+      const created = await client.request(OpCode.create, { path: root, data: null, acl, flags: 0 });
+      if (created.err === ErrorCode.NODEEXISTS) {
+        const current = await client.call(OpCode.getACL, { path: root });
+        if (!sameAcl(current.body!.acl as RecordValue[], acl)) {
+          await client.call(OpCode.setACL, { path: root, acl, version: -1 });
+          this.log.warn({ chroot: root }, 'tenant root had another ACL; corrected');
+        }
+      } else if (created.err !== ErrorCode.OK) {
+        throw new Error(`create ${root}: error ${created.err}`);
+      }
+      this.log.info({ chroot: root, identity: tenant.identity.user }, 'tenant root ready');
     } finally {
       await client.close();
     }
@@ -63,4 +87,9 @@ export class TenantRootKeeper {
     }
     throw new Error(`cannot reach the ensemble to create tenant roots (${failures.join('; ')})`);
   }
+}
+
+function sameAcl(a: RecordValue[], b: RecordValue[]): boolean {
+  const key = (acl: RecordValue[]) => JSON.stringify(acl.map((e) => [e.perms, (e.id as RecordValue).scheme, (e.id as RecordValue).id]).sort());
+  return key(a) === key(b);
 }

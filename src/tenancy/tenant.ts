@@ -1,12 +1,32 @@
-/** A tenant as the proxy serves it: its name and chroot (issues to come add identity and limits). */
+/** A tenant as the proxy serves it: name, chroot, ensemble identity, session seal and ACL policy. */
 import { defaultChroot, type TenantConfig } from '../config/config.ts';
+import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
+import { tenantSecrets, type DigestIdentity } from './credentials.ts';
+import { SessionSeal } from './session-seal.ts';
 
 export interface Tenant {
   readonly name: string;
   readonly chroot: Chroot;
+  /** The digest identity every backend session of this tenant authenticates as. */
+  readonly identity: DigestIdentity;
+  readonly seal: SessionSeal;
+  readonly acl: AclPolicy;
 }
 
-export function tenantFromConfig(config: TenantConfig): Tenant {
-  return { name: config.name, chroot: new Chroot(config.chroot ?? defaultChroot(config.name)) };
+export interface TenantContext {
+  secret: Buffer;
+  /** Identities tenants must neither see nor name (the platform admin). */
+  hiddenIdentities: readonly string[];
+}
+
+export function tenantFromConfig(config: TenantConfig, context: TenantContext): Tenant {
+  const { identity, sealKey } = tenantSecrets(context.secret, config.name);
+  return {
+    name: config.name,
+    chroot: new Chroot(config.chroot ?? defaultChroot(config.name)),
+    identity,
+    seal: new SessionSeal(sealKey),
+    acl: new AclPolicy(identity, context.hiddenIdentities),
+  };
 }

@@ -12,6 +12,9 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { ProxyMetrics } from '../../src/observability/metrics.ts';
 import { ProxyServer } from '../../src/server/proxy-server.ts';
 
+/** The platform secret all test proxies share (replicas must, for sessions to move between them). */
+export const TEST_SECRET = 'test-secret-shared-by-all-replicas';
+
 export interface TestTenant {
   name: string;
   chroot?: string;
@@ -32,6 +35,8 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
     admin: { listen: '127.0.0.1:0' },
     backend: { connectTimeoutMs: 2000, failureBackoffInitialMs: 200, failureBackoffMaxMs: 2000 },
     drain: { periodMs: 500, fastPeriodMs: 100 },
+    // Every replica of a test shares the secret; the fixture ensembles' super user creates roots.
+    security: { secret: TEST_SECRET, ensembleAdmin: 'super:super-secret' },
     ...extra,
     tenants: tenants.map((t) => ({
       name: t.name,

@@ -1,7 +1,8 @@
 /**
  * A direct session with one ensemble member (no proxy in between) for looking at the real,
  * server-side tree: where did a tenant's writes actually land? Every read is preceded by a sync,
- * so it sees whatever any member had committed before the call.
+ * so it sees whatever any member had committed before the call. It authenticates as the
+ * ensemble's super user: tenant nodes carry ACLs that refuse everyone else.
  */
 import { ErrorCode, OpCode } from 'jute-ts';
 import { JuteClient, KeeperError } from 'jute-ts/client';
@@ -16,7 +17,10 @@ export class ServerTree {
 
   static async open(ensemble: LocalEnsemble, memberIndex = 0): Promise<ServerTree> {
     const member = ensemble.members[memberIndex]!;
-    return new ServerTree(await JuteClient.connect({ host: member.host, port: member.clientPort, sessionTimeoutMs: 30_000 }));
+    const client = await JuteClient.connect({ host: member.host, port: member.clientPort, sessionTimeoutMs: 30_000 });
+    const { user, password } = ensemble.superAuth;
+    await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) });
+    return new ServerTree(client);
   }
 
   private async sync(path: string): Promise<void> {
