@@ -25,8 +25,15 @@ await yargs(hideBin(process.argv))
         .option('admin', { type: 'string', describe: 'admin HTTP listener host:port, or "off" (default 127.0.0.1:9464)' })
         .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error|fatal|silent' })
         .option('drain-ms', { type: 'number', describe: 'SIGTERM drain period in ms (default 10000)' })
+        // Only so that ZKPROXY_SECRET passes yargs' strict mode: a secret on the command line
+        // would show in `ps`, so the flag itself is refused below.
+        .option('secret', { type: 'string', hidden: true })
         .example('$0 serve --ensemble zk1:2181,zk2:2181,zk3:2181 --tenant acme=0.0.0.0:7451', 'one tenant on the default port'),
     async (args) => {
+      if (process.argv.some((arg) => arg === '--secret' || arg.startsWith('--secret='))) {
+        process.stderr.write('zookeeper-proxy: pass the secret as ZKPROXY_SECRET or security.secretFile, never as a flag (it would show in ps)\n');
+        process.exit(2);
+      }
       let config;
       try {
         config = loadConfig({ config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs });

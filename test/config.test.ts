@@ -95,6 +95,18 @@ describe('the serve command', () => {
     expect(stderr).toContain('tenants[0].listeners[0]: port 70000');
   });
 
+  it('takes the secret from ZKPROXY_SECRET, and refuses it as a flag', async () => {
+    const viaEnv = await run(process.execPath, [cli, 'serve', '--ensemble', 'zk1:1/x', '--tenant', 'acme=0.0.0.0:7451'], {
+      env: { ...process.env, ZKPROXY_SECRET: 'a-secret-of-16-chars' },
+    }).catch((error: { code: number; stderr: string }) => error);
+    // Only the deliberate ensemble error: the secret was accepted from the environment.
+    expect((viaEnv as { stderr: string }).stderr).not.toContain('secret');
+    expect((viaEnv as { stderr: string }).stderr).toContain('must not carry a chroot suffix');
+    const viaFlag = await run(process.execPath, [cli, 'serve', '--secret', 'a-secret-of-16-chars']).catch((error: { code: number; stderr: string }) => error);
+    expect((viaFlag as { code: number }).code).toBe(2);
+    expect((viaFlag as { stderr: string }).stderr).toContain('never as a flag');
+  });
+
   it('reads ZKPROXY_* environment variables like flags', async () => {
     const failure = await run(process.execPath, [cli, 'serve', '--tenant', 'acme=0.0.0.0:7451'], { env: { ...process.env, ZKPROXY_ENSEMBLE: 'zk1:1/oops' } }).catch(
       (error: { code: number; stderr: string }) => error,

@@ -3,10 +3,12 @@
  * overlapping chroots). Everything is validated before the proxy listens, with messages that name
  * the offending key.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
 import { z } from 'zod';
 import { Chroot } from '../tenancy/chroot.ts';
+import { TENANT_FROM } from '../tenancy/tls-identity.ts';
 
 export interface HostPort {
   host: string;
@@ -62,7 +64,20 @@ const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const TenantSchema = z.strictObject({
   name: z.string().regex(TENANT_NAME, 'tenant name must be lower-case letters, digits and dashes (DNS label, max 63)'),
   chroot: z.string().optional(),
-  listeners: z.array(listenAddress).min(1, 'a tenant needs at least one listener'),
+  /** Plain TCP listeners, each serving this tenant only. May be empty when tlsListeners exist. */
+  listeners: z.array(listenAddress).default([]),
+});
+
+/** A TLS listener serves every tenant: the verified client certificate names the tenant. */
+export const TlsListenerSchema = z.strictObject({
+  listen: listenAddress,
+  /** PEM server certificate (chain), and its unencrypted PEM private key. */
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  /** PEM certificates of the CAs that sign client certificates; nothing else is accepted. */
+  ca: z.string().min(1),
+  /** Where the tenant name is read from (see src/tenancy/tls-identity.ts). */
+  tenantFrom: z.enum(TENANT_FROM).default('cn'),
 });
 
 const positiveInt = z.number().int().positive();
@@ -72,6 +87,7 @@ export const ConfigSchema = z
   .strictObject({
     ensemble: ensembleString,
     tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    tlsListeners: z.array(TlsListenerSchema).default([]),
     admin: z.strictObject({ listen: listenAddress.nullable().prefault('127.0.0.1:9464') }).prefault({}),
     backend: z
       .strictObject({
@@ -132,6 +148,9 @@ export const ConfigSchema = z
         }
         listeners.set(formatHostPort(listener), tenant.name);
       });
+      if (tenant.listeners.length === 0 && config.tlsListeners.length === 0) {
+        ctx.addIssue({ code: 'custom', path: ['tenants', index, 'listeners'], message: 'a tenant needs at least one listener (or a tlsListeners entry)' });
+      }
       try {
         const chroot = new Chroot(tenant.chroot ?? defaultChroot(tenant.name));
         for (const other of chroots) {
@@ -148,6 +167,21 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
       }
     });
+    config.tlsListeners.forEach((tls, index) => {
+      const clash = (other: HostPort) =>
+        tls.listen.port !== 0 && other.port === tls.listen.port && (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));
+      for (const [key, owner] of listeners) {
+        if (clash(parseHostPort(key, true) as HostPort)) {
+          ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, 'listen'], message: `listener ${formatHostPort(tls.listen)} clashes with ${key} of tenant "${owner}"` });
+        }
+      }
+      config.tlsListeners.slice(0, index).forEach((other, otherIndex) => {
+        if (clash(other.listen)) {
+          ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, 'listen'], message: `listener ${formatHostPort(tls.listen)} clashes with ${formatHostPort(other.listen)} of tlsListeners[${otherIndex}]` });
+        }
+      });
+      for (const problem of readTlsMaterial(tls).problems) ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, problem.key], message: problem.message });
+    });
     if (config.security.secret === undefined && config.security.secretFile === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -163,6 +197,7 @@ export const ConfigSchema = z
 export type ProxyConfig = z.output<typeof ConfigSchema>;
 export type ProxyConfigInput = z.input<typeof ConfigSchema>;
 export type TenantConfig = ProxyConfig['tenants'][number];
+export type TlsListenerConfig = ProxyConfig['tlsListeners'][number];
 
 export function defaultChroot(tenantName: string): string {
   return `/tenants/${tenantName}`;
@@ -206,4 +241,66 @@ export function ensembleAdmin(config: ProxyConfig): { user: string; password: st
   if (value === undefined) return undefined;
   const colon = value.indexOf(':');
   return { user: value.slice(0, colon), password: value.slice(colon + 1) };
+}
+
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+  /** The server certificate (the first one in `cert`). */
+  certificate: X509Certificate;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** Reads a TLS listener's PEM files and checks them: readable, parseable, key matching cert, CA present. */
+function readTlsMaterial(tls: Pick<TlsListenerConfig, 'cert' | 'key' | 'ca'>): { material?: TlsMaterial; problems: { key: 'cert' | 'key' | 'ca'; message: string }[] } {
+  const problems: { key: 'cert' | 'key' | 'ca'; message: string }[] = [];
+  const read = (key: 'cert' | 'key' | 'ca'): Buffer | undefined => {
+    try {
+      return readFileSync(tls[key]);
+    } catch (error) {
+      problems.push({ key, message: `cannot read ${tls[key]} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` });
+      return undefined;
+    }
+  };
+  const cert = read('cert');
+  const key = read('key');
+  const ca = read('ca');
+  let certificate: X509Certificate | undefined;
+  if (cert !== undefined) {
+    try {
+      certificate = new X509Certificate(cert);
+    } catch (error) {
+      problems.push({ key: 'cert', message: `${tls.cert} is not a PEM certificate: ${(error as Error).message}` });
+    }
+  }
+  if (key !== undefined) {
+    try {
+      const privateKey = createPrivateKey(key);
+      if (certificate !== undefined && !certificate.checkPrivateKey(privateKey)) problems.push({ key: 'key', message: `${tls.key} is not the private key of the certificate in ${tls.cert}` });
+    } catch (error) {
+      problems.push({ key: 'key', message: `${tls.key} is not an unencrypted PEM private key: ${(error as Error).message}` });
+    }
+  }
+  if (ca !== undefined) {
+    const blocks = ca.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) problems.push({ key: 'ca', message: `${tls.ca} holds no PEM certificate` });
+    blocks.forEach((block, index) => {
+      try {
+        new X509Certificate(block);
+      } catch (error) {
+        problems.push({ key: 'ca', message: `${tls.ca}: certificate ${index + 1} does not parse: ${(error as Error).message}` });
+      }
+    });
+  }
+  if (problems.length > 0 || cert === undefined || key === undefined || ca === undefined || certificate === undefined) return { problems };
+  return { material: { cert, key, ca, certificate }, problems };
+}
+
+/** A TLS listener's files, checked as at validation; throws ConfigError (they may have changed since). */
+export function loadTlsMaterial(tls: TlsListenerConfig, index: number): TlsMaterial {
+  const { material, problems } = readTlsMaterial(tls);
+  if (material === undefined) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  tlsListeners[${index}].${p.key}: ${p.message}`).join('\n')}`);
+  return material;
 }

@@ -7,7 +7,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { OPCODES, opcodeName } from 'jute-ts';
 import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild } from './hot-metrics.ts';
 
-export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large';
+export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity';
 
 export class ProxyMetrics {
   readonly registry = new Registry();

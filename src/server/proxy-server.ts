@@ -1,18 +1,21 @@
 /**
- * The proxy process: one TCP listener per tenant listener address, one ClientSession per client
- * connection, the admin listener, and the drain that SIGTERM/SIGINT trigger.
+ * The proxy process: one TCP listener per tenant listener address, TLS listeners shared by all
+ * tenants (the client certificate names the tenant), one ClientSession per client connection, the
+ * admin listener, and the drain that SIGTERM/SIGINT trigger.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ensembleAdmin, formatHostPort, resolveSecret, type HostPort, type ProxyConfig } from '../config/config.ts';
+import { ConfigError, ensembleAdmin, formatHostPort, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TlsListenerConfig } from '../config/config.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
 import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
 import { tenantFromConfig, type Tenant } from '../tenancy/tenant.ts';
+import { tenantOfCertificate } from '../tenancy/tls-identity.ts';
 import { answerFourLetterWord } from './four-letter-words.ts';
 
 interface Listener {
@@ -22,12 +25,23 @@ interface Listener {
   bound?: HostPort;
 }
 
+interface TlsListener {
+  config: TlsListenerConfig;
+  server: TlsServer;
+  /** notAfter of the server certificate, for /admin/state. */
+  certValidTo: string;
+  bound?: HostPort;
+  connections: number;
+}
+
 export class ProxyServer {
   readonly metrics: ProxyMetrics;
   readonly members: EnsembleMembers;
   private readonly config: ProxyConfig;
   private readonly log: Logger;
   private readonly listeners: Listener[] = [];
+  private readonly tlsListeners: TlsListener[] = [];
+  private readonly tenants = new Map<string, Tenant>();
   private readonly sessions = new Set<ClientSession>();
   private readonly tenantMetrics = new Map<string, TenantMetrics>();
   private readonly env: SessionEnvironment;
@@ -64,11 +78,13 @@ export class ProxyServer {
     };
     for (const tenantConfig of config.tenants) {
       const tenant = tenantFromConfig(tenantConfig, tenantContext);
+      this.tenants.set(tenant.name, tenant);
       for (const requested of tenantConfig.listeners) {
         const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
         this.listeners.push({ tenant, requested, server });
       }
     }
+    config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
     if (config.admin.listen !== null) {
       this.admin = new AdminServer(metrics, {
         ready: async () => {
@@ -93,13 +109,31 @@ export class ProxyServer {
           }),
       ),
     );
+    await Promise.all(
+      this.tlsListeners.map(
+        (listener) =>
+          new Promise<void>((resolve, reject) => {
+            const requested = listener.config.listen;
+            listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(requested)} (TLS listener): ${error.message}`)));
+            listener.server.listen({ host: requested.host, port: requested.port }, () => {
+              listener.bound = { host: requested.host, port: (listener.server.address() as AddressInfo).port };
+              resolve();
+            });
+          }),
+      ),
+    );
     if (this.admin !== undefined && this.config.admin.listen !== null) this.adminAddress = await this.admin.listen(this.config.admin.listen);
-    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, 'proxy listening');
+    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, 'proxy listening');
   }
 
   /** The addresses actually bound (port 0 in the config becomes a real port). */
   listenerAddresses(): { tenant: string; address: HostPort }[] {
     return this.listeners.map((l) => ({ tenant: l.tenant.name, address: l.bound ?? l.requested }));
+  }
+
+  /** The TLS listeners' bound addresses, in configuration order. */
+  tlsListenerAddresses(): HostPort[] {
+    return this.tlsListeners.map((l) => l.bound ?? l.config.listen);
   }
 
   adminListenAddress(): HostPort | undefined {
@@ -110,15 +144,74 @@ export class ProxyServer {
     return this.sessions.size;
   }
 
-  private accept(socket: Socket, tenant: Tenant): void {
+  /** `via`: the TLS listener and the certificate identity, which every log line of the session carries. */
+  private accept(socket: Socket, tenant: Tenant, via?: { listener: TlsListener; identity: Record<string, unknown> }): void {
     if (this.draining) {
       socket.destroy();
       return;
     }
     let metrics = this.tenantMetrics.get(tenant.name);
     if (metrics === undefined) this.tenantMetrics.set(tenant.name, (metrics = this.metrics.forTenant(tenant.name)));
-    const session = new ClientSession(socket, tenant, this.env, metrics, (closed) => this.sessions.delete(closed));
+    const env = via === undefined ? this.env : { ...this.env, log: this.log.child({ tls: via.identity }) };
+    if (via !== undefined) via.listener.connections++;
+    const session = new ClientSession(socket, tenant, env, metrics, (closed) => {
+      this.sessions.delete(closed);
+      if (via !== undefined) via.listener.connections--;
+    });
     this.sessions.add(session);
+  }
+
+  /**
+   * A TLS listener: the handshake itself refuses clients without a certificate from the listener's
+   * CA (requestCert + rejectUnauthorized); a verified certificate that names no configured tenant
+   * is closed right after the handshake, before a byte of it is read.
+   */
+  private createTlsListener(config: TlsListenerConfig, index: number): TlsListener {
+    const material = loadTlsMaterial(config, index);
+    let server: TlsServer;
+    try {
+      server = createTlsServer({
+        cert: material.cert,
+        key: material.key,
+        ca: material.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        // A client that never finishes the handshake is dropped like one that sends no ConnectRequest.
+        handshakeTimeout: this.config.client.handshakeTimeoutMs,
+        noDelay: true,
+      });
+    } catch (error) {
+      throw new ConfigError(`invalid configuration:\n  tlsListeners[${index}]: ${(error as Error).message}`);
+    }
+    const listener: TlsListener = { config, server, certValidTo: material.certificate.validTo, connections: 0 };
+    server.on('secureConnection', (socket) => this.acceptTls(socket, listener));
+    server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+      // Scanners and misconfigured clients: worth a line, not a warning. The socket is destroyed by node.
+      this.log.info({ listener: formatHostPort(listener.bound ?? config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}`, code: error.code, err: error.message }, 'TLS handshake failed');
+    });
+    return listener;
+  }
+
+  private acceptTls(socket: TLSSocket, listener: TlsListener): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    const cert = socket.getPeerCertificate();
+    const result = socket.authorized ? tenantOfCertificate(cert, listener.config.tenantFrom, (name) => this.tenants.has(name)) : undefined;
+    const certificate = { subject: cert.subject === undefined ? undefined : flattenName(cert.subject), issuer: cert.issuer === undefined ? undefined : flattenName(cert.issuer), serial: cert.serialNumber, fingerprint256: cert.fingerprint256 };
+    const where = { listener: formatHostPort(listener.bound ?? listener.config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}` };
+    if (result === undefined || !result.ok) {
+      // Closed before anything is read: no tenant, so nothing of the client's reaches a session.
+      socket.destroy();
+      this.metrics.refused.labels('', 'unknown_identity').inc();
+      const reason = result === undefined ? `certificate not authorized: ${String(socket.authorizationError)}` : result.reason;
+      this.log.warn({ ...where, tenantFrom: listener.config.tenantFrom, claimed: result?.ok === false ? result.claimed : [], reason, certificate }, 'refused a TLS client: its certificate names no configured tenant');
+      return;
+    }
+    const tenant = this.tenants.get(result.tenant)!;
+    this.accept(socket, tenant, { listener, identity: { listener: where.listener, identity: result.identity, subject: certificate.subject, serial: certificate.serial, fingerprint256: certificate.fingerprint256 } });
   }
 
   /**
@@ -133,7 +226,7 @@ export class ProxyServer {
       this.log.info({ connections: this.sessions.size, periodMs }, 'draining');
       // server.close() stops accepting at once, but its callback only runs once every connection
       // it accepted has ended: awaiting it before closing the sessions would wait forever.
-      listenersClosed = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+      listenersClosed = Promise.all([...this.listeners, ...this.tlsListeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
     }
     const sessions = [...this.sessions];
     const step = sessions.length > 0 ? periodMs / sessions.length : 0;
@@ -161,6 +254,21 @@ export class ProxyServer {
         listeners: this.listeners.filter((l) => l.tenant.name === t.name).map((l) => formatHostPort(l.bound ?? l.requested)),
         connections: byTenant.get(t.name) ?? 0,
       })),
+      tlsListeners: this.tlsListeners.map((l) => ({
+        listen: formatHostPort(l.bound ?? l.config.listen),
+        tenantFrom: l.config.tenantFrom,
+        cert: l.config.cert,
+        ca: l.config.ca,
+        certValidTo: l.certValidTo,
+        connections: l.connections,
+      })),
     };
   }
+}
+
+/** "CN=alpha, O=acme" from node's certificate name object (multi-valued attributes repeated). */
+function flattenName(name: Record<string, string | string[] | undefined>): string {
+  return Object.entries(name)
+    .flatMap(([key, value]) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`))
+    .join(', ');
 }

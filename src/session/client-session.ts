@@ -38,6 +38,7 @@ import type { EnsembleMembers } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import { refusalFor } from '../tenancy/request-policy.ts';
+import { WriteBatch } from './write-batch.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 
 export interface SessionEnvironment {
@@ -98,6 +99,10 @@ export class ClientSession {
   private readonly replyMappers: FieldMappers;
   /** closeSession went out: whatever the client sends after it is not forwarded. */
   private closing = false;
+  private readonly toBackend = new WriteBatch();
+  private readonly toClient = new WriteBatch();
+  private readonly onClientFrameBound = (frame: Buffer) => this.onClientFrame(frame);
+  private readonly onBackendFrameBound = (frame: Buffer) => this.onBackendFrame(frame);
   private readonly abort = new AbortController();
   private state: State = 'handshake';
   private backend: BackendSession | undefined;
@@ -151,14 +156,12 @@ export class ClientSession {
 
   private onClientData(chunk: Buffer): void {
     this.metrics.bytesIn.inc(chunk.length);
-    const backend = this.backend?.socket;
-    backend?.cork();
     try {
-      this.clientReader.push(chunk, (frame) => this.onClientFrame(frame));
+      this.clientReader.push(chunk, this.onClientFrameBound);
     } catch (error) {
       this.onClientFrameError(error);
     } finally {
-      backend?.uncork();
+      this.flushWrites();
     }
   }
 
@@ -264,18 +267,17 @@ export class ClientSession {
     this.log.info({ session: sessionHex(response.sessionId), member: backend.member.key, timeout: response.timeOut, readOnly: response.readOnly === true }, 'session established');
     const early = this.earlyFrames;
     this.earlyFrames = [];
-    socket.cork();
     try {
       // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
       // tenant's nodes name this identity. Its reply is swallowed in xid order.
       const { user, password } = this.tenant.identity;
       this.tracker.request(Xid.auth, OpCode.auth, SWALLOW);
-      socket.write(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
+      this.toBackend.add(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
       for (const frame of early) this.forwardRequest(frame);
     } catch (error) {
       this.onClientFrameError(error);
     } finally {
-      socket.uncork();
+      this.flushWrites();
     }
     if (backend.leftover !== undefined) this.onBackendData(backend.leftover);
     this.updateFlow();
@@ -311,12 +313,16 @@ export class ClientSession {
       this.replyFromProxy(xid, mapped.code, false);
       return;
     }
+    // The chroot prefix (and the tenant's ACL identity) make a frame longer: one that fitted the
+    // limit on the way in may not on the way out. It never leaves the proxy above the limit.
+    if (mapped.length - 4 > this.env.maxFrameBytes) {
+      this.refuse('frame_too_large', `${opcodeName(opcode)}: ${mapped.length - 4} bytes once rewritten, above maxFrameBytes ${this.env.maxFrameBytes}`);
+      this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
+      return;
+    }
     if (opcode === OpCode.closeSession) this.closing = true;
     this.tracker.request(xid, opcode, performance.now());
-    if (!this.backend!.socket.write(mapped)) {
-      this.backendWaitsForDrain = true;
-      this.updateFlow();
-    }
+    this.toBackend.add(mapped);
   }
 
   /** Queues a reply made by the proxy behind every reply still in flight. */
@@ -335,9 +341,8 @@ export class ClientSession {
 
   private onBackendData(chunk: Buffer): void {
     if (this.state === 'closed') return;
-    this.client.cork();
     try {
-      this.backendReader!.push(chunk, (frame) => this.onBackendFrame(frame));
+      this.backendReader!.push(chunk, this.onBackendFrameBound);
     } catch (error) {
       if (isProtocolError(error)) {
         this.metrics.root.decodeErrors.labels(this.tenant.name, 'ensemble', error.kind).inc();
@@ -348,7 +353,7 @@ export class ClientSession {
         this.close('internal error');
       }
     } finally {
-      this.client.uncork();
+      this.flushWrites();
     }
   }
 
@@ -421,12 +426,18 @@ export class ClientSession {
     }
   }
 
+  /** Queued until the end of the current chunk (flushWrites), so that one chunk costs one write. */
   private writeToClient(frame: Buffer): void {
     this.metrics.bytesOut.inc(frame.length);
-    if (!this.client.write(frame)) {
-      this.clientWaitsForDrain = true;
-      this.updateFlow();
-    }
+    this.toClient.add(frame);
+  }
+
+  private flushWrites(): void {
+    if (this.state === 'closed') return;
+    const backend = this.backend?.socket;
+    if (backend !== undefined && !this.toBackend.empty && !this.toBackend.flush(backend)) this.backendWaitsForDrain = true;
+    if (!this.toClient.empty && !this.toClient.flush(this.client)) this.clientWaitsForDrain = true;
+    if (this.backendWaitsForDrain || this.clientWaitsForDrain) this.updateFlow();
   }
 
   // ------------------------------------------------------------------ flow control and closing
@@ -462,6 +473,8 @@ export class ClientSession {
       this.finish(reason);
       return;
     }
+    // Replies already decided on (UNIMPLEMENTED before a close, an expired session's answer) go out first.
+    if (!this.toClient.empty) this.toClient.flush(this.client);
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     this.abort.abort();

@@ -53,7 +53,7 @@ export interface InProcessProxy extends ProxyHandle {
 
 export async function startInProcessProxy(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<InProcessProxy> {
   const config = validateConfig(rawConfig(ensemble, tenants, extra));
-  const server = new ProxyServer(config, createLogger(process.env.ZKPROXY_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }));
+  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }));
   await server.start();
   const ports = new Map<string, number>();
   for (const { tenant, address } of server.listenerAddresses()) if (!ports.has(tenant)) ports.set(tenant, address.port);
@@ -71,30 +71,54 @@ export interface ProxyProcess extends ProxyHandle {
   child: ChildProcess;
   /** Resolves with the exit code once the process has ended. */
   exited: Promise<number | null>;
+  /** Every log line so far (stdout and stderr), or the last `keepLogLines` of them. */
   logs: string[];
+  /** http://host:port of the admin listener (from the "proxy listening" line); throws when it is off. */
+  readonly adminUrl: string;
   kill(signal?: NodeJS.Signals): void;
+}
+
+export interface SpawnOptions {
+  /** Sees every log line (stdout and stderr) as it arrives, also those `keepLogLines` drops. */
+  onLogLine?: (line: string) => void;
+  /** Keep only the last N lines in `logs` (default: all), for long runs that log a lot. */
+  keepLogLines?: number;
 }
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 
 /** Runs `node src/cli.ts serve --config <file>` and waits for its "proxy listening" log line. */
-export async function spawnProxyProcess(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<ProxyProcess> {
+export async function spawnProxyProcess(
+  ensemble: string,
+  tenants: TestTenant[],
+  extra: Partial<ProxyConfigInput> = {},
+  options: SpawnOptions = {},
+): Promise<ProxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'zkproxy-test-'));
   const configFile = join(dir, 'proxy.json');
   writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
   const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
+  const keep = options.keepLogLines ?? Infinity;
+  const addLine = (line: string) => {
+    options.onLogLine?.(line);
+    logs.push(line);
+    if (logs.length > keep * 2) logs.splice(0, logs.length - keep); // amortised trimming
+  };
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => rmSync(dir, { recursive: true, force: true }));
-  createInterface({ input: child.stderr! }).on('line', (line) => logs.push(line));
+  createInterface({ input: child.stderr! }).on('line', addLine);
+  let admin: string | undefined;
   const listening = new Promise<Map<string, number>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), 20_000);
     void exited.then((code) => reject(new Error(`proxy exited with ${code}:\n${logs.join('\n')}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      logs.push(line);
+      addLine(line);
+      if (admin !== undefined || !line.includes('proxy listening')) return;
       try {
-        const entry = JSON.parse(line) as { msg?: string; listeners?: string[] };
+        const entry = JSON.parse(line) as { msg?: string; listeners?: string[]; admin?: string };
         if (entry.msg !== 'proxy listening' || !entry.listeners) return;
+        admin = entry.admin;
         const ports = new Map<string, number>();
         for (const listener of entry.listeners) {
           const [tenant, address] = listener.split('@') as [string, string];
@@ -112,6 +136,9 @@ export async function spawnProxyProcess(ensemble: string, tenants: TestTenant[],
     child,
     exited,
     logs,
+    get adminUrl() {
+      return `http://${admin ?? fail('this proxy has no admin listener (admin.listen: null)')}`;
+    },
     port: (tenant) => ports.get(tenant) ?? fail(`no tenant ${tenant}`),
     address: (tenant) => `127.0.0.1:${ports.get(tenant) ?? fail(`no tenant ${tenant}`)}`,
     kill: (signal = 'SIGKILL') => {
