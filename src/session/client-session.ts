@@ -156,6 +156,9 @@ export class ClientSession {
 
   private onClientData(chunk: Buffer): void {
     this.metrics.bytesIn.inc(chunk.length);
+    // After closeSession the conversation is over: the rest is not even parsed, and the
+    // replies still in flight reach the client before the ensemble closes the session.
+    if (this.closing) return;
     try {
       this.clientReader.push(chunk, this.onClientFrameBound);
     } catch (error) {
@@ -166,6 +169,7 @@ export class ClientSession {
   }
 
   private onClientFrameError(error: unknown): void {
+    if (this.closing) return; // bytes after closeSession in the same chunk: ignored, see onClientData
     if (!isProtocolError(error)) {
       this.log.error({ err: error }, 'internal error handling a client frame');
       this.close('internal error');
