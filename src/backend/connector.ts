@@ -58,6 +58,9 @@ export async function connectBackend(
     } catch (error) {
       const reason = (error as Error).message;
       attempts.push(`${member.key}: ${reason}`);
+      // The client went away mid-handshake: that says nothing about the member, so it is not
+      // marked failed (nor counted, nor logged as one).
+      if (signal.aborted) break;
       members.markFailure(member);
       options.onAttemptFailed?.(member, reason);
     }

@@ -61,11 +61,52 @@ export const ensembleString = z.string().transform((text, ctx) => {
 
 const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+const count = z.number().int().nonnegative();
+
+/**
+ * Per-tenant limits. At the top level they are the platform defaults; in a tenant entry they
+ * override those one by one. 0 means unlimited where noted.
+ */
+export const LimitsSchema = z.strictObject({
+  /** Concurrent client connections of the tenant (0: unlimited). */
+  maxConnections: count.optional(),
+  /** Token bucket: sustained requests per second of the tenant (0: unlimited) and burst size. */
+  requestsPerSecond: count.optional(),
+  burst: z.number().int().positive().optional(),
+  /** A request held back by the rate limit longer than this is answered THROTTLEDOP (-127). */
+  maxThrottleWaitMs: z.number().int().positive().optional(),
+  /** Requests forwarded and not yet answered, per connection and per tenant (backpressure). */
+  maxInFlightPerConnection: z.number().int().positive().optional(),
+  maxInFlightPerTenant: z.number().int().positive().optional(),
+  /** Watch registrations of the tenant (one-shot, persistent and recursive; 0: unlimited). */
+  maxWatches: count.optional(),
+  /** Hard quota enforced by ZooKeeper itself on the tenant root (0: none). */
+  maxZnodes: count.optional(),
+  maxBytes: count.optional(),
+});
+
+export type LimitsInput = z.output<typeof LimitsSchema>;
+export type Limits = Required<LimitsInput>;
+
+export const DEFAULT_LIMITS: Limits = {
+  maxConnections: 1000,
+  requestsPerSecond: 10_000,
+  burst: 20_000,
+  maxThrottleWaitMs: 2_000,
+  maxInFlightPerConnection: 1_000,
+  maxInFlightPerTenant: 10_000,
+  maxWatches: 100_000,
+  maxZnodes: 500_000,
+  maxBytes: 512 * 1024 * 1024,
+};
+
 export const TenantSchema = z.strictObject({
   name: z.string().regex(TENANT_NAME, 'tenant name must be lower-case letters, digits and dashes (DNS label, max 63)'),
   chroot: z.string().optional(),
   /** Plain TCP listeners, each serving this tenant only. May be empty when tlsListeners exist. */
   listeners: z.array(listenAddress).default([]),
+  /** Overrides of the platform's default limits, key by key. */
+  limits: LimitsSchema.optional(),
 });
 
 /** A TLS listener serves every tenant: the verified client certificate names the tenant. */
@@ -87,6 +128,19 @@ export const ConfigSchema = z
   .strictObject({
     ensemble: ensembleString,
     tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    /** Defaults for every tenant's limits. */
+    limits: LimitsSchema.prefault({}),
+    /** Caps over all tenants of this proxy process. */
+    total: z
+      .strictObject({
+        /** Client connections over all tenants (0: unlimited). */
+        maxConnections: count.default(20_000),
+        /** Bytes the proxy may hold in buffers (pending writes, partial frames, held requests) before it stops reading. */
+        maxBufferedBytes: z.number().int().positive().default(256 * 1024 * 1024),
+      })
+      .prefault({}),
+    /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
+    ensembleMaxFrameBytes: positiveInt.default(0xfffff),
     tlsListeners: z.array(TlsListenerSchema).default([]),
     admin: z.strictObject({ listen: listenAddress.nullable().prefault('127.0.0.1:9464') }).prefault({}),
     backend: z
@@ -303,4 +357,10 @@ export function loadTlsMaterial(tls: TlsListenerConfig, index: number): TlsMater
   const { material, problems } = readTlsMaterial(tls);
   if (material === undefined) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  tlsListeners[${index}].${p.key}: ${p.message}`).join('\n')}`);
   return material;
+}
+
+/** A tenant's effective limits: built-in defaults, then the platform's, then the tenant's own. */
+export function limitsFor(config: ProxyConfig, tenant: TenantConfig): Limits {
+  const defined = (limits: LimitsInput | undefined) => Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => v !== undefined));
+  return { ...DEFAULT_LIMITS, ...defined(config.limits), ...defined(tenant.limits) } as Limits;
 }

@@ -32,6 +32,8 @@ interface TlsListener {
   certValidTo: string;
   bound?: HostPort;
   connections: number;
+  /** Raw sockets still in the TLS handshake, by remote address: a drain must not wait for them. */
+  handshaking: Map<string, Socket>;
 }
 
 export class ProxyServer {
@@ -184,16 +186,31 @@ export class ProxyServer {
     } catch (error) {
       throw new ConfigError(`invalid configuration:\n  tlsListeners[${index}]: ${(error as Error).message}`);
     }
-    const listener: TlsListener = { config, server, certValidTo: material.certificate.validTo, connections: 0 };
+    const listener: TlsListener = { config, server, certValidTo: material.certificate.validTo, connections: 0, handshaking: new Map() };
+    server.on('connection', (raw: Socket) => {
+      const remote = `${raw.remoteAddress}:${raw.remotePort}`;
+      listener.handshaking.set(remote, raw);
+      raw.once('close', () => {
+        if (listener.handshaking.get(remote) === raw) listener.handshaking.delete(remote);
+      });
+    });
     server.on('secureConnection', (socket) => this.acceptTls(socket, listener));
     server.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
-      // Scanners and misconfigured clients: worth a line, not a warning. The socket is destroyed by node.
-      this.log.info({ listener: formatHostPort(listener.bound ?? config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}`, code: error.code, err: error.message }, 'TLS handshake failed');
+      // Node does not close the socket after every such error: after ERR_TLS_HANDSHAKE_TIMEOUT it
+      // would stay open for good (a client that connects and says nothing).
+      socket.destroy();
+      // A certificate the CA did not sign completes OpenSSL's handshake; node then destroys the
+      // socket before handing it over and reports a synthetic ECONNRESET: authorizationError says why.
+      const untrusted = socket.authorizationError as unknown as string | undefined;
+      const reason = untrusted ? `client certificate not trusted: ${untrusted}` : (error.code ?? error.message.split('\n')[0]);
+      // Scanners and misconfigured clients: worth a line, not a warning.
+      this.log.info({ listener: formatHostPort(listener.bound ?? config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}`, reason }, 'TLS handshake failed');
     });
     return listener;
   }
 
   private acceptTls(socket: TLSSocket, listener: TlsListener): void {
+    listener.handshaking.delete(`${socket.remoteAddress}:${socket.remotePort}`);
     if (this.draining) {
       socket.destroy();
       return;
@@ -227,6 +244,8 @@ export class ProxyServer {
       // server.close() stops accepting at once, but its callback only runs once every connection
       // it accepted has ended: awaiting it before closing the sessions would wait forever.
       listenersClosed = Promise.all([...this.listeners, ...this.tlsListeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+      // Handshakes still under way would hold server.close() for up to handshakeTimeoutMs.
+      for (const listener of this.tlsListeners) for (const raw of listener.handshaking.values()) raw.destroy();
     }
     const sessions = [...this.sessions];
     const step = sessions.length > 0 ? periodMs / sessions.length : 0;

@@ -38,6 +38,7 @@ import type { EnsembleMembers } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import { refusalFor } from '../tenancy/request-policy.ts';
+import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
 import { WriteBatch } from './write-batch.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 
@@ -115,6 +116,8 @@ export class ClientSession {
    */
   private lastZxid = 0;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Whether the ConnectRequest resumed a session (undefined before it arrived). */
+  private resumedSession: boolean | undefined;
   private closeReason: string | undefined;
   private clientWaitsForDrain = false;
   private backendWaitsForDrain = false;
@@ -214,13 +217,25 @@ export class ClientSession {
     if (request.passwd?.length !== SESSION_PASSWORD_LENGTH || request.extra !== undefined) {
       throw new ProtocolError('invalidValue', 'not a ConnectRequest (password must be 16 bytes, nothing may follow readOnly)');
     }
+    // A resumed session's password was sealed for this tenant. Anything else (another tenant's
+    // sealed password, a guess, the ensemble's raw one) is answered "expired" here, as ZooKeeper
+    // would: forwarded, it would make ZooKeeper drop the session's live connection first.
+    let connectFrame: Buffer = Buffer.from(frame);
+    this.resumedSession = request.sessionId !== 0n;
+    if (request.sessionId !== 0n) {
+      const passwd = this.tenant.seal.unsealFor(request.sessionId, request.passwd);
+      if (passwd === undefined) {
+        this.refuse('policy', `resume of ${sessionHex(request.sessionId)} with a password not sealed for this tenant`);
+        this.writeToClient(encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false }));
+        this.close('session expired or invalid (password not sealed for this tenant)');
+        return;
+      }
+      connectFrame = encodeConnectRequest({ ...request, passwd });
+    }
     this.state = 'connecting';
     this.updateFlow();
     const requested = request.sessionId === 0n ? 'new session' : `resume ${sessionHex(request.sessionId)}`;
     this.log.debug({ requested, timeout: request.timeOut }, 'connect request');
-    // A resumed session's password was sealed for this tenant; through another tenant's listener
-    // it unseals to garbage and the ensemble answers "expired".
-    const connectFrame = request.sessionId === 0n ? Buffer.from(frame) : encodeConnectRequest({ ...request, passwd: this.tenant.seal.unseal(request.passwd) });
     this.openBackend(connectFrame).catch((error: unknown) => {
       if (error instanceof NoBackendError) {
         this.refuse('no_backend', error.message);
@@ -266,6 +281,9 @@ export class ClientSession {
     }
     this.writeToClient(encodeConnectResponse({ ...decodeConnectResponse(backend.responseFrame), passwd: this.tenant.seal.seal(response.passwd ?? Buffer.alloc(0)) }));
     this.sessionId = response.sessionId;
+    if (this.resumedSession === false && response.passwd !== null && !confirmEnsemblePassword(response.sessionId, response.passwd)) {
+      this.log.error('the ensemble\'s session passwords do not follow ZooKeeper\'s generatePasswd: resume passwords are no longer checked by the proxy (a tenant could make another tenant\'s connection drop by guessing its session id)');
+    }
     this.state = 'relaying';
     this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
     this.log.info({ session: sessionHex(response.sessionId), member: backend.member.key, timeout: response.timeOut, readOnly: response.readOnly === true }, 'session established');
@@ -294,6 +312,10 @@ export class ClientSession {
     const opcode = frame.readInt32BE(8);
     this.metrics.request(opcode);
     if (this.closing) return; // the session is closed; what follows goes nowhere
+    if (xid === Xid.notification) {
+      // The ensemble's answer would carry xid -1 too and pass for a watch event: not a client's to send.
+      throw new ProtocolError('invalidValue', 'a request with xid -1, which only watch notifications use');
+    }
     const refusal = refusalFor(opcode, { allowSasl: this.env.allowSasl });
     if (refusal !== undefined) {
       this.refuse(refusal.code === ErrorCode.UNIMPLEMENTED ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
@@ -325,7 +347,10 @@ export class ClientSession {
       return;
     }
     if (opcode === OpCode.closeSession) this.closing = true;
-    this.tracker.request(xid, opcode, performance.now());
+    // ZooKeeper answers a ping with xid -2 whatever xid it carried: track it under the xid of its
+    // reply, or the entry would stay in flight forever, holding back the proxy's own replies and
+    // matching a later reply with that xid (which would then skip its path and ACL mapping).
+    this.tracker.request(opcode === OpCode.ping ? Xid.ping : xid, opcode, performance.now());
     this.toBackend.add(mapped);
   }
 
