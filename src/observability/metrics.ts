@@ -7,7 +7,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { OPCODES, opcodeName } from 'jute-ts';
 import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild } from './hot-metrics.ts';
 
-export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity';
+export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity' | 'throttled' | 'watch_limit' | 'connection_limit' | 'memory';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -29,6 +29,8 @@ export class ProxyMetrics {
   readonly backendConnections = new Gauge({ name: 'zkproxy_backend_connections', help: 'Backend connections per ensemble member', labelNames: ['member'], registers: [this.registry] });
   readonly backendFailures = new Counter({ name: 'zkproxy_backend_connect_failures_total', help: 'Failed attempts to open a backend session, by member', labelNames: ['member'], registers: [this.registry] });
   readonly backendLost = new Counter({ name: 'zkproxy_backend_lost_total', help: 'Backend connections lost while relaying (client asked to fail over)', labelNames: ['tenant'], registers: [this.registry] });
+  readonly bufferedBytes = new Gauge({ name: 'zkproxy_buffered_bytes', help: 'Bytes held in proxy buffers (pending writes, partial frames, held requests)', registers: [this.registry] });
+  readonly memoryPressure = new Gauge({ name: 'zkproxy_memory_pressure', help: '1 while the memory guard stops reading from clients', registers: [this.registry] });
   readonly draining = new Gauge({ name: 'zkproxy_draining', help: '1 while the proxy drains connections before exit', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {

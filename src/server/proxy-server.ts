@@ -8,13 +8,14 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ConfigError, ensembleAdmin, formatHostPort, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TlsListenerConfig } from '../config/config.ts';
+import { ConfigError, ensembleAdmin, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TlsListenerConfig } from '../config/config.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
 import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
 import { tenantFromConfig, type Tenant } from '../tenancy/tenant.ts';
+import { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { tenantOfCertificate } from '../tenancy/tls-identity.ts';
 import { answerFourLetterWord } from './four-letter-words.ts';
 
@@ -51,6 +52,9 @@ export class ProxyServer {
   private readonly admin: AdminServer | undefined;
   private adminAddress: HostPort | undefined;
   private draining = false;
+  private readonly memory = { pressure: false };
+  private memoryTimer: NodeJS.Timeout | undefined;
+  private readonly limitLog: RateLimitedLog;
 
   constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics()) {
     this.config = config;
@@ -58,10 +62,12 @@ export class ProxyServer {
     this.metrics = metrics;
     this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
     this.probe = new EnsembleProbe(this.members);
+    this.limitLog = new RateLimitedLog(log, 10_000);
     const admin = ensembleAdmin(config);
     const adminIdentity = admin === undefined ? undefined : digestIdentity(admin.user, admin.password);
     const roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity);
-    const tenantContext = { secret: resolveSecret(config), hiddenIdentities: adminIdentity === undefined ? [] : [adminIdentity.id] };
+    const secret = resolveSecret(config);
+    const hiddenIdentities = adminIdentity === undefined ? [] : [adminIdentity.id];
     this.env = {
       members: this.members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
@@ -77,9 +83,11 @@ export class ProxyServer {
       onBackendOpened: (member) => metrics.backendConnections.labels(member).inc(),
       onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
       allowSasl: config.security.allowSasl,
+      ensembleMaxFrameBytes: config.ensembleMaxFrameBytes,
+      memory: this.memory,
     };
     for (const tenantConfig of config.tenants) {
-      const tenant = tenantFromConfig(tenantConfig, tenantContext);
+      const tenant = tenantFromConfig(tenantConfig, { secret, hiddenIdentities, limits: limitsFor(config, tenantConfig) });
       this.tenants.set(tenant.name, tenant);
       for (const requested of tenantConfig.listeners) {
         const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
@@ -98,7 +106,28 @@ export class ProxyServer {
     }
   }
 
+  /**
+   * The memory guard: total bytes held in buffers (pending writes both ways, partial frames, held
+   * requests) are checked often; above total.maxBufferedBytes no session reads from its client
+   * until they fall under 80% of it. Per-session flow control already bounds each session; this
+   * bounds their sum.
+   */
+  private guardMemory(): void {
+    let total = 0;
+    for (const session of this.sessions) total += session.bufferedBytes;
+    this.metrics.bufferedBytes.set(total);
+    const max = this.config.total.maxBufferedBytes;
+    const pressure = this.memory.pressure ? total > max * 0.8 : total > max;
+    if (pressure === this.memory.pressure) return;
+    this.memory.pressure = pressure;
+    this.metrics.memoryPressure.set(pressure ? 1 : 0);
+    this.log.warn({ bufferedBytes: total, maxBufferedBytes: max }, pressure ? 'memory guard: not reading from clients' : 'memory guard: reading again');
+    for (const session of this.sessions) session.refreshFlow();
+  }
+
   async start(): Promise<void> {
+    this.memoryTimer = setInterval(() => this.guardMemory(), 100);
+    this.memoryTimer.unref();
     await Promise.all(
       this.listeners.map(
         (listener) =>
@@ -152,12 +181,22 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
+    // Over a connection limit: closed before a byte is read, so no ConnectResponse ever goes out.
+    const { maxConnections } = this.config.total;
+    const proxyFull = maxConnections > 0 && this.sessions.size >= maxConnections;
+    if (proxyFull || !tenant.limiter.tryOpenConnection()) {
+      this.metrics.refused.labels(tenant.name, 'connection_limit').inc();
+      this.limitLog.warn(`${tenant.name}/connections`, { tenant: tenant.name, scope: proxyFull ? 'proxy' : 'tenant', remote: socket.remoteAddress }, 'connection refused: limit reached');
+      socket.destroy();
+      return;
+    }
     let metrics = this.tenantMetrics.get(tenant.name);
     if (metrics === undefined) this.tenantMetrics.set(tenant.name, (metrics = this.metrics.forTenant(tenant.name)));
     const env = via === undefined ? this.env : { ...this.env, log: this.log.child({ tls: via.identity }) };
     if (via !== undefined) via.listener.connections++;
     const session = new ClientSession(socket, tenant, env, metrics, (closed) => {
       this.sessions.delete(closed);
+      tenant.limiter.closeConnection();
       if (via !== undefined) via.listener.connections--;
     });
     this.sessions.add(session);
@@ -257,6 +296,7 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.memoryTimer);
     await this.drain(0);
     await this.admin?.close();
   }

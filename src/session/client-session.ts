@@ -13,6 +13,7 @@ import {
   decodeConnectRequest,
   decodeConnectResponse,
   decodeReply,
+  decodeRequest,
   encodeConnectRequest,
   encodeConnectResponse,
   encodeReply,
@@ -37,6 +38,7 @@ import { connectBackend, NoBackendError, type BackendSession } from '../backend/
 import type { EnsembleMembers } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
+import { WatchLedger } from '../limits/watch-ledger.ts';
 import { refusalFor } from '../tenancy/request-policy.ts';
 import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
 import { WriteBatch } from './write-batch.ts';
@@ -58,6 +60,10 @@ export interface SessionEnvironment {
   onBackendClosed(memberKey: string): void;
   /** Forward SASL (opcode 102) instead of refusing it. */
   allowSasl: boolean;
+  /** The ensemble's jute.maxbuffer: no request leaves the proxy larger than this. */
+  ensembleMaxFrameBytes: number;
+  /** Set by the proxy's memory guard: while true, no session reads from its client. */
+  memory: { pressure: boolean };
 }
 
 /** A reply the proxy made itself, waiting in the xid queue for its turn. */
@@ -69,11 +75,21 @@ interface ProxyReply {
   readonly stampZxid: boolean;
 }
 
+/** A forwarded request whose reply must update watch accounting. */
+interface Settled {
+  readonly sentAt: number;
+  settle(err: number): void;
+}
+
 /**
  * What waits in the xid queue: a forwarded request (the performance.now() it left at, for
- * latency) or a reply of the proxy's own. One small object per request, nothing else.
+ * latency; an object only for the few requests that change watch accounting) or a reply of the
+ * proxy's own. For the common request, nothing is allocated but the tracker entry.
  */
-type InFlight = number | ProxyReply | typeof SWALLOW;
+type InFlight = number | Settled | ProxyReply | typeof SWALLOW;
+
+/** Opcodes never held back by limits: they keep a session alive, authenticated and closable. */
+const NEVER_HELD = new Set<number>([OpCode.ping, OpCode.auth, OpCode.closeSession]);
 
 /** The reply to the proxy's own auth packet: checked, never shown to the client. */
 const SWALLOW = Symbol('reply to the proxy itself');
@@ -122,6 +138,15 @@ export class ClientSession {
   private clientWaitsForDrain = false;
   private backendWaitsForDrain = false;
   private readonly onClose: (session: ClientSession) => void;
+  /** Requests read but held back by a limit, oldest first (copied: they outlive their chunk). */
+  private held: Buffer[] = [];
+  private heldSince: number[] = [];
+  private heldBytes = 0;
+  private holdTimer: NodeJS.Timeout | undefined;
+  private readonly releaseHeldBound = () => this.releaseHeld();
+  /** Requests of this connection forwarded and not yet answered (pings and auth included). */
+  private forwardedInFlight = 0;
+  private readonly watches: WatchLedger;
 
   constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void) {
     this.client = client;
@@ -134,6 +159,7 @@ export class ClientSession {
     this.clientReader = new FrameReader(env.maxFrameBytes);
     this.requestMappers = { path: tenant.chroot.toServer, acl: tenant.acl.toServer };
     this.replyMappers = { path: tenant.chroot.toClient, acl: tenant.acl.toClient };
+    this.watches = new WatchLedger((delta) => (tenant.limiter.watches += delta));
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => {
@@ -202,7 +228,7 @@ export class ClientSession {
         this.earlyFrames.push(Buffer.from(frame)); // the chunk it views may be reused by nobody, but copy: it waits
         return;
       case 'relaying':
-        this.forwardRequest(frame);
+        this.onRequest(frame);
         return;
       case 'closed':
         return;
@@ -237,6 +263,8 @@ export class ClientSession {
     const requested = request.sessionId === 0n ? 'new session' : `resume ${sessionHex(request.sessionId)}`;
     this.log.debug({ requested, timeout: request.timeOut }, 'connect request');
     this.openBackend(connectFrame).catch((error: unknown) => {
+      // The client went away while the backend handshake ran: nothing was refused.
+      if (this.state === 'closed') return;
       if (error instanceof NoBackendError) {
         this.refuse('no_backend', error.message);
         this.close(error.message);
@@ -295,7 +323,7 @@ export class ClientSession {
       const { user, password } = this.tenant.identity;
       this.tracker.request(Xid.auth, OpCode.auth, SWALLOW);
       this.toBackend.add(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
-      for (const frame of early) this.forwardRequest(frame);
+      for (const frame of early) this.onRequest(frame);
     } catch (error) {
       this.onClientFrameError(error);
     } finally {
@@ -305,13 +333,98 @@ export class ClientSession {
     this.updateFlow();
   }
 
-  private forwardRequest(frame: Buffer): void {
+  // ------------------------------------------------------------------ limits
+
+  /** A request from the client: forwarded now, or held (in order) until the limits allow it. */
+  private onRequest(frame: Buffer): void {
+    if (this.held.length > 0 || !this.admit(frame)) {
+      this.hold(frame);
+      return;
+    }
+    if (!this.forwardRequest(frame)) this.releaseSlot();
+  }
+
+  /** Takes what forwarding one request needs (a token, in-flight room); false when it must wait. */
+  private admit(frame: Buffer): boolean {
+    const limiter = this.tenant.limiter;
+    const opcode = frame.length >= 12 ? frame.readInt32BE(8) : 0;
+    if (NEVER_HELD.has(opcode)) limiter.inFlight++;
+    else if (this.forwardedInFlight >= limiter.limits.maxInFlightPerConnection || limiter.admit() !== undefined) return false;
+    this.forwardedInFlight++;
+    return true;
+  }
+
+  /** A forwarded request was answered, or was not forwarded after all. */
+  private releaseSlot(): void {
+    this.forwardedInFlight--;
+    this.tenant.limiter.done();
+  }
+
+  /** Holds a request; the client is not read from until it is released (backpressure). */
+  private hold(frame: Buffer): void {
+    this.held.push(Buffer.from(frame));
+    this.heldSince.push(performance.now());
+    this.heldBytes += frame.length;
+    if (this.held.length === 1) this.scheduleRelease();
+    this.updateFlow();
+  }
+
+  private scheduleRelease(): void {
+    this.tenant.limiter.waitForCapacity(this.releaseHeldBound);
+    clearTimeout(this.holdTimer);
+    // However long capacity takes, the oldest held request is answered THROTTLEDOP on time.
+    const due = this.heldSince[0]! + this.tenant.limiter.limits.maxThrottleWaitMs - performance.now();
+    this.holdTimer = setTimeout(this.releaseHeldBound, Math.max(0, due) + 1);
+    this.holdTimer.unref();
+  }
+
+  /** Forwards held requests while the limits allow; answers THROTTLEDOP to those held too long. */
+  private releaseHeld(): void {
+    if (this.state !== 'relaying' || this.held.length === 0) return;
+    clearTimeout(this.holdTimer);
+    const maxWait = this.tenant.limiter.limits.maxThrottleWaitMs;
+    const now = performance.now();
+    try {
+      while (this.held.length > 0) {
+        const frame = this.held[0]!;
+        const expired = now - this.heldSince[0]! > maxWait;
+        if (!expired && !this.admit(frame)) break;
+        this.held.shift();
+        this.heldSince.shift();
+        this.heldBytes -= frame.length;
+        if (expired) {
+          this.refuse('throttled', `held over ${maxWait} ms`);
+          // Like ZooKeeper's own request throttle (3.7+): the request was not executed.
+          this.replyFromProxy(frame.readInt32BE(4), ErrorCode.THROTTLEDOP, false);
+        } else if (!this.forwardRequest(frame)) this.releaseSlot();
+      }
+      if (this.held.length > 0) this.scheduleRelease();
+    } catch (error) {
+      this.onClientFrameError(error);
+    } finally {
+      this.flushWrites();
+      this.updateFlow();
+    }
+  }
+
+  /** Client and backend bytes this session holds in memory now (for the proxy's memory guard). */
+  get bufferedBytes(): number {
+    return this.client.writableLength + (this.backend?.socket.writableLength ?? 0) + this.heldBytes + this.clientReader.buffered + (this.backendReader?.buffered ?? 0);
+  }
+
+  /** The memory guard changed its mind: read again if nothing else holds this session back. */
+  refreshFlow(): void {
+    this.updateFlow();
+  }
+
+  /** Forwards a request (rewritten); false when the proxy answered it itself instead. */
+  private forwardRequest(frame: Buffer): boolean {
     // The frame reader guarantees the prefix matches; only the header size needs checking.
     if (frame.length < 12) throw new ProtocolError('truncated', `request of ${frame.length - 4} bytes has no header`, { offset: 0 });
     const xid = frame.readInt32BE(4);
     const opcode = frame.readInt32BE(8);
     this.metrics.request(opcode);
-    if (this.closing) return; // the session is closed; what follows goes nowhere
+    if (this.closing) return false; // the session is closed; what follows goes nowhere
     if (xid === Xid.notification) {
       // The ensemble's answer would carry xid -1 too and pass for a watch event: not a client's to send.
       throw new ProtocolError('invalidValue', 'a request with xid -1, which only watch notifications use');
@@ -321,7 +434,7 @@ export class ClientSession {
       this.refuse(refusal.code === ErrorCode.UNIMPLEMENTED ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
       // ZooKeeper's own UNIMPLEMENTED reply carries zxid -1.
       this.replyFromProxy(xid, refusal.code, refusal.close, refusal.code === ErrorCode.UNIMPLEMENTED ? -1 : undefined);
-      return;
+      return false;
     }
     let mapped: Buffer | Rejection;
     try {
@@ -332,26 +445,44 @@ export class ClientSession {
       this.metrics.root.decodeErrors.labels(this.tenant.name, 'client', error.kind).inc();
       this.refuse('malformed', `${opcodeName(opcode)}: ${error.message}`);
       this.replyFromProxy(xid, ErrorCode.MARSHALLINGERROR, false);
-      return;
+      return false;
     }
     if (mapped instanceof Rejection) {
       this.refuse(mapped.code === ErrorCode.BADARGUMENTS ? 'bad_path' : 'policy', `${opcodeName(opcode)}: ${mapped.reason}`);
       this.replyFromProxy(xid, mapped.code, false);
-      return;
+      return false;
     }
     // The chroot prefix (and the tenant's ACL identity) make a frame longer: one that fitted the
-    // limit on the way in may not on the way out. It never leaves the proxy above the limit.
-    if (mapped.length - 4 > this.env.maxFrameBytes) {
-      this.refuse('frame_too_large', `${opcodeName(opcode)}: ${mapped.length - 4} bytes once rewritten, above maxFrameBytes ${this.env.maxFrameBytes}`);
+    // limit on the way in may not on the way out. It never leaves the proxy above either limit
+    // (the ensemble would close the connection, taking the session's other requests with it).
+    const limit = Math.min(this.env.maxFrameBytes, this.env.ensembleMaxFrameBytes);
+    if (mapped.length - 4 > limit) {
+      this.refuse('frame_too_large', `${opcodeName(opcode)}: ${mapped.length - 4} bytes once rewritten, above the limit of ${limit}`);
       this.replyFromProxy(xid, ErrorCode.BADARGUMENTS, false);
-      return;
+      return false;
+    }
+    let inFlight: number | Settled = performance.now();
+    const newWatches = this.watches.wouldAdd(opcode, mapped);
+    if (newWatches.length > 0) {
+      const { maxWatches } = this.tenant.limiter.limits;
+      if (maxWatches > 0 && this.tenant.limiter.watches + newWatches.length > maxWatches) {
+        this.refuse('watch_limit', `${opcodeName(opcode)} would exceed the tenant's ${maxWatches} watches`);
+        this.replyFromProxy(xid, ErrorCode.QUOTAEXCEEDED, false);
+        return false;
+      }
+      this.watches.add(newWatches);
+      inFlight = { sentAt: inFlight, settle: (err) => this.watches.settle(opcode, err, newWatches) };
+    } else if ((opcode === OpCode.removeWatches || opcode === OpCode.checkWatches) && this.watches.size > 0) {
+      const body = decodeRequest(mapped).body as { path: string; type: number };
+      inFlight = { sentAt: inFlight, settle: (err) => err === ErrorCode.OK && this.watches.removed(body.type, body.path) };
     }
     if (opcode === OpCode.closeSession) this.closing = true;
     // ZooKeeper answers a ping with xid -2 whatever xid it carried: track it under the xid of its
     // reply, or the entry would stay in flight forever, holding back the proxy's own replies and
     // matching a later reply with that xid (which would then skip its path and ACL mapping).
-    this.tracker.request(opcode === OpCode.ping ? Xid.ping : xid, opcode, performance.now());
+    this.tracker.request(opcode === OpCode.ping ? Xid.ping : xid, opcode, inFlight);
     this.toBackend.add(mapped);
+    return true;
   }
 
   /** Queues a reply made by the proxy behind every reply still in flight. */
@@ -372,6 +503,8 @@ export class ClientSession {
     if (this.state === 'closed') return;
     try {
       this.backendReader!.push(chunk, this.onBackendFrameBound);
+      // Replies freed in-flight room: requests held for it may go now.
+      if (this.held.length > 0) this.releaseHeld();
     } catch (error) {
       if (isProtocolError(error)) {
         this.metrics.root.decodeErrors.labels(this.tenant.name, 'ensemble', error.kind).inc();
@@ -410,12 +543,24 @@ export class ClientSession {
         return;
       } else {
         opcode = pending.opcode;
-        if (typeof pending.data === 'number') this.metrics.observeLatency(opcode, (performance.now() - pending.data) / 1000);
+        const data = pending.data;
+        if (typeof data === 'number') {
+          this.metrics.observeLatency(opcode, (performance.now() - data) / 1000);
+          this.releaseSlot();
+        } else if ('settle' in data) {
+          this.metrics.observeLatency(opcode, (performance.now() - data.sentAt) / 1000);
+          this.releaseSlot();
+          data.settle(frame.readInt32BE(16));
+        }
       }
       const zxid = frame.readInt32BE(8) * 4294967296 + frame.readUInt32BE(12);
       if (zxid > this.lastZxid) this.lastZxid = zxid;
       const err = frame.readInt32BE(16);
       if (err !== ErrorCode.OK) this.metrics.root.replyErrors.labels(this.tenant.name, errorName(err)).inc();
+    } else if (this.watches.size > 0 && frame.length >= 32) {
+      // A one-shot watch fired: it no longer counts against the tenant's watches.
+      const pathLength = frame.readInt32BE(28);
+      if (pathLength >= 0 && 32 + pathLength <= frame.length) this.watches.fired(frame.readInt32BE(20), frame.toString('utf8', 32, 32 + pathLength));
     }
     this.replyContext.opcode = opcode;
     const mapped = opcode === OpCode.whoAmI ? this.ownIdentitiesOnly(frame) : mapFields(frame, this.replyContext, this.replyMappers);
@@ -443,7 +588,7 @@ export class ClientSession {
   }
 
   private flushProxyReplies(): void {
-    for (let head = this.tracker.peek(); head !== undefined && typeof head.data === 'object'; head = this.tracker.peek()) {
+    for (let head = this.tracker.peek(); head !== undefined && typeof head.data === 'object' && 'frame' in head.data; head = this.tracker.peek()) {
       this.tracker.shift();
       const reply = head.data;
       if (reply.stampZxid) reply.frame.writeBigInt64BE(BigInt(this.lastZxid), 8);
@@ -474,7 +619,7 @@ export class ClientSession {
   /** Reading stops on a side whose peer cannot take more: memory stays bounded by socket buffers. */
   private updateFlow(): void {
     if (this.state === 'closed') return;
-    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain;
+    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain || this.held.length > 0 || this.env.memory.pressure;
     if (pauseClient) this.client.pause();
     else this.client.resume();
     const backend = this.backend?.socket;
@@ -524,7 +669,16 @@ export class ClientSession {
     }
     if (this.sessionId !== undefined) this.metrics.root.sessionsActive.labels(this.tenant.name).dec();
     this.metrics.root.connectionsActive.labels(this.tenant.name).dec();
-    this.tracker.drain();
+    // What this connection held against the tenant's limits is given back.
+    let unanswered = 0;
+    for (const pending of this.tracker.drain()) if (typeof pending.data === 'number' || (typeof pending.data === 'object' && 'settle' in pending.data)) unanswered++;
+    if (unanswered > 0) this.tenant.limiter.done(unanswered);
+    this.watches.clear();
+    clearTimeout(this.holdTimer);
+    this.tenant.limiter.cancelWait(this.releaseHeldBound);
+    this.held = [];
+    this.heldSince = [];
+    this.heldBytes = 0;
     this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
     this.onClose(this);
   }

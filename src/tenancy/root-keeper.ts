@@ -8,6 +8,7 @@ import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
 import type { Logger } from '../observability/logger.ts';
+import { applyQuota } from '../limits/quota.ts';
 import type { DigestIdentity } from './credentials.ts';
 import type { Tenant } from './tenant.ts';
 
@@ -70,7 +71,10 @@ export class TenantRootKeeper {
       } else if (created.err !== ErrorCode.OK) {
         throw new Error(`create ${root}: error ${created.err}`);
       }
-      this.log.info({ chroot: root, identity: tenant.identity.user }, 'tenant root ready');
+      // The hard quota, enforced by ZooKeeper itself: QUOTAEXCEEDED reaches the client unchanged.
+      const { maxZnodes, maxBytes } = tenant.limiter.limits;
+      const quota = await applyQuota(client, root, { maxZnodes, maxBytes });
+      this.log.info({ chroot: root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: quota } }, 'tenant root ready');
     } finally {
       await client.close();
     }

@@ -1,5 +1,6 @@
 /** A tenant as the proxy serves it: name, chroot, ensemble identity, session seal and ACL policy. */
-import { defaultChroot, type TenantConfig } from '../config/config.ts';
+import { defaultChroot, type Limits, type TenantConfig } from '../config/config.ts';
+import { TenantLimiter } from '../limits/tenant-limiter.ts';
 import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
 import { tenantSecrets, type DigestIdentity } from './credentials.ts';
@@ -12,12 +13,15 @@ export interface Tenant {
   readonly identity: DigestIdentity;
   readonly seal: SessionSeal;
   readonly acl: AclPolicy;
+  /** This process's view of the tenant's limits: counters, token bucket, current limits. */
+  readonly limiter: TenantLimiter;
 }
 
 export interface TenantContext {
   secret: Buffer;
   /** Identities tenants must neither see nor name (the platform admin). */
   hiddenIdentities: readonly string[];
+  limits: Limits;
 }
 
 export function tenantFromConfig(config: TenantConfig, context: TenantContext): Tenant {
@@ -28,5 +32,6 @@ export function tenantFromConfig(config: TenantConfig, context: TenantContext): 
     identity,
     seal: new SessionSeal(sealKey),
     acl: new AclPolicy(identity, context.hiddenIdentities),
+    limiter: new TenantLimiter(context.limits),
   };
 }
