@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { validateConfig, type ProxyConfigInput } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -86,6 +87,7 @@ export interface SpawnOptions {
 }
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const EXIT_WITH_PARENT = pathToFileURL(join(import.meta.dirname, 'exit-with-parent.ts')).href;
 
 /** Runs `node src/cli.ts serve --config <file>` and waits for its "proxy listening" log line. */
 export async function spawnProxyProcess(
@@ -97,7 +99,8 @@ export async function spawnProxyProcess(
   const dir = mkdtempSync(join(tmpdir(), 'zkproxy-test-'));
   const configFile = join(dir, 'proxy.json');
   writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is a pipe held by this process: when it dies, the preload makes the proxy exit too.
+  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const keep = options.keepLogLines ?? Infinity;
   const addLine = (line: string) => {
