@@ -93,6 +93,7 @@ try {
     console.log(target.log.format());
     if (target.log.errorSamples.length > 0) console.log(`  first error lines:\n    ${target.log.errorSamples.join('\n    ')}`);
     console.log(ensembleLogSummary(target));
+    for (const note of target.notes) console.log(`  note: ${note}`);
     console.log(failures.length === 0 ? 'after-run checks: all passed' : `after-run checks FAILED:\n  ${failures.join('\n  ')}`);
     exitCode = failures.length === 0 && stats.violationCount === 0 ? 0 : 1;
   }

@@ -102,3 +102,14 @@ describe('protocol misuse', () => {
     expect(frames).toEqual([]);
   });
 });
+
+describe('xid reuse', () => {
+  it('a request reusing an xid still in flight closes the connection (replies are matched by xid)', async () => {
+    const auth = encodeRequest({ xid: 500, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from('u:p') } });
+    const reads = Buffer.concat(Array.from({ length: 50 }, (_, i) => encodeRequest({ xid: i + 1, opcode: OpCode.getData, body: { path: '/', watch: false } })));
+    const { frames, closed } = await exchange([newSession(), Buffer.concat([reads, encodeRequest({ xid: 500, opcode: OpCode.exists, body: { path: 'relative', watch: false } }), auth, createFrame(500, '/reused-xid')])]);
+    expect(closed).toBe(true);
+    expect(Buffer.concat(frames).includes(Buffer.from('/tenants/'))).toBe(false);
+    expect(await tree.exists('/tenants/alpha/reused-xid')).toBe(false);
+  });
+});

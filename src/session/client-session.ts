@@ -147,6 +147,8 @@ export class ClientSession {
   /** Requests of this connection forwarded and not yet answered (pings and auth included). */
   private forwardedInFlight = 0;
   private readonly watches: WatchLedger;
+  /** Client xids (>= 0) with a request or a proxy-made reply still pending. */
+  private readonly xidsInFlight = new Set<number>();
 
   constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void) {
     this.client = client;
@@ -337,11 +339,27 @@ export class ClientSession {
 
   /** A request from the client: forwarded now, or held (in order) until the limits allow it. */
   private onRequest(frame: Buffer): void {
+    // Checked before a request can be held: a held one is answered by its xid.
+    if (frame.length < 12) throw new ProtocolError('truncated', `request of ${frame.length - 4} bytes has no header`, { offset: 0 });
     if (this.held.length > 0 || !this.admit(frame)) {
       this.hold(frame);
       return;
     }
-    if (!this.forwardRequest(frame)) this.releaseSlot();
+    this.forwardAdmitted(frame);
+  }
+
+  /**
+   * Forwards a request admit() let through. Its slot is given back unless the request is now in
+   * flight, also when forwardRequest throws (a malformed request closes the connection): a slot
+   * lost there would stay taken for the tenant as long as the process lives.
+   */
+  private forwardAdmitted(frame: Buffer): void {
+    let forwarded = false;
+    try {
+      forwarded = this.forwardRequest(frame);
+    } finally {
+      if (!forwarded) this.releaseSlot();
+    }
   }
 
   /** Takes what forwarding one request needs (a token, in-flight room); false when it must wait. */
@@ -387,7 +405,11 @@ export class ClientSession {
     try {
       while (this.held.length > 0) {
         const frame = this.held[0]!;
-        const expired = now - this.heldSince[0]! > maxWait;
+        // A ping, auth or closeSession waits behind the requests held before it (replies stay in
+        // order) but never expires: THROTTLEDOP to a ping would keep the session from reaching
+        // the ensemble, to auth or closeSession it would break the client (kazoo treats any
+        // error on its auth xid as AUTH_FAILED).
+        const expired = !NEVER_HELD.has(frame.readInt32BE(8)) && now - this.heldSince[0]! > maxWait;
         if (!expired && !this.admit(frame)) break;
         this.held.shift();
         this.heldSince.shift();
@@ -396,7 +418,7 @@ export class ClientSession {
           this.refuse('throttled', `held over ${maxWait} ms`);
           // Like ZooKeeper's own request throttle (3.7+): the request was not executed.
           this.replyFromProxy(frame.readInt32BE(4), ErrorCode.THROTTLEDOP, false);
-        } else if (!this.forwardRequest(frame)) this.releaseSlot();
+        } else this.forwardAdmitted(frame);
       }
       if (this.held.length > 0) this.scheduleRelease();
     } catch (error) {
@@ -429,6 +451,10 @@ export class ClientSession {
       // The ensemble's answer would carry xid -1 too and pass for a watch event: not a client's to send.
       throw new ProtocolError('invalidValue', 'a request with xid -1, which only watch notifications use');
     }
+    // Replies are matched to requests by xid; two in flight with the same one could be mapped as
+    // each other's opcode (a path left unmapped). Real clients never do it; pings and auth share
+    // their special xids by design and are answered alike.
+    if (xid >= 0 && opcode !== OpCode.ping && this.xidsInFlight.has(xid)) throw new ProtocolError('invalidValue', `xid ${xid} is already in flight on this connection`);
     const refusal = refusalFor(opcode, { allowSasl: this.env.allowSasl });
     if (refusal !== undefined) {
       this.refuse(refusal.code === ErrorCode.UNIMPLEMENTED ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
@@ -480,7 +506,9 @@ export class ClientSession {
     // ZooKeeper answers a ping with xid -2 whatever xid it carried: track it under the xid of its
     // reply, or the entry would stay in flight forever, holding back the proxy's own replies and
     // matching a later reply with that xid (which would then skip its path and ACL mapping).
-    this.tracker.request(opcode === OpCode.ping ? Xid.ping : xid, opcode, inFlight);
+    const trackedXid = opcode === OpCode.ping ? Xid.ping : xid;
+    this.tracker.request(trackedXid, opcode, inFlight);
+    if (trackedXid >= 0) this.xidsInFlight.add(trackedXid);
     this.toBackend.add(mapped);
     return true;
   }
@@ -495,6 +523,7 @@ export class ClientSession {
     }
     // Replies ahead of this one may carry newer zxids: a zxid taken now would go backwards.
     this.tracker.request(xid, -1, { frame, closeAfter, stampZxid: fixedZxid === undefined });
+    if (xid >= 0) this.xidsInFlight.add(xid);
   }
 
   // ------------------------------------------------------------------ ensemble → client
@@ -542,6 +571,7 @@ export class ClientSession {
         this.flushProxyReplies();
         return;
       } else {
+        this.xidsInFlight.delete(xid);
         opcode = pending.opcode;
         const data = pending.data;
         if (typeof data === 'number') {
@@ -590,6 +620,7 @@ export class ClientSession {
   private flushProxyReplies(): void {
     for (let head = this.tracker.peek(); head !== undefined && typeof head.data === 'object' && 'frame' in head.data; head = this.tracker.peek()) {
       this.tracker.shift();
+      this.xidsInFlight.delete(head.xid);
       const reply = head.data;
       if (reply.stampZxid) reply.frame.writeBigInt64BE(BigInt(this.lastZxid), 8);
       this.writeToClient(reply.frame);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
-import { validateConfig, type ProxyConfigInput } from '../../src/config/config.ts';
+import { validateConfig, type LimitsInput, type ProxyConfigInput } from '../../src/config/config.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { ProxyMetrics } from '../../src/observability/metrics.ts';
 import { ProxyServer } from '../../src/server/proxy-server.ts';
@@ -21,6 +21,8 @@ export interface TestTenant {
   chroot?: string;
   /** Listener count (default 1), all on 127.0.0.1:0. */
   listeners?: number;
+  /** The tenant's own limits (overrides of the platform's `limits`, key by key). */
+  limits?: LimitsInput;
 }
 
 export interface ProxyHandle {
@@ -43,6 +45,7 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
       name: t.name,
       ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
       listeners: Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
+      ...(t.limits === undefined ? {} : { limits: t.limits }),
     })),
   } as ProxyConfigInput;
 }
