@@ -10,6 +10,7 @@ import { ErrorCode, OpCode, Perms, type Reply } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
+import { pollUntil } from '../src/embedded/poll.ts';
 import type { ProxyConfigInput } from '../src/config/config.ts';
 import { spawnProxyProcess, startInProcessProxy, type InProcessProxy, type ProxyProcess, type TestTenant } from './support/proxy.ts';
 import {
@@ -64,19 +65,9 @@ async function spawnProxy(tenants: TestTenant[], extra: Partial<ProxyConfigInput
   return proxy;
 }
 
-async function poll<T>(description: string, attempt: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${description}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** The fixture's pollUntil, with this file's shape: a description first, 15 s by default. */
+function poll<T>(description: string, attempt: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  return pollUntil(async () => attempt(), { description, deadline: Date.now() + timeoutMs });
 }
 
 /** Which member's `cons` lists the session: that member holds the client's connection. */
