@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
@@ -177,6 +177,12 @@ export interface ProxyOptions {
 
 export const DEFAULT_CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 
+/** Whether the proxy version at `cli` has per-tenant limits (its config schema knows `limits`). */
+function supportsLimits(cli: string): boolean {
+  const schema = join(dirname(cli), 'config', 'config.ts');
+  return existsSync(schema) && readFileSync(schema, 'utf8').includes('LimitsSchema');
+}
+
 export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions): Promise<{ target: Target; process: Child }> {
   try {
     return await startProxyOnce(ensemble, options, undefined);
@@ -198,7 +204,12 @@ async function startProxyOnce(ensemble: LocalEnsemble, options: ProxyOptions, se
   if (secret !== undefined) {
     dir = mkdtempSync(join(tmpdir(), 'zkp-bench-proxy-'));
     const file = join(dir, 'proxy.json');
-    writeFileSync(file, JSON.stringify({ security: { secret } }), { mode: 0o600 });
+    // The benchmark measures the relay, not the limits: versions with per-tenant limits get them
+    // lifted (the default of 10,000 requests/s per tenant would otherwise be what is measured).
+    const unlimited = supportsLimits(options.cli ?? DEFAULT_CLI)
+      ? { limits: { requestsPerSecond: 0, maxInFlightPerConnection: 1_000_000, maxInFlightPerTenant: 1_000_000, maxConnections: 0 } }
+      : {};
+    writeFileSync(file, JSON.stringify({ security: { secret }, ...unlimited }), { mode: 0o600 });
     configArgs.push('--config', file);
   }
   const args = [
