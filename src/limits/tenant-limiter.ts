@@ -14,9 +14,16 @@ export class TenantLimiter {
   connections = 0;
   inFlight = 0;
   watches = 0;
+  /** Set by the proxy's memory guard: the tenant holds more than its share of the buffer budget; its clients are not read. */
+  memoryPaused = false;
   readonly bucket: TokenBucket;
   private readonly waiters = new Set<() => void>();
   private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeQueued = false;
+  private readonly wakeQueuedBound = () => {
+    this.wakeQueued = false;
+    this.wake();
+  };
 
   constructor(limits: Limits, now?: () => number) {
     this.limits = limits;
@@ -50,7 +57,13 @@ export class TenantLimiter {
   /** A forwarded request was answered (or its connection is gone). */
   done(count = 1): void {
     this.inFlight -= count;
-    if (this.waiters.size > 0) this.wake();
+    // Waiters are woken once the caller is done, never from inside it: a session that is
+    // handling a reply would otherwise answer its own held requests (THROTTLEDOP) before
+    // writing that reply, out of xid order.
+    if (this.waiters.size > 0 && !this.wakeQueued) {
+      this.wakeQueued = true;
+      queueMicrotask(this.wakeQueuedBound);
+    }
   }
 
   /** Calls `wake` once capacity may be there again (a reply arrived, tokens refilled, limits changed). */

@@ -14,14 +14,15 @@ export class RateLimitedLog {
     this.intervalMs = intervalMs;
   }
 
-  warn(key: string, fields: Record<string, unknown>, message: string): void {
+  /** `log`: the logger that writes the line when it is not suppressed (a child, for its bindings). */
+  warn(key: string, fields: Record<string, unknown>, message: string, log: Logger = this.log): void {
     const now = Date.now();
     const entry = this.last.get(key);
     if (entry !== undefined && now - entry.at < this.intervalMs) {
       entry.suppressed++;
       return;
     }
-    this.log.warn({ ...fields, suppressedSinceLast: entry?.suppressed ?? 0 }, message);
+    log.warn({ ...fields, suppressedSinceLast: entry?.suppressed ?? 0 }, message);
     this.last.set(key, { at: now, suppressed: 0 });
     // Keys are tenants and reasons: bounded; still, forget the old ones now and then.
     if (this.last.size > 10_000) for (const [k, v] of this.last) if (now - v.at > this.intervalMs) this.last.delete(k);

@@ -84,7 +84,7 @@ export class ProxyServer {
       onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
       allowSasl: config.security.allowSasl,
       ensembleMaxFrameBytes: config.ensembleMaxFrameBytes,
-      memory: this.memory,
+      refusalLog: this.limitLog,
     };
     for (const tenantConfig of config.tenants) {
       const tenant = tenantFromConfig(tenantConfig, { secret, hiddenIdentities, limits: limitsFor(config, tenantConfig) });
@@ -108,21 +108,38 @@ export class ProxyServer {
 
   /**
    * The memory guard: total bytes held in buffers (pending writes both ways, partial frames, held
-   * requests) are checked often; above total.maxBufferedBytes no session reads from its client
-   * until they fall under 80% of it. Per-session flow control already bounds each session; this
-   * bounds their sum.
+   * requests) are checked often. Above total.maxBufferedBytes (until they fall under 80% of it),
+   * the sessions of every tenant holding more than an even share of that budget stop reading
+   * from their clients (each tenant with the same 80% hysteresis). Per-session flow control
+   * already bounds each session; this bounds their sum without letting one tenant's slow
+   * readers stop every other tenant: a tenant under its share is still read (it may grow to
+   * its share before it is paused too).
    */
   private guardMemory(): void {
     let total = 0;
-    for (const session of this.sessions) total += session.bufferedBytes;
+    const byTenant = new Map<Tenant, number>();
+    for (const session of this.sessions) {
+      const bytes = session.bufferedBytes;
+      total += bytes;
+      byTenant.set(session.tenant, (byTenant.get(session.tenant) ?? 0) + bytes);
+    }
     this.metrics.bufferedBytes.set(total);
     const max = this.config.total.maxBufferedBytes;
     const pressure = this.memory.pressure ? total > max * 0.8 : total > max;
-    if (pressure === this.memory.pressure) return;
-    this.memory.pressure = pressure;
-    this.metrics.memoryPressure.set(pressure ? 1 : 0);
-    this.log.warn({ bufferedBytes: total, maxBufferedBytes: max }, pressure ? 'memory guard: not reading from clients' : 'memory guard: reading again');
-    for (const session of this.sessions) session.refreshFlow();
+    if (pressure !== this.memory.pressure) {
+      this.memory.pressure = pressure;
+      this.metrics.memoryPressure.set(pressure ? 1 : 0);
+      this.log.warn({ bufferedBytes: total, maxBufferedBytes: max }, pressure ? 'memory guard: not reading from clients over their share' : 'memory guard: reading again');
+    }
+    const share = max / Math.max(1, byTenant.size);
+    for (const tenant of this.tenants.values()) {
+      const bytes = byTenant.get(tenant) ?? 0;
+      const paused = pressure && (tenant.limiter.memoryPaused ? bytes > share * 0.8 : bytes > share);
+      if (paused === tenant.limiter.memoryPaused) continue;
+      tenant.limiter.memoryPaused = paused;
+      if (paused) this.limitLog.warn(`${tenant.name}/memory`, { tenant: tenant.name, bufferedBytes: bytes, share: Math.round(share) }, 'memory guard: not reading from the tenant\'s clients');
+      for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
+    }
   }
 
   async start(): Promise<void> {

@@ -38,6 +38,7 @@ import { connectBackend, NoBackendError, type BackendSession } from '../backend/
 import type { EnsembleMembers } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
+import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { WatchLedger } from '../limits/watch-ledger.ts';
 import { refusalFor } from '../tenancy/request-policy.ts';
 import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
@@ -62,8 +63,8 @@ export interface SessionEnvironment {
   allowSasl: boolean;
   /** The ensemble's jute.maxbuffer: no request leaves the proxy larger than this. */
   ensembleMaxFrameBytes: number;
-  /** Set by the proxy's memory guard: while true, no session reads from its client. */
-  memory: { pressure: boolean };
+  /** Refusals are logged through this: at most one line per tenant and reason per interval (the metric counts all). */
+  refusalLog: RateLimitedLog;
 }
 
 /** A reply the proxy made itself, waiting in the xid queue for its turn. */
@@ -650,7 +651,7 @@ export class ClientSession {
   /** Reading stops on a side whose peer cannot take more: memory stays bounded by socket buffers. */
   private updateFlow(): void {
     if (this.state === 'closed') return;
-    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain || this.held.length > 0 || this.env.memory.pressure;
+    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain || this.held.length > 0 || this.tenant.limiter.memoryPaused;
     if (pauseClient) this.client.pause();
     else this.client.resume();
     const backend = this.backend?.socket;
@@ -669,7 +670,9 @@ export class ClientSession {
 
   private refuse(reason: RefusalReason, detail: string): void {
     this.metrics.root.refused.labels(this.tenant.name, reason).inc();
-    this.log.warn({ reason, detail, session: sessionHex(this.sessionId) }, 'refused');
+    // A tenant can make the proxy refuse thousands of requests a second (a flood over its rate
+    // limit): a line for each would cost the shared proxy enough to slow every other tenant.
+    this.env.refusalLog.warn(`${this.tenant.name}/${reason}`, { reason, detail, session: sessionHex(this.sessionId) }, 'refused', this.log);
   }
 
   /** Closes both sides now (a drain closes sessions one by one through here). */
