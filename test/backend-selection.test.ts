@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpCode } from 'jute-ts';
 import { ConnectionLostError, JuteClient } from 'jute-ts/client';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
+import { pollUntil } from '../src/embedded/poll.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 
 /** A port where nothing listens (bound, then closed). */
@@ -61,7 +62,15 @@ describe('a read-only member (quorum lost, readonlymode.enabled)', () => {
     const leader = await ensemble.leader();
     const others = ensemble.members.filter((m) => m.id !== leader).map((m) => m.id);
     await Promise.all([ensemble.kill(leader), ensemble.kill(others[0]!)]);
-  }, 90_000);
+    // Only once the survivor has noticed the lost quorum is it a read-only server; before that
+    // it would answer as a (dying) follower, which is not what these tests are about.
+    const survivor = others[1]!;
+    await pollUntil(async () => ((await ensemble.fourLetterWord(survivor, 'isro').catch(() => '')).trim() === 'ro' ? true : undefined), {
+      description: `member ${survivor} to enter read-only mode`,
+      deadline: Date.now() + 60_000,
+      intervalMs: 200,
+    });
+  }, 120_000);
   afterAll(async () => {
     await proxy?.close();
     await ensemble?.close();
