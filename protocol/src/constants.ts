@@ -44,10 +44,6 @@ export function errorName(code: number): string {
   return errorNames.get(code) ?? `UNKNOWN(${code})`;
 }
 
-export function isKnownErrorCode(code: number): boolean {
-  return errorNames.has(code);
-}
-
 /** WatcherEvent.type */
 export const EventType = {
   None: -1,
@@ -86,10 +82,6 @@ export const CreateMode = {
 
 export function isSequential(flags: number): boolean {
   return flags === 2 || flags === 3 || flags === 6;
-}
-
-export function isEphemeral(flags: number): boolean {
-  return flags === 1 || flags === 3;
 }
 
 /** ACL permission bits. */

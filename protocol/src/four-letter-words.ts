@@ -10,9 +10,6 @@ export const FOUR_LETTER_WORDS = [
 
 export type FourLetterWord = (typeof FOUR_LETTER_WORDS)[number];
 
-/** Telnet's "interrupt process" sequence, which the server treats as a close request. */
-export const TELNET_CLOSE = 0xfff4fffd | 0;
-
 const byValue = new Map<number, FourLetterWord>(
   FOUR_LETTER_WORDS.map((word) => [Buffer.from(word, 'latin1').readInt32BE(0), word]),
 );

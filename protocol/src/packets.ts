@@ -55,6 +55,17 @@ export function replyZxid(frame: Buffer): bigint {
 export function replyErr(frame: Buffer): number {
   return frame.readInt32BE(16);
 }
+/** The reply's zxid as a double: exact while zxids stay below 2^53 (epoch << 32 | counter), and no BigInt. */
+export function replyZxidNumber(frame: Buffer): number {
+  return frame.readInt32BE(8) * 4294967296 + frame.readUInt32BE(12);
+}
+/** Type and path of a notification (xid -1) frame without decoding it; undefined when malformed. */
+export function peekWatcherEvent(frame: Buffer): { type: number; path: string } | undefined {
+  if (frame.length < 32) return undefined;
+  const pathLength = frame.readInt32BE(28);
+  if (pathLength < 0 || 32 + pathLength > frame.length) return undefined;
+  return { type: frame.readInt32BE(20), path: frame.toString('utf8', 32, 32 + pathLength) };
+}
 
 /** Validates a request frame's prefix and header size; returns [xid, opcode]. */
 export function readRequestHeader(frame: Buffer): [xid: number, opcode: number] {

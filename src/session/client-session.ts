@@ -27,8 +27,14 @@ import {
   mapFields,
   OpCode,
   opcodeName,
+  peekWatcherEvent,
   ProtocolError,
   Rejection,
+  replyErr,
+  replyXid,
+  replyZxidNumber,
+  requestOpcode,
+  requestXid,
   SESSION_PASSWORD_LENGTH,
   Xid,
   type FieldMappers,
@@ -366,7 +372,7 @@ export class ClientSession {
   /** Takes what forwarding one request needs (a token, in-flight room); false when it must wait. */
   private admit(frame: Buffer): boolean {
     const limiter = this.tenant.limiter;
-    const opcode = frame.length >= 12 ? frame.readInt32BE(8) : 0;
+    const opcode = frame.length >= 12 ? requestOpcode(frame) : 0;
     if (NEVER_HELD.has(opcode)) limiter.inFlight++;
     else if (this.forwardedInFlight >= limiter.limits.maxInFlightPerConnection || limiter.admit() !== undefined) return false;
     this.forwardedInFlight++;
@@ -410,7 +416,7 @@ export class ClientSession {
         // order) but never expires: THROTTLEDOP to a ping would keep the session from reaching
         // the ensemble, to auth or closeSession it would break the client (kazoo treats any
         // error on its auth xid as AUTH_FAILED).
-        const expired = !NEVER_HELD.has(frame.readInt32BE(8)) && now - this.heldSince[0]! > maxWait;
+        const expired = !NEVER_HELD.has(requestOpcode(frame)) && now - this.heldSince[0]! > maxWait;
         if (!expired && !this.admit(frame)) break;
         this.held.shift();
         this.heldSince.shift();
@@ -418,7 +424,7 @@ export class ClientSession {
         if (expired) {
           this.refuse('throttled', `held over ${maxWait} ms`);
           // Like ZooKeeper's own request throttle (3.7+): the request was not executed.
-          this.replyFromProxy(frame.readInt32BE(4), ErrorCode.THROTTLEDOP, false);
+          this.replyFromProxy(requestXid(frame), ErrorCode.THROTTLEDOP, false);
         } else this.forwardAdmitted(frame);
       }
       if (this.held.length > 0) this.scheduleRelease();
@@ -444,8 +450,8 @@ export class ClientSession {
   private forwardRequest(frame: Buffer): boolean {
     // The frame reader guarantees the prefix matches; only the header size needs checking.
     if (frame.length < 12) throw new ProtocolError('truncated', `request of ${frame.length - 4} bytes has no header`, { offset: 0 });
-    const xid = frame.readInt32BE(4);
-    const opcode = frame.readInt32BE(8);
+    const xid = requestXid(frame);
+    const opcode = requestOpcode(frame);
     this.metrics.request(opcode);
     if (this.closing) return false; // the session is closed; what follows goes nowhere
     if (xid === Xid.notification) {
@@ -552,7 +558,7 @@ export class ClientSession {
   private onBackendFrame(frame: Buffer): void {
     if (this.state === 'closed') return;
     if (frame.length < 20) throw new ProtocolError('truncated', `reply of ${frame.length - 4} bytes has no header`, { offset: 0 });
-    const xid = frame.readInt32BE(4);
+    const xid = replyXid(frame);
     let opcode: number | undefined;
     if (xid !== Xid.notification) {
       const pending = this.tracker.reply(xid);
@@ -563,7 +569,7 @@ export class ClientSession {
           return;
         }
       } else if (pending.data === SWALLOW) {
-        const err = frame.readInt32BE(16);
+        const err = replyErr(frame);
         if (err !== ErrorCode.OK) {
           this.log.error({ err: errorName(err), identity: this.tenant.identity.user }, 'the ensemble refused the tenant identity');
           this.close('tenant authentication failed');
@@ -581,17 +587,17 @@ export class ClientSession {
         } else if ('settle' in data) {
           this.metrics.observeLatency(opcode, (performance.now() - data.sentAt) / 1000);
           this.releaseSlot();
-          data.settle(frame.readInt32BE(16));
+          data.settle(replyErr(frame));
         }
       }
-      const zxid = frame.readInt32BE(8) * 4294967296 + frame.readUInt32BE(12);
+      const zxid = replyZxidNumber(frame);
       if (zxid > this.lastZxid) this.lastZxid = zxid;
-      const err = frame.readInt32BE(16);
+      const err = replyErr(frame);
       if (err !== ErrorCode.OK) this.metrics.root.replyErrors.labels(this.tenant.name, errorName(err)).inc();
-    } else if (this.watches.size > 0 && frame.length >= 32) {
+    } else if (this.watches.size > 0) {
       // A one-shot watch fired: it no longer counts against the tenant's watches.
-      const pathLength = frame.readInt32BE(28);
-      if (pathLength >= 0 && 32 + pathLength <= frame.length) this.watches.fired(frame.readInt32BE(20), frame.toString('utf8', 32, 32 + pathLength));
+      const event = peekWatcherEvent(frame);
+      if (event !== undefined) this.watches.fired(event.type, event.path);
     }
     this.replyContext.opcode = opcode;
     const mapped = opcode === OpCode.whoAmI ? this.ownIdentitiesOnly(frame) : mapFields(frame, this.replyContext, this.replyMappers);
