@@ -268,11 +268,17 @@ export class ConfigError extends Error {
 export function validateConfig(raw: unknown): ProxyConfig {
   const result = ConfigSchema.safeParse(raw);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    return `  ${key || '(root)'}: ${issue.message}`;
-  });
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(`invalid configuration:\n${formatIssues(result.error.issues)}`);
+}
+
+/** zod issues as `  key.path: message` lines. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => {
+      const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      return `  ${key || '(root)'}: ${issue.message}`;
+    })
+    .join('\n');
 }
 
 /** The shared secret as bytes, from `security.secret` or the file `security.secretFile`. */
