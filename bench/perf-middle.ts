@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
-import { runOnce } from './lib/driver.ts';
+import { runCase } from './lib/driver.ts';
 import { startEnsemble, startHaproxy, startProxy, type Child, type Target } from './lib/targets.ts';
+import { expandWorkload } from './lib/workloads.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -52,49 +53,50 @@ const EVENTS = [
 const work = mkdtempSync(join(tmpdir(), 'zkp-bench-perf-'));
 const children: Child[] = [];
 let mapFile: string | undefined;
-const ensemble = await startEnsemble(3);
+const ensemble = await startEnsemble(3, 1);
 try {
-  const h = await startHaproxy(ensemble, { binary: '/usr/sbin/haproxy', threads: 1 });
+  const h = await startHaproxy(ensemble, { binary: '/usr/sbin/haproxy', threads: 1, maxconn: 8192 });
   children.push(h.process);
   // --perf-basic-prof writes /tmp/perf-<pid>.map so perf can name JIT frames (and a V8 isolate log into the cwd).
-  const p = await startProxy(ensemble, { nodeArgs: ['--perf-basic-prof'], cwd: work, onLog: (l) => console.error(`proxy: ${l}`) });
+  const p = await startProxy(ensemble, { name: 'proxy-1w', workers: undefined, tenants: 1, nodeArgs: ['--perf-basic-prof'], cwd: work, onLog: (l) => console.error(`proxy: ${l}`) });
   children.push(p.process);
-  mapFile = `/tmp/perf-${p.target.pid}.map`;
+  mapFile = `/tmp/perf-${p.target.pids()[0]}.map`;
   const groups = [
     { name: 'zookeeper', pids: () => ensemble.members.flatMap((m) => (m.pid === undefined ? [] : [m.pid])) },
-    { name: 'haproxy', pids: () => [h.target.pid!] },
-    { name: 'proxy', pids: () => [p.target.pid!] },
   ];
-  const workload = { kind: 'saturated' as const, sessions: Number(values.sessions), inflight: Number(values.inflight), warmupMs: 2000, durationMs, generators: 1 };
+  const [workload] = expandWorkload('read', {
+    warmupMs: 2000, durationMs, sessions: Number(values.sessions), inflight: Number(values.inflight), generators: 1,
+    requests: 0, warmupRequests: 0, curve: [], tenants: [], tenantSessions: 0, tenantInflight: 0, idleSessions: 0, idleHoldMs: 0, stormConcurrency: 0, stormMs: 0, watchers: 0, watchRounds: 0,
+  });
   console.log(`| middle | req/s | CPU µs/req | context switches/req | syscalls/req | of which | other processes (cores) |`);
   console.log(`| --- | ---: | ---: | ---: | ---: | --- | ---: |`);
   const rows: string[] = [];
   for (const target of [h.target, p.target] as Target[]) {
-    const pid = String(target.pid);
+    const pid = String(target.pids()[0]);
     const measuring = (async () => {
       await sleep(3000); // inside the measurement window (2 s warm-up + connect)
       const stat = run('perf', ['stat', '-x', ',', '-e', EVENTS.join(','), '-p', pid, '--', 'sleep', String(perfSeconds)]);
       const record =
-        values.record && target.name === 'proxy'
+        values.record && target.kind === 'proxy'
           ? run('perf', ['record', '-F', '1999', '-g', '-o', join(work, 'proxy.data'), '-p', pid, '--', 'sleep', String(perfSeconds)])
           : Promise.resolve();
       const [s] = await Promise.all([stat, record]);
       return s.stderr;
     })();
-    const result = await runOnce(target, workload, 0, { groups, rssPids: {}, sessionTimeoutMs: 30_000, progress: () => {} });
+    const result = await runCase(target, workload!, 0, { groups, sessionTimeoutMs: 30_000, progress: () => {} });
     const counters = new Map<string, number>();
     for (const line of (await measuring).trim().split('\n')) {
       const [value, , event] = line.split(',');
       if (event !== undefined && Number.isFinite(Number(value))) counters.set(event, Number(value));
     }
-    const requests = result.requestsPerSecond * perfSeconds;
+    const requests = result.rate * perfSeconds;
     const per = (e: string) => (counters.get(e) ?? 0) / requests;
     const detail = EVENTS.slice(3)
       .filter((e) => per(e) > 0.001)
       .map((e) => `${e.replace('syscalls:sys_enter_', '')} ${per(e).toFixed(2)}`)
       .join(', ');
     rows.push(
-      `| ${target.name} | ${Math.round(result.requestsPerSecond).toLocaleString('en-US')} | ${((per('task-clock') * 1000) as number).toFixed(1)} | ${per('context-switches').toFixed(3)} | ${per('raw_syscalls:sys_enter').toFixed(2)} | ${detail} | ${result.cpu.otherCores.toFixed(2)} |`,
+      `| ${target.name} | ${Math.round(result.rate).toLocaleString('en-US')} | ${((per('task-clock') * 1000) as number).toFixed(1)} | ${per('context-switches').toFixed(3)} | ${per('raw_syscalls:sys_enter').toFixed(2)} | ${detail} | ${result.cpu.otherCores.toFixed(2)} |`,
     );
     if (result.errorCount > 0) console.error(`${target.name}: ${result.errorCount} request errors, e.g. ${result.errors[0]}`);
   }

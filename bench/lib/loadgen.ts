@@ -1,7 +1,8 @@
 /**
  * Load generator process (forked by bench/run.ts, one per generator slot and run): a lean
- * closed-loop getData driver. The request frame is encoded once; per request only the xid
- * (bytes 4..7) is patched. Replies are split with FrameReader and must come back in xid order
+ * closed-loop driver of a fixed operation mix (getData / setData / create ephemeral-sequential).
+ * Each operation's frame is encoded once per session; per request only the xid (bytes 4..7) is
+ * patched. Replies are split with FrameReader and must come back in xid order
  * (ZooKeeper answers a session's requests in order), so send times live in a FIFO ring per session.
  *
  * Driven over the IPC channel (see GenCommand / GenEvent):
@@ -12,16 +13,39 @@
  * reply, in the generator's event loop: they include the generator's own queueing.
  */
 import { connect, type Socket } from 'node:net';
-import { decodeConnectResponse, encodeConnectRequest, encodeRequest, FrameReader, OpCode, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import { CreateMode, decodeConnectResponse, encodeConnectRequest, encodeRequest, errorName, FrameReader, OpCode, Perms, SESSION_PASSWORD_LENGTH } from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram } from './histogram.ts';
+
+/** Where one session connects, and the prefix its paths get (the tenant chroot for direct and haproxy clients, '' through the proxy). */
+export interface Endpoint {
+  port: number;
+  prefix: string;
+}
+
+/**
+ * One operation of the mix, each on its own node (paths relative to the endpoint's prefix):
+ *   get    — getData(read, watch false)
+ *   set    — setData(write, valueBytes, version -1)
+ *   create — create(createParent + '/n-', valueBytes, EPHEMERAL_SEQUENTIAL): gone when the session closes
+ */
+export type OpKind = 'get' | 'set' | 'create';
+
+export interface OpPaths {
+  read: string;
+  write: string;
+  createParent: string;
+}
 
 export interface LoadSpec {
   host: string;
-  /** Session i connects to ports[(i + portOffset) % ports.length]. */
-  ports: number[];
+  /** Session i connects to endpoints[(i + portOffset) % endpoints.length]. */
+  endpoints: Endpoint[];
   portOffset: number;
-  /** Server-side or client-side path of the node to read (the proxy adds its chroot). */
-  path: string;
+  paths: OpPaths;
+  /** Operations in a repeating cycle (e.g. 9 x get + 1 x set); session i starts at position i. */
+  mix: OpKind[];
+  /** Bytes written by set and create. */
+  valueBytes: number;
   sessions: number;
   inflight: number;
   sessionTimeoutMs: number;
@@ -64,11 +88,29 @@ class Stats {
   }
 }
 
+const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
+
+function encodeOp(kind: OpKind, prefix: string, paths: OpPaths, value: Buffer): Buffer {
+  switch (kind) {
+    case 'get':
+      return encodeRequest({ xid: 0, opcode: OpCode.getData, body: { path: prefix + paths.read, watch: false } });
+    case 'set':
+      return encodeRequest({ xid: 0, opcode: OpCode.setData, body: { path: prefix + paths.write, data: value, version: -1 } });
+    case 'create':
+      return encodeRequest({ xid: 0, opcode: OpCode.create, body: { path: `${prefix}${paths.createParent}/n-`, data: value, acl: OPEN_ACL, flags: CreateMode.EPHEMERAL_SEQUENTIAL } });
+  }
+}
+
 class Session {
   private readonly socket: Socket;
-  private readonly reader = new FrameReader();
-  private readonly template: Buffer;
+  private readonly reader = new FrameReader(16 << 20);
+  /** Pre-encoded frames in mix order; request n uses templates[(start + n) % length]. */
+  private readonly templates: Buffer[];
+  private readonly opNames: OpKind[];
+  private cursor: number;
   private readonly sentAt: Float64Array;
+  /** Mix position of each request in flight (same ring as sentAt), to name the op of a failed reply. */
+  private readonly sentOp: Uint8Array;
   private ringHead = 0; // oldest request in flight
   private inFlight = 0;
   private nextXid = 1;
@@ -82,13 +124,19 @@ class Session {
   sending = false;
   closed = false;
 
-  constructor(host: string, port: number, path: string, inflight: number, stats: Stats, gen: Generator, timeoutMs: number) {
+  constructor(host: string, endpoint: Endpoint, spec: LoadSpec, start: number, stats: Stats, gen: Generator, value: Buffer) {
     this.stats = stats;
     this.gen = gen;
-    this.name = `${host}:${port}`;
-    this.template = encodeRequest({ xid: 0, opcode: OpCode.getData, body: { path, watch: false } });
-    this.sentAt = new Float64Array(inflight);
-    this.socket = connect({ host, port, noDelay: true });
+    this.name = `${host}:${endpoint.port}`;
+    const encoded = new Map<OpKind, Buffer>();
+    for (const kind of new Set(spec.mix)) encoded.set(kind, encodeOp(kind, endpoint.prefix, spec.paths, value));
+    this.templates = spec.mix.map((kind) => encoded.get(kind)!);
+    this.opNames = spec.mix;
+    this.cursor = start % spec.mix.length;
+    this.sentAt = new Float64Array(spec.inflight);
+    this.sentOp = new Uint8Array(spec.inflight);
+    const timeoutMs = spec.sessionTimeoutMs;
+    this.socket = connect({ host, port: endpoint.port, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (error) => this.lost(`socket error: ${error.message}`));
     this.socket.on('close', () => this.lost('connection closed'));
@@ -141,6 +189,7 @@ class Session {
       return;
     }
     const xid = frame.readInt32BE(4);
+    if (xid === -1) return; // a watch notification: none is set by this workload, but they are not errors
     if (this.closeReply) {
       this.closeReply();
       return;
@@ -152,7 +201,7 @@ class Session {
     }
     this.expectedXid++;
     const err = frame.readInt32BE(REPLY_ERR_OFFSET);
-    if (err !== 0) this.stats.error(`${this.name}: getData error ${err}`);
+    if (err !== 0) this.stats.error(`${this.name}: ${this.opNames[this.sentOp[this.ringHead]!]} error ${errorName(err)}`);
     const sentAt = this.sentAt[this.ringHead]!;
     this.ringHead = this.ringHead + 1 === this.sentAt.length ? 0 : this.ringHead + 1;
     this.inFlight--;
@@ -187,16 +236,23 @@ class Session {
     if (this.closed) return;
     const k = this.gen.allowance(this.sentAt.length - this.inFlight);
     if (k <= 0) return;
-    const len = this.template.length;
-    const buf = Buffer.allocUnsafe(k * len);
+    const { templates } = this;
+    let bytes = 0;
+    for (let i = 0, c = this.cursor; i < k; i++, c = c + 1 === templates.length ? 0 : c + 1) bytes += templates[c]!.length;
+    const buf = Buffer.allocUnsafe(bytes);
     let tail = this.ringHead + this.inFlight;
     const cap = this.sentAt.length;
     const now = performance.now();
+    let at = 0;
     for (let i = 0; i < k; i++) {
-      const at = i * len;
-      this.template.copy(buf, at);
+      const template = templates[this.cursor]!;
+      template.copy(buf, at);
       buf.writeInt32BE(this.nextXid++, at + 4);
-      this.sentAt[tail >= cap ? tail - cap : tail] = now;
+      const slot = tail >= cap ? tail - cap : tail;
+      this.sentAt[slot] = now;
+      this.sentOp[slot] = this.cursor;
+      this.cursor = this.cursor + 1 === templates.length ? 0 : this.cursor + 1;
+      at += template.length;
       tail++;
     }
     this.inFlight += k;
@@ -243,11 +299,17 @@ class Generator {
   async connect(): Promise<void> {
     const { spec } = this;
     const started = performance.now();
-    for (let i = 0; i < spec.sessions; i++) {
-      const port = spec.ports[(i + spec.portOffset) % spec.ports.length]!;
-      this.sessions.push(new Session(spec.host, port, spec.path, spec.inflight, this.stats, this, spec.sessionTimeoutMs));
+    const value = Buffer.alloc(spec.valueBytes, 0x62);
+    // Connect in slices: thousands of simultaneous handshakes would only measure the accept backlog.
+    for (let from = 0; from < spec.sessions; from += 256) {
+      const slice: Session[] = [];
+      for (let i = from; i < Math.min(spec.sessions, from + 256); i++) {
+        const endpoint = spec.endpoints[(i + spec.portOffset) % spec.endpoints.length]!;
+        slice.push(new Session(spec.host, endpoint, spec, i, this.stats, this, value));
+      }
+      this.sessions.push(...slice);
+      await Promise.all(slice.map((s) => s.handshake()));
     }
-    await Promise.all(this.sessions.map((s) => s.handshake()));
     send({ type: 'ready', connectMs: performance.now() - started });
   }
 

@@ -1,5 +1,5 @@
 /** CPU time and memory of processes, from /proc (Linux only). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 let clockTicks: number | undefined;
@@ -121,4 +121,35 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   }
   const machine = b.machine - a.machine;
   return { wallSeconds: wall, cores, runQueueWait, otherCores: Math.max(0, machine - ours) / wall, machineCores: machine / wall };
+}
+
+/** A process and all its descendants (e.g. the proxy and its worker processes), from /proc/<pid>/task/<tid>/children. */
+export function processTreePids(root: number): number[] {
+  const out: number[] = [];
+  const visit = (pid: number) => {
+    out.push(pid);
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    for (const tid of tids) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const child of children.trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+    }
+  };
+  visit(root);
+  return out;
+}
+
+/** Summed RSS of several processes (bytes); undefined when none of them is alive. */
+export function totalRssBytes(pids: number[]): number | undefined {
+  const values = pids.map(processRssBytes).filter((v): v is number => v !== undefined);
+  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0);
 }

@@ -1,294 +1,281 @@
-/** Markdown report and SVG chart for a benchmark run. */
-import type { RunResult, Workload } from './driver.ts';
+/** Markdown report and SVG chart (latency vs throughput curves, relative throughput) for a benchmark run. */
+import type { RunResult } from './driver.ts';
 import type { LatencySummary } from './histogram.ts';
+import { WORKLOAD_TITLES, WORKLOADS, type BenchCase, type WorkloadName } from './workloads.ts';
 
 export interface ReportInput {
   startedAt: Date;
   environment: string[];
   settings: string[];
   targets: { name: string; describe: string }[];
-  workloads: Workload[];
+  cases: BenchCase[];
   rounds: number;
   results: RunResult[];
-  proxyRss: { idle: number | undefined; end: number | undefined };
   notes: string[];
   cpuCount: number;
 }
 
+/** One case against one target, over rounds: medians, except max (over all rounds) and counts (sums). */
 export interface Aggregate {
   target: string;
+  case: string;
+  workload: WorkloadName;
+  x: number | undefined;
   rounds: number;
-  rps: number;
-  rpsMin: number;
-  rpsMax: number;
-  /** Median over rounds of each round's percentile (µs); max is the maximum over rounds. */
+  rate: number;
+  rateRange: [number, number];
   latency: LatencySummary;
-  p50Range: [number, number];
-  p99Range: [number, number];
   completed: number;
   errorCount: number;
   errors: string[];
-  cores: Record<string, number>;
-  /** Main-thread run-queue wait share, median over rounds. */
-  waits: Record<string, number>;
+  middleCores: number;
+  middleWait: number;
+  zookeeperCores: number;
+  generatorCores: number;
   otherCores: number;
   otherCoresMax: number;
-  machineCores: number;
-  rssPeak: Record<string, number>;
+  rssBefore: number;
+  rssPeak: number;
+  rssHolding: number;
+  roundMs: number;
+  connectMs: number;
 }
 
 export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (finite.length === 0) return NaN;
+  const s = [...finite].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function aggregate(results: RunResult[], workload: Workload['kind'], target: string): Aggregate | undefined {
-  const runs = results.filter((r) => r.workload === workload && r.target === target);
+function maxOrNaN(values: number[]): number {
+  const finite = values.filter((v) => Number.isFinite(v));
+  return finite.length === 0 ? NaN : Math.max(...finite);
+}
+
+export function aggregate(results: RunResult[], caseName: string, target: string): Aggregate | undefined {
+  const runs = results.filter((r) => r.case === caseName && r.target === target);
   if (runs.length === 0) return undefined;
-  const pick = (f: (r: RunResult) => number) => runs.map(f);
-  const lat = (k: keyof LatencySummary) => median(pick((r) => r.latency[k]));
-  const coreNames = new Set(runs.flatMap((r) => Object.keys(r.cpu.cores)));
-  const cores: Record<string, number> = {};
-  for (const name of coreNames) cores[name] = median(pick((r) => r.cpu.cores[name] ?? 0));
-  const waits: Record<string, number> = {};
-  for (const name of coreNames) waits[name] = median(pick((r) => r.cpu.runQueueWait[name] ?? 0));
-  const rssNames = new Set(runs.flatMap((r) => Object.keys(r.rssPeak)));
-  const rssPeak: Record<string, number> = {};
-  for (const name of rssNames) rssPeak[name] = Math.max(...pick((r) => r.rssPeak[name] ?? 0));
-  const range = (f: (r: RunResult) => number): [number, number] => [Math.min(...pick(f)), Math.max(...pick(f))];
+  const m = (f: (r: RunResult) => number | undefined) => median(runs.map((r) => f(r) ?? NaN));
+  const lat = (k: keyof LatencySummary) => m((r) => r.latency[k]);
+  const rates = runs.map((r) => r.rate);
   return {
     target,
+    case: caseName,
+    workload: runs[0]!.workload,
+    x: runs[0]!.x,
     rounds: runs.length,
-    rps: median(pick((r) => r.requestsPerSecond)),
-    rpsMin: Math.min(...pick((r) => r.requestsPerSecond)),
-    rpsMax: Math.max(...pick((r) => r.requestsPerSecond)),
-    latency: {
-      count: runs.reduce((s, r) => s + r.latency.count, 0),
-      mean: lat('mean'),
-      p50: lat('p50'),
-      p90: lat('p90'),
-      p99: lat('p99'),
-      p999: lat('p999'),
-      max: Math.max(...pick((r) => r.latency.max)),
-    },
-    p50Range: range((r) => r.latency.p50),
-    p99Range: range((r) => r.latency.p99),
+    rate: median(rates),
+    rateRange: [Math.min(...rates), Math.max(...rates)],
+    latency: { count: runs.reduce((s, r) => s + r.latency.count, 0), mean: lat('mean'), p50: lat('p50'), p90: lat('p90'), p99: lat('p99'), p999: lat('p999'), max: Math.max(...runs.map((r) => r.latency.max)) },
     completed: runs.reduce((s, r) => s + r.completed, 0),
     errorCount: runs.reduce((s, r) => s + r.errorCount, 0),
     errors: runs.flatMap((r) => r.errors).slice(0, 5),
-    cores,
-    waits,
-    otherCores: median(pick((r) => r.cpu.otherCores)),
-    otherCoresMax: Math.max(...pick((r) => r.cpu.otherCores)),
-    machineCores: median(pick((r) => r.cpu.machineCores)),
-    rssPeak,
+    middleCores: m((r) => r.cpu.cores['middle']),
+    middleWait: m((r) => r.cpu.runQueueWait['middle']),
+    zookeeperCores: m((r) => r.cpu.cores['zookeeper']),
+    generatorCores: m((r) => r.cpu.cores['generator']),
+    otherCores: m((r) => r.cpu.otherCores),
+    otherCoresMax: Math.max(...runs.map((r) => r.cpu.otherCores)),
+    rssBefore: m((r) => r.middleRss.before),
+    rssPeak: maxOrNaN(runs.map((r) => r.middleRss.peak ?? NaN)),
+    rssHolding: m((r) => r.middleRss.holding),
+    roundMs: m((r) => median(r.roundMs)),
+    connectMs: m((r) => r.connectMs),
   };
 }
 
-const us = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : '–');
-const ms = (v: number) => (Number.isFinite(v) ? (v / 1000).toFixed(v >= 10_000 ? 1 : 2) : '–');
+const fmtLatency = (usValue: number) => (!Number.isFinite(usValue) ? '–' : usValue >= 10_000 ? `${(usValue / 1000).toFixed(1)} ms` : usValue >= 1000 ? `${(usValue / 1000).toFixed(2)} ms` : `${usValue.toFixed(0)} µs`);
 const int = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const mib = (v: number | undefined) => (v === undefined || !Number.isFinite(v) || v === 0 ? '–' : `${(v / 2 ** 20).toFixed(0)} MiB`);
 const cores = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
 const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a / b) ? undefined : a / b);
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(0)}%`);
-const x = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(2)}x`);
+const xr = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(2)}x`);
+const isProxy = (t: string) => t.startsWith('proxy');
 
-/**
- * Ratio a/b per round (the two runs of a round are close in time, so machine noise hits them
- * more alike than runs of different rounds).
- */
-export function pairedRatios(results: RunResult[], kind: Workload['kind'], a: string, b: string, f: (r: RunResult) => number): number[] {
-  const rounds = [...new Set(results.map((r) => r.round))];
+/** a/b per round (runs of a round are close in time, so machine noise hits them more alike). */
+export function pairedRatios(results: RunResult[], caseName: string, a: string, b: string, f: (r: RunResult) => number): number[] {
   const out: number[] = [];
-  for (const round of rounds) {
-    const ra = results.find((r) => r.round === round && r.workload === kind && r.target === a);
-    const rb = results.find((r) => r.round === round && r.workload === kind && r.target === b);
+  for (const round of new Set(results.map((r) => r.round))) {
+    const ra = results.find((r) => r.round === round && r.case === caseName && r.target === a);
+    const rb = results.find((r) => r.round === round && r.case === caseName && r.target === b);
     const v = ratio(ra && f(ra), rb && f(rb));
     if (v !== undefined) out.push(v);
   }
   return out;
 }
 
+/** RSS with `sessions` idle sessions: measured, or extrapolated linearly from the growth per held session. */
+function rssAt(idle: Aggregate, sessions: number): number {
+  if (idle.rate >= sessions || !Number.isFinite(idle.rssBefore)) return idle.rssHolding;
+  return idle.rssBefore + ((idle.rssHolding - idle.rssBefore) * sessions) / idle.rate;
+}
+
 export interface Verdict {
   check: string;
-  /** Ratio of the per-target medians. */
-  value: number | undefined;
-  /** Per-round paired ratios. */
-  perRound: number[];
+  target: string;
+  measured: string;
   limit: string;
   pass: boolean | undefined;
-  /** The per-round ratios fall on both sides of the limit: more rounds / a quieter machine needed. */
+  /** Per-round ratios on both sides of the limit: more rounds / a quieter machine needed. */
   inconclusive: boolean;
 }
 
-export function verdicts(results: RunResult[]): Verdict[] {
-  const checks: [string, Workload['kind'], (a: Aggregate) => number, (r: RunResult) => number, number, 'max' | 'min'][] = [
-    ['unloaded p50, proxy / haproxy', 'unloaded', (a) => a.latency.p50, (r) => r.latency.p50, 1.1, 'max'],
-    ['unloaded p99, proxy / haproxy', 'unloaded', (a) => a.latency.p99, (r) => r.latency.p99, 1.25, 'max'],
-    ['saturated throughput, proxy / haproxy', 'saturated', (a) => a.rps, (r) => r.requestsPerSecond, 1.0, 'min'],
-  ];
-  return checks.map(([check, kind, fa, fr, limit, dir]) => {
-    const p = aggregate(results, kind, 'proxy');
-    const h = aggregate(results, kind, 'haproxy');
-    const value = ratio(p && fa(p), h && fa(h));
-    const perRound = pairedRatios(results, kind, 'proxy', 'haproxy', fr);
-    const ok = (v: number) => (dir === 'max' ? v <= limit : v >= limit);
-    return {
-      check,
-      value,
-      perRound,
-      limit: `${dir === 'max' ? '<=' : '>='} ${limit.toFixed(2)}x`,
-      pass: value === undefined ? undefined : ok(value),
-      inconclusive: perRound.some(ok) && perRound.some((v) => !ok(v)),
-    };
-  });
+/** The issue's targets, per proxy variant; cases not run are left out. */
+export function verdicts(input: Pick<ReportInput, 'results' | 'targets'>): Verdict[] {
+  const { results } = input;
+  const proxies = input.targets.map((t) => t.name).filter(isProxy);
+  const out: Verdict[] = [];
+  const versusHaproxy = (check: string, caseName: string, f: (r: RunResult) => number, limit: number, dir: 'max' | 'min') => {
+    for (const p of proxies) {
+      const a = aggregate(results, caseName, p);
+      const h = aggregate(results, caseName, 'haproxy');
+      if (!a || !h) continue;
+      const per = pairedRatios(results, caseName, p, 'haproxy', f);
+      const value = median(per);
+      const ok = (v: number) => (dir === 'max' ? v <= limit : v >= limit);
+      out.push({ check, target: p, measured: `${xr(value)} (rounds: ${per.map((v) => v.toFixed(2)).join(', ')})`, limit: `${dir === 'max' ? '<=' : '>='} ${limit.toFixed(2)}x`, pass: Number.isFinite(value) ? ok(value) : undefined, inconclusive: per.some(ok) && per.some((v) => !ok(v)) });
+    }
+  };
+  versusHaproxy('unloaded p50 / haproxy', 'unloaded', (r) => r.latency.p50, 1.1, 'max');
+  versusHaproxy('unloaded p99 / haproxy', 'unloaded', (r) => r.latency.p99, 1.25, 'max');
+  versusHaproxy('saturated getData req/s / haproxy', 'read', (r) => r.rate, 1.0, 'min');
+  const tenantCases = [...new Set(results.filter((r) => r.workload === 'tenants').map((r) => r.x!))].sort((a, b) => a - b);
+  if (tenantCases.length > 1) {
+    const lo = tenantCases[0]!;
+    const hi = tenantCases.at(-1)!;
+    for (const p of proxies) {
+      const per = [...new Set(results.map((r) => r.round))].flatMap((round) => {
+        const a = results.find((r) => r.round === round && r.case === `tenants-${hi}` && r.target === p);
+        const b = results.find((r) => r.round === round && r.case === `tenants-${lo}` && r.target === p);
+        const v = ratio(a?.rate, b?.rate);
+        return v === undefined ? [] : [v];
+      });
+      const value = median(per);
+      out.push({ check: `req/s at ${hi} tenants / at ${lo}`, target: p, measured: xr(value), limit: '>= 0.95x', pass: Number.isFinite(value) ? value >= 0.95 : undefined, inconclusive: per.some((v) => v >= 0.95) && per.some((v) => v < 0.95) });
+    }
+  }
+  for (const p of proxies) {
+    const idle = aggregate(results, 'idle', p);
+    if (idle && Number.isFinite(idle.rssHolding)) {
+      const limitMb = 150;
+      const at10k = rssAt(idle, 10_000);
+      const measured = idle.rate >= 10_000 ? mib(idle.rssHolding) : `${mib(at10k)} extrapolated (${mib(idle.rssHolding)} with ${int(idle.rate)})`;
+      out.push({ check: 'RSS with 10,000 idle sessions', target: p, measured, limit: `<= ${limitMb} MiB`, pass: at10k <= limitMb * 2 ** 20, inconclusive: false });
+    }
+    const storm = aggregate(results, 'connstorm', p);
+    if (storm) {
+      const direct = aggregate(results, 'connstorm', 'direct');
+      const floor = Math.min(1000, direct?.rate ?? 1000);
+      out.push({ check: 'new sessions/s', target: p, measured: `${int(storm.rate)}/s (direct: ${direct ? `${int(direct.rate)}/s` : 'not run'})`, limit: `>= ${int(floor)}/s`, pass: storm.rate >= floor, inconclusive: false });
+    }
+  }
+  const errors = results.reduce((s, r) => s + r.errorCount, 0);
+  out.push({ check: 'errors in all runs', target: 'all', measured: String(errors), limit: '0', pass: errors === 0, inconclusive: false });
+  return out;
 }
 
 export function markdownReport(input: ReportInput): string {
   const { results } = input;
   const names = input.targets.map((t) => t.name);
   const out: string[] = [];
-  out.push(`# zookeeper-proxy vs HAProxy vs direct — ${input.startedAt.toISOString()}`, '');
+  out.push(`# zookeeper-proxy load benchmark — ${input.startedAt.toISOString()}`, '');
   out.push(...input.environment.map((l) => `- ${l}`), '');
   out.push('Settings:', '', ...input.settings.map((l) => `- ${l}`), '');
   out.push('Targets:', '', ...input.targets.map((t) => `- **${t.name}**: ${t.describe}`), '');
-
-  const unloaded = names.map((t) => aggregate(results, 'unloaded', t)).filter((a) => a !== undefined);
-  const saturated = names.map((t) => aggregate(results, 'saturated', t)).filter((a) => a !== undefined);
-  const all = [...unloaded, ...saturated];
+  const all = results.map((r) => r.cpu.otherCores);
   if (all.length > 0) {
-    const other = median(all.map((a) => a.otherCores));
-    const otherMax = Math.max(...all.map((a) => a.otherCoresMax));
+    const otherMax = Math.max(...all);
     out.push(
-      `**Machine noise:** processes outside this benchmark used ${other.toFixed(2)} cores (median over measurement windows, max ${otherMax.toFixed(2)}) of ${input.cpuCount}. ` +
+      `**Machine noise:** processes outside this benchmark used ${median(all).toFixed(2)} cores (median over measurement windows, max ${otherMax.toFixed(2)}) of ${input.cpuCount}. ` +
         (otherMax > 0.1 ? 'Results are noisy: compare only runs where this is close to 0.' : 'The machine was quiet.'),
       '',
     );
   }
+  out.push('## Targets', '', 'Ratios are medians of per-round ratios (both runs of a pair are in the same round); "inconclusive" when rounds fall on both sides of the limit.', '');
+  out.push('| check | proxy | measured | target | result |', '| --- | --- | ---: | ---: | --- |');
+  for (const v of verdicts(input)) {
+    out.push(`| ${v.check} | ${v.target} | ${v.measured} | ${v.limit} | ${v.pass === undefined ? 'n/a' : `${v.pass ? 'PASS' : '**FAIL**'}${v.inconclusive ? ' (inconclusive)' : ''}`} |`);
+  }
+  out.push('');
 
-  if (unloaded.length > 0) {
-    out.push('## Unloaded latency (1 session, 1 request in flight)', '');
-    out.push('Microseconds; each percentile is the median over rounds of that round\'s percentile, max is over all rounds; range = min–max over rounds.', '');
-    out.push('| target | p50 µs | p50 range | p99 µs | p99 range | p99.9 µs | max µs | mean µs | requests | errors |');
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const a of unloaded) {
-      const l = a.latency;
-      out.push(`| ${a.target} | ${us(l.p50)} | ${us(a.p50Range[0])}–${us(a.p50Range[1])} | ${us(l.p99)} | ${us(a.p99Range[0])}–${us(a.p99Range[1])} | ${us(l.p999)} | ${us(l.max)} | ${us(l.mean)} | ${int(a.completed)} | ${a.errorCount} |`);
+  const caseNames = [...new Set(input.cases.map((c) => c.name))];
+  for (const workload of WORKLOADS) {
+    const cases = caseNames.filter((n) => input.cases.find((c) => c.name === n)!.workload === workload);
+    const rows = cases.flatMap((c) => names.map((t) => aggregate(results, c, t)).filter((a) => a !== undefined));
+    if (rows.length === 0) continue;
+    out.push(`## ${WORKLOAD_TITLES[workload]}`, '');
+    const caseCol = cases.length > 1;
+    const head = (cols: string[]) => {
+      out.push(`| ${caseCol ? 'case | ' : ''}target | ${cols.join(' | ')} |`);
+      out.push(`| ${caseCol ? '--- | ' : ''}--- | ${cols.map(() => '---:').join(' | ')} |`);
+    };
+    const row = (a: Aggregate, cells: string[]) => out.push(`| ${caseCol ? `${a.case} | ` : ''}${a.target} | ${cells.join(' | ')} |`);
+    const versus = (a: Aggregate, f: (r: RunResult) => number) => (a.target === 'haproxy' ? '1.00x' : xr(median(pairedRatios(results, a.case, a.target, 'haproxy', f))));
+    const perOp = (a: Aggregate) => (a.rate > 0 && Number.isFinite(a.middleCores) && a.target !== 'direct' ? ((a.middleCores * 1e6) / a.rate).toFixed(1) : '–');
+    if (workload === 'idle') {
+      head(['sessions held', 'connect time', 'middle RSS before', 'middle RSS holding', 'KiB / session', 'RSS at 10,000', 'handshake p50', 'handshake p99', 'errors']);
+      for (const a of rows) {
+        const direct = a.target === 'direct';
+        const perSession = a.rate > 0 ? `${((a.rssHolding - a.rssBefore) / 1024 / a.rate).toFixed(1)}` : '–';
+        const at10k = a.rate >= 10_000 ? mib(a.rssHolding) : `${mib(rssAt(a, 10_000))} (extrapolated)`;
+        row(a, [int(a.rate), `${(a.connectMs / 1000).toFixed(1)} s`, direct ? '–' : mib(a.rssBefore), direct ? '–' : mib(a.rssHolding), direct ? '–' : perSession, direct ? '–' : at10k, fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), String(a.errorCount)]);
+      }
+    } else if (workload === 'connstorm') {
+      head(['sessions/s', 'vs haproxy', 'handshake p50', 'p99', 'p99.9', 'max', 'middle cores', 'middle µs / session', 'errors']);
+      for (const a of rows) row(a, [int(a.rate), versus(a, (r) => r.rate), fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), fmtLatency(a.latency.p999), fmtLatency(a.latency.max), a.target === 'direct' ? '–' : cores(a.middleCores), perOp(a), String(a.errorCount)]);
+    } else if (workload === 'watchstorm') {
+      head(['notifications', 'last notification after (median over changes)', 'notification p50', 'p99', 'p99.9', 'max', 'errors']);
+      for (const a of rows) row(a, [int(a.completed), fmtLatency(a.roundMs * 1000), fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), fmtLatency(a.latency.p999), fmtLatency(a.latency.max), String(a.errorCount)]);
+    } else {
+      head(['req/s', 'vs haproxy', 'p50', 'p99', 'p99.9', 'max', 'middle cores', 'middle waits for CPU', 'middle µs / req', 'middle RSS peak', 'ZooKeeper cores', 'errors']);
+      for (const a of rows) {
+        row(a, [
+          `${int(a.rate)}${a.rounds > 1 ? ` (${int(a.rateRange[0])}–${int(a.rateRange[1])})` : ''}`,
+          versus(a, (r) => (workload === 'unloaded' ? 1 / r.latency.p50 : r.rate)),
+          fmtLatency(a.latency.p50),
+          fmtLatency(a.latency.p99),
+          fmtLatency(a.latency.p999),
+          fmtLatency(a.latency.max),
+          a.target === 'direct' ? '–' : cores(a.middleCores),
+          a.target === 'direct' ? '–' : pct(a.middleWait),
+          perOp(a),
+          mib(a.rssPeak),
+          cores(a.zookeeperCores),
+          String(a.errorCount),
+        ]);
+      }
+      if (workload === 'unloaded') out.push('', '"vs haproxy" here is haproxy p50 / this p50 (> 1 is faster).');
     }
     out.push('');
   }
-  if (saturated.length > 0) {
-    out.push('## Saturated throughput (closed loop)', '');
-    out.push('Requests/s: median over rounds (min–max). Latency in milliseconds, medians over rounds as above.', '');
-    out.push('| target | req/s | range | p50 ms | p99 ms | p99.9 ms | max ms | requests | errors |');
-    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const a of saturated) {
-      const l = a.latency;
-      out.push(`| ${a.target} | ${int(a.rps)} | ${int(a.rpsMin)}–${int(a.rpsMax)} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.p999)} | ${ms(l.max)} | ${int(a.completed)} | ${a.errorCount} |`);
-    }
-    out.push('');
-  }
-  const cpuTable = (title: string, rows: Aggregate[], perRequest: boolean) => {
-    if (rows.length === 0) return;
-    out.push(`## CPU during ${title} (cores = CPU seconds / wall seconds, median over rounds)`, '');
-    out.push(
-      perRequest
-        ? '`in the middle` is haproxy or zookeeper-proxy (whichever the target goes through); µs/req = CPU time per request; ' +
-            '"waits for CPU" = share of the time its event-loop thread was runnable but had no core (/proc/<pid>/schedstat): CPU starvation on this box.'
-        : '`in the middle` is haproxy or zookeeper-proxy (whichever the target goes through); "waits for CPU" as above.',
-      '',
-    );
-    out.push(`| target | load generator | in the middle | middle waits for CPU | ${perRequest ? 'middle µs/req | generator µs/req | ZooKeeper µs/req | ' : ''}ZooKeeper JVMs | other processes | machine busy |`);
-    out.push(`| --- | ---: | ---: | ---: | ${perRequest ? '---: | ---: | ---: | ' : ''}---: | ---: | ---: |`);
-    for (const a of rows) {
-      const middle = a.target === 'direct' ? undefined : a.cores[a.target];
-      const per = (c: number | undefined) => (c === undefined || !(a.rps > 0) ? '–' : ((c * 1e6) / a.rps).toFixed(1));
-      out.push(
-        `| ${a.target} | ${cores(a.cores['generator'])} | ${cores(middle)} | ${a.target === 'direct' ? '–' : pct(a.waits[a.target])} | ${perRequest ? `${per(middle)} | ${per(a.cores['generator'])} | ${per(a.cores['zookeeper'])} | ` : ''}${cores(a.cores['zookeeper'])} | ${cores(a.otherCores)} | ${cores(a.machineCores)} |`,
-      );
-    }
-    out.push('');
-  };
-  cpuTable('the saturated runs', saturated, true);
-  cpuTable('the unloaded runs', unloaded, false);
-
-  const proxySat = aggregate(results, 'saturated', 'proxy');
-  const haSat = aggregate(results, 'saturated', 'haproxy');
-  if (names.includes('proxy') || names.includes('haproxy')) {
-    out.push('## Memory (RSS)', '');
-    out.push('| process | idle (after start) | peak during saturated runs against it | at the end |');
-    out.push('| --- | ---: | ---: | ---: |');
-    if (names.includes('proxy')) out.push(`| zookeeper-proxy | ${mib(input.proxyRss.idle)} | ${mib(proxySat?.rssPeak['proxy'])} | ${mib(input.proxyRss.end)} |`);
-    if (names.includes('haproxy')) out.push(`| haproxy | – | ${mib(haSat?.rssPeak['haproxy'])} | – |`);
-    if (saturated.length > 0) out.push(`| load generator (one process) | – | ${mib(Math.max(...saturated.map((a) => a.rssPeak['generator'] ?? 0)))} | – |`);
-    out.push('');
-  }
-
-  out.push('## Ratios', '');
   out.push(
-    'Ratio of the per-target medians; in parentheses the min–max of the per-round ratios (both runs of a pair are in the same round, close in time). ' +
-      'Latency ratios > 1 are slower; throughput ratios < 1 are slower.',
+    '"middle" is haproxy or zookeeper-proxy (all its processes); µs / req = its CPU time per request; "waits for CPU" = share of time its main thread was runnable without a core (/proc/<pid>/schedstat): CPU starvation on this box.',
     '',
   );
-  out.push('| metric | proxy / haproxy | proxy / direct | haproxy / direct |');
-  out.push('| --- | ---: | ---: | ---: |');
-  const rows: [string, Workload['kind'], (a: Aggregate) => number, (r: RunResult) => number][] = [
-    ['unloaded p50', 'unloaded', (a) => a.latency.p50, (r) => r.latency.p50],
-    ['unloaded p99', 'unloaded', (a) => a.latency.p99, (r) => r.latency.p99],
-    ['unloaded p99.9', 'unloaded', (a) => a.latency.p999, (r) => r.latency.p999],
-    ['saturated req/s', 'saturated', (a) => a.rps, (r) => r.requestsPerSecond],
-    ['saturated p50', 'saturated', (a) => a.latency.p50, (r) => r.latency.p50],
-    ['saturated p99', 'saturated', (a) => a.latency.p99, (r) => r.latency.p99],
-  ];
-  for (const [label, kind, f, fr] of rows) {
-    if (!input.workloads.some((w) => w.kind === kind)) continue;
-    const v = (t: string) => {
-      const a = aggregate(results, kind, t);
-      return a === undefined ? undefined : f(a);
-    };
-    const cell = (a: string, b: string) => {
-      const r = ratio(v(a), v(b));
-      const per = pairedRatios(results, kind, a, b, fr);
-      return r === undefined ? 'n/a' : per.length > 1 ? `${x(r)} (${Math.min(...per).toFixed(2)}–${Math.max(...per).toFixed(2)})` : x(r);
-    };
-    out.push(`| ${label} | ${cell('proxy', 'haproxy')} | ${cell('proxy', 'direct')} | ${cell('haproxy', 'direct')} |`);
-  }
-  out.push('');
-
-  out.push('## Targets', '');
-  out.push('Verdict on the ratio of medians; "inconclusive" when the per-round ratios fall on both sides of the limit.', '');
-  out.push('| check | measured | per round | target | result |');
-  out.push('| --- | ---: | ---: | ---: | --- |');
-  for (const v of verdicts(results)) {
-    const result = v.pass === undefined ? 'n/a' : `${v.pass ? 'PASS' : '**FAIL**'}${v.inconclusive ? ' (inconclusive)' : ''}`;
-    out.push(`| ${v.check} | ${x(v.value)} | ${v.perRound.map((r) => r.toFixed(2)).join(', ') || '–'} | ${v.limit} | ${result} |`);
-  }
-  out.push('');
 
   out.push('## Per round', '');
-  out.push('| round | workload | target | req/s | p50 µs | p99 µs | max µs | generator cores | middle cores | middle waits for CPU | ZooKeeper cores | other cores | errors |');
-  out.push('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  out.push('| round | case | target | rate | p50 | p99 | max | generator cores | middle cores | ZooKeeper cores | other cores | errors |');
+  out.push('| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    const middle = r.target === 'direct' ? undefined : r.cpu.cores[r.target];
     out.push(
-      `| ${r.round + 1} | ${r.workload} | ${r.target} | ${int(r.requestsPerSecond)} | ${us(r.latency.p50)} | ${us(r.latency.p99)} | ${us(r.latency.max)} | ${cores(r.cpu.cores['generator'])} | ${cores(middle)} | ${r.target === 'direct' ? '–' : pct(r.cpu.runQueueWait[r.target])} | ${cores(r.cpu.cores['zookeeper'])} | ${cores(r.cpu.otherCores)} | ${r.errorCount} |`,
+      `| ${r.round + 1} | ${r.case} | ${r.target} | ${int(r.rate)} | ${fmtLatency(r.latency.p50)} | ${fmtLatency(r.latency.p99)} | ${fmtLatency(r.latency.max)} | ${cores(r.cpu.cores['generator'])} | ${r.target === 'direct' ? '–' : cores(r.cpu.cores['middle'])} | ${cores(r.cpu.cores['zookeeper'])} | ${cores(r.cpu.otherCores)} | ${r.errorCount} |`,
     );
   }
   out.push('');
   const errors = results.filter((r) => r.errorCount > 0);
   if (errors.length > 0) {
     out.push('## Errors', '');
-    for (const r of errors) out.push(`- round ${r.round + 1} ${r.workload} ${r.target}: ${r.errorCount} errors, e.g. ${r.errors.slice(0, 3).join('; ')}`);
+    for (const r of errors) out.push(`- round ${r.round + 1} ${r.case} ${r.target}: ${r.errorCount} errors, e.g. ${r.errors.slice(0, 3).join('; ')}`);
     out.push('');
   }
   if (input.notes.length > 0) out.push('## Notes', '', ...input.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
 }
 
-const COLORS: Record<string, string> = { direct: '#888888', haproxy: '#4477aa', proxy: '#ee7733' };
+const COLORS: Record<string, string> = { direct: '#888888', haproxy: '#4477aa', 'proxy-1w': '#ee7733', 'proxy-all': '#228833' };
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -361,69 +348,81 @@ function niceStep(raw: number): number {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
 }
 
+
+/** Latency (log y) against throughput (linear x), one line per target through its curve points. */
+function curvePanel(x0: number, y0: number, width: number, height: number, title: string, lines: { name: string; dash: boolean; points: [number, number][] }[]): string {
+  const parts: string[] = [];
+  const top = 34;
+  const bottom = 40;
+  const left = 60;
+  const plotH = height - top - bottom;
+  const plotW = width - left - 20;
+  const xs = lines.flatMap((l) => l.points.map((p) => p[0]));
+  const ys = lines.flatMap((l) => l.points.map((p) => p[1])).filter((v) => v > 0);
+  if (xs.length === 0 || ys.length === 0) return '';
+  const xStep = niceStep(Math.max(...xs) / 4);
+  const xMax = Math.ceil(Math.max(...xs) / xStep) * xStep;
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...ys)));
+  const hi = Math.max(...ys) * 1.3;
+  const span = Math.log10(hi / lo);
+  const X = (v: number) => x0 + left + (v / xMax) * plotW;
+  const Y = (v: number) => y0 + top + plotH - (Math.log10(Math.max(v, lo) / lo) / span) * plotH;
+  parts.push(`<text x="${x0 + width / 2}" y="${y0 + 18}" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  for (let d = lo; d <= hi; d *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = d * m;
+      if (v > hi) continue;
+      parts.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${Y(v)}" y2="${Y(v)}" stroke="#e4e4e4"/>`);
+      parts.push(`<text x="${x0 + left - 6}" y="${Y(v) + 4}" text-anchor="end" font-size="10" fill="#555">${esc(fmtLatency(v))}</text>`);
+    }
+  }
+  for (let v = 0; v <= xMax + xStep / 2; v += xStep) {
+    parts.push(`<text x="${X(v)}" y="${y0 + top + plotH + 14}" text-anchor="middle" font-size="10" fill="#555">${esc(v >= 1000 ? `${(v / 1000).toFixed(0)}k` : v.toFixed(0))}</text>`);
+  }
+  parts.push(`<text x="${x0 + left + plotW / 2}" y="${y0 + top + plotH + 30}" text-anchor="middle" font-size="11" fill="#555">requests/s (in flight: 1 → max along each line)</text>`);
+  parts.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${y0 + top + plotH}" y2="${y0 + top + plotH}" stroke="#333"/>`);
+  parts.push(`<line x1="${x0 + left}" x2="${x0 + left}" y1="${y0 + top}" y2="${y0 + top + plotH}" stroke="#333"/>`);
+  for (const line of lines) {
+    const color = COLORS[line.name] ?? '#333';
+    const pts = line.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
+    parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${line.dash ? ' stroke-dasharray="5 4"' : ''}/>`);
+    for (const [x, y] of line.points) parts.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(`${line.name}: ${Math.round(x)} req/s, ${fmtLatency(y)}`)}</title></circle>`);
+  }
+  return parts.join('\n');
+}
+
 export function svgChart(input: ReportInput): string {
   const names = input.targets.map((t) => t.name);
-  const W = 1080;
-  const H = 380;
+  const W = 1200;
+  const H = 420;
   const panels: string[] = [];
-  const pct = ['p50', 'p99', 'p99.9'] as const;
-  const pick = (a: Aggregate | undefined) => (a === undefined ? [undefined, undefined, undefined] : [a.latency.p50, a.latency.p99, a.latency.p999]);
-  const hasU = input.workloads.some((w) => w.kind === 'unloaded');
-  const hasS = input.workloads.some((w) => w.kind === 'saturated');
-  const specs: {
-    title: string;
-    unit: string;
-    groups: string[];
-    series: { name: string; values: (number | undefined)[] }[];
-    format: (v: number) => string;
-    log?: boolean;
-  }[] = [];
-  if (hasU) {
-    specs.push({
-      title: 'Unloaded latency (1 session, 1 in flight)',
-      unit: 'µs (log scale)',
-      log: true,
-      groups: [...pct],
-      series: names.map((t) => ({ name: t, values: pick(aggregate(input.results, 'unloaded', t)) })),
-      format: (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1)),
+  const curveCases = input.cases.filter((c) => c.workload === 'curve').sort((a, b) => a.x! - b.x!);
+  const haveCurve = curveCases.length > 0;
+  const barCases = input.cases.filter((c) => ['read', 'write', 'mixed', 'large', 'tenants', 'connstorm'].includes(c.workload)).map((c) => c.name);
+  const curveW = haveCurve ? (barCases.length > 0 ? W * 0.55 : W) : 0;
+  if (haveCurve) {
+    const lines = names.flatMap((t) => {
+      const aggs = curveCases.map((c) => aggregate(input.results, c.name, t)).filter((a) => a !== undefined);
+      return [
+        { name: t, dash: false, points: aggs.map((a): [number, number] => [a.rate, a.latency.p50]) },
+        { name: t, dash: true, points: aggs.map((a): [number, number] => [a.rate, a.latency.p99]) },
+      ];
     });
+    panels.push(curvePanel(0, 0, curveW, H - 30, 'getData 100 B: latency vs throughput (solid p50, dashed p99)', lines));
   }
-  if (hasS) {
-    specs.push({
-      title: 'Saturated latency',
-      unit: 'ms (log scale)',
-      log: true,
-      groups: [...pct],
-      series: names.map((t) => ({ name: t, values: pick(aggregate(input.results, 'saturated', t)).map((v) => (v === undefined ? v : v / 1000)) })),
-      format: (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(1)),
-    });
-    specs.push({
-      title: 'Saturated throughput',
-      unit: 'requests/s',
-      groups: ['req/s'],
-      series: names.map((t) => ({ name: t, values: [aggregate(input.results, 'saturated', t)?.rps] })),
-      format: (v) => (v >= 1000 ? `${(v / 1000).toFixed(v >= 10_000 ? 0 : 1)}k` : v.toFixed(0)),
-    });
+  if (barCases.length > 0) {
+    const series = names.map((t) => ({
+      name: t,
+      values: barCases.map((c) => {
+        const per = pairedRatios(input.results, c, t, 'haproxy', (r) => r.rate);
+        return per.length === 0 ? undefined : median(per);
+      }),
+    }));
+    panels.push(panel(curveW, 0, W - curveW, H - 30, 'Throughput relative to haproxy (same run)', 'x haproxy', barCases, series, (v) => v.toFixed(2)));
   }
-  const widths = specs.map((s) => (s.groups.length === 1 ? 0.22 : 0.39));
-  const scale = 1 / widths.reduce((a, b) => a + b, 0);
-  let x0 = 0;
-  specs.forEach((s, i) => {
-    const w = W * widths[i]! * scale;
-    panels.push(panel(x0, 0, w, H - 30, s.title, s.unit, s.groups, s.series, s.format, s.log));
-    x0 += w;
-  });
   const legend = names
     .map((t, i) => `<rect x="${20 + i * 120}" y="${H - 22}" width="12" height="12" fill="${COLORS[t] ?? '#333'}"/><text x="${36 + i * 120}" y="${H - 12}" font-size="12">${esc(t)}</text>`)
     .join('\n');
   const caption = `<text x="${W - 10}" y="${H - 12}" text-anchor="end" font-size="10" fill="#777">${esc(`${input.startedAt.toISOString()} — medians over ${input.rounds} round(s)`)}</text>`;
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    ...panels,
-    legend,
-    caption,
-    '</svg>',
-    '',
-  ].join('\n');
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`, `<rect width="${W}" height="${H}" fill="white"/>`, ...panels, legend, caption, '</svg>', ''].join('\n');
 }

@@ -1,10 +1,12 @@
 /**
- * The three things the benchmark talks to, all in front of one LocalEnsemble:
- *   direct  — the members themselves (sessions spread round-robin, as a client's connect string would)
- *   haproxy — Debian's haproxy in TCP mode, round-robin over the members
- *   proxy   — zookeeper-proxy as a separate process (`node src/cli.ts serve`), one tenant "bench"
+ * What the benchmark talks to, all in front of one LocalEnsemble, as a list of targets:
+ *   direct    — the members themselves (sessions spread round-robin, as a client's connect string would)
+ *   haproxy   — Debian's haproxy in TCP mode, round-robin over the members
+ *   proxy-1w  — zookeeper-proxy as a separate process (`node src/cli.ts serve`), one event loop
+ *   proxy-all — the same with `--workers <cores>` (event loops sharing the listeners), when the CLI has --workers
+ * Tenants: "bench" (index 0) and bench-1 .. bench-<n-1> for the many-tenants workload.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -16,51 +18,69 @@ import { ErrorCode, OpCode, Perms } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { LocalEnsemble } from '../../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../../src/embedded/free-ports.ts';
+import type { Endpoint } from './loadgen.ts';
+import { processTreePids } from './procstat.ts';
+import { NODES } from './workloads.ts';
 
-export const TARGETS = ['direct', 'haproxy', 'proxy'] as const;
+export const TARGETS = ['direct', 'haproxy', 'proxy-1w', 'proxy-all'] as const;
 export type TargetName = (typeof TARGETS)[number];
 
-export const TENANT = 'bench';
-export const CHROOT = `/tenants/${TENANT}`;
-export const NODE = '/bench-100b';
-export const NODE_BYTES = 100;
+export function tenantName(index: number): string {
+  return index === 0 ? 'bench' : `bench-${index}`;
+}
+export function tenantChroot(index: number): string {
+  return `/tenants/${tenantName(index)}`;
+}
+export const CHROOT = tenantChroot(0);
 
 export interface Target {
   name: TargetName;
+  kind: 'direct' | 'haproxy' | 'proxy';
   host: string;
-  ports: number[];
-  /** Path as this target's clients send it. */
-  path: string;
-  /** pid of the process in the middle (haproxy / proxy), if any. */
-  pid: number | undefined;
+  /** Where sessions connect for a load spread over the first `tenants` tenants (at least one entry per tenant). */
+  endpoints(tenants: number): Endpoint[];
+  /** The processes in the middle (haproxy, or the proxy and its workers); empty for direct. */
+  pids(): number[];
   describe: string;
 }
 
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 
-/** Creates /tenants/bench/bench-100b with 100 bytes (idempotent). */
-export async function createBenchNode(port: number): Promise<void> {
-  const client = await JuteClient.connect({ port, sessionTimeoutMs: 10_000 });
+/**
+ * Creates the bench znodes (NODES) under the first `tenants` tenant chroots, open ACL, so that
+ * direct, haproxy and proxy clients all read the same data (idempotent).
+ */
+export async function createBenchNodes(port: number, tenants: number): Promise<void> {
+  const client = await JuteClient.connect({ port, sessionTimeoutMs: 30_000 });
   try {
-    const parts = `${CHROOT}${NODE}`.split('/').slice(1);
-    for (let i = 1; i <= parts.length; i++) {
-      const path = `/${parts.slice(0, i).join('/')}`;
-      const data = i === parts.length ? Buffer.alloc(NODE_BYTES, 0x61) : null;
+    const create = async (path: string, data: Buffer | null) => {
       const reply = await client.request(OpCode.create, { path, data, acl: OPEN_ACL, flags: 0 });
       if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${path}: error ${reply.err}`);
+    };
+    await create('/tenants', null);
+    for (let from = 0; from < tenants; from += 100) {
+      const slice = Array.from({ length: Math.min(100, tenants - from) }, (_, i) => tenantChroot(from + i));
+      await Promise.all(slice.map((root) => create(root, null)));
+      await Promise.all(slice.flatMap((root) => Object.values(NODES).map((n) => create(root + n.path, n.bytes === 0 ? null : Buffer.alloc(n.bytes, 0x61)))));
     }
-    const check = await client.request(OpCode.getData, { path: `${CHROOT}${NODE}`, watch: false });
+    const check = await client.request(OpCode.getData, { path: `${CHROOT}${NODES.large.path}`, watch: false });
     const data = (check.body as { data: Buffer | null } | undefined)?.data;
-    if (check.err !== ErrorCode.OK || data?.length !== NODE_BYTES) throw new Error(`bench node check failed (err ${check.err})`);
+    if (check.err !== ErrorCode.OK || data?.length !== NODES.large.bytes) throw new Error(`bench node check failed (err ${check.err})`);
   } finally {
     await client.close();
   }
 }
 
+/** Endpoints over `ports` and tenant chroots, so that both spread evenly. */
+function spread(ports: number[], tenants: number): Endpoint[] {
+  return Array.from({ length: Math.max(ports.length, tenants) }, (_, i) => ({ port: ports[i % ports.length]!, prefix: tenantChroot(i % tenants) }));
+}
+
 export function directTarget(ensemble: LocalEnsemble): Target {
   const ports = ensemble.members.map((m) => m.clientPort);
-  return { name: 'direct', host: '127.0.0.1', ports, path: `${CHROOT}${NODE}`, pid: undefined, describe: `${ports.length} members, sessions round-robin` };
+  return { name: 'direct', kind: 'direct', host: '127.0.0.1', endpoints: (n) => spread(ports, n), pids: () => [], describe: `${ports.length} members, sessions round-robin` };
 }
+
 
 /** A child process that the benchmark started and must stop. */
 export interface Child {
@@ -112,6 +132,8 @@ export interface HaproxyOptions {
   binary: string;
   /** nbthread; 1 matches the proxy's single event-loop thread. */
   threads: number;
+  /** Client connections to allow (haproxy raises its own fd limit to match when run as root). */
+  maxconn: number;
 }
 
 export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOptions): Promise<{ target: Target; process: Child; config: string }> {
@@ -120,7 +142,7 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
   const file = join(dir, 'haproxy.cfg');
   const config = [
     'global',
-    '  maxconn 8192', // ~2 fds per connection: stays under a 20000 hard fd limit
+    `  maxconn ${options.maxconn}`,
     `  nbthread ${options.threads}`,
     '',
     'defaults',
@@ -131,7 +153,7 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
     '',
     'frontend zk',
     `  bind 127.0.0.1:${port}`,
-    '  maxconn 8192',
+    `  maxconn ${options.maxconn}`,
     '  default_backend ensemble',
     '',
     'backend ensemble',
@@ -150,13 +172,14 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
     await handle.stop();
     throw new Error(`${(error as Error).message}\n${stderr.join('\n')}`);
   }
+  const ports = [port!];
   return {
     target: {
       name: 'haproxy',
+      kind: 'haproxy',
       host: '127.0.0.1',
-      ports: [port!],
-      path: `${CHROOT}${NODE}`,
-      pid: child.pid,
+      endpoints: (n) => spread(ports, n),
+      pids: () => (child.pid === undefined ? [] : [child.pid]),
       describe: `haproxy mode tcp, nbthread ${options.threads}, balance roundrobin`,
     },
     process: handle,
@@ -165,6 +188,11 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
 }
 
 export interface ProxyOptions {
+  name: 'proxy-1w' | 'proxy-all';
+  /** `--workers N`; undefined runs the CLI without the flag (one event loop). */
+  workers: number | undefined;
+  /** Tenants to serve (bench, bench-1, ...), one plain listener each. */
+  tenants: number;
   /** Extra node flags for the proxy process, e.g. --cpu-prof. */
   nodeArgs: string[];
   /** cli.ts to run (default: this checkout's src/cli.ts), e.g. another checkout for an A/B run. */
@@ -183,63 +211,60 @@ function supportsLimits(cli: string): boolean {
   return existsSync(schema) && readFileSync(schema, 'utf8').includes('LimitsSchema');
 }
 
-export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions): Promise<{ target: Target; process: Child }> {
+/** Whether `serve` at `cli` accepts --workers (the multi-worker proxy). */
+export function supportsWorkers(cli: string = DEFAULT_CLI): boolean {
   try {
-    return await startProxyOnce(ensemble, options, undefined);
-  } catch (error) {
-    // Versions that seal sessions refuse to start without a shared secret; older versions reject
-    // an unknown `security` config key. Give the secret (in a config file, never on the command
-    // line) only to a version that asks for it.
-    if (!/secret/i.test((error as Error).message)) throw error;
-    return startProxyOnce(ensemble, options, randomBytes(24).toString('base64url'));
+    return execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
+  } catch {
+    return false;
   }
 }
 
-async function startProxyOnce(ensemble: LocalEnsemble, options: ProxyOptions, secret: string | undefined): Promise<{ target: Target; process: Child }> {
-  // At --log-level warn the proxy does not log its "proxy listening" line (that is info), so the
-  // port is chosen here and probed until it accepts.
-  const [port] = await reserveFreePorts(1);
-  let dir: string | undefined;
-  const configArgs: string[] = [];
-  if (secret !== undefined) {
-    dir = mkdtempSync(join(tmpdir(), 'zkp-bench-proxy-'));
-    const file = join(dir, 'proxy.json');
-    // The benchmark measures the relay, not the limits: versions with per-tenant limits get them
-    // lifted (the default of 10,000 requests/s per tenant would otherwise be what is measured).
-    const unlimited = supportsLimits(options.cli ?? DEFAULT_CLI)
-      ? { limits: { requestsPerSecond: 0, maxInFlightPerConnection: 1_000_000, maxInFlightPerTenant: 1_000_000, maxConnections: 0 } }
-      : {};
-    writeFileSync(file, JSON.stringify({ security: { secret }, ...unlimited }), { mode: 0o600 });
-    configArgs.push('--config', file);
+/**
+ * Sessions one proxy process can hold: 2 descriptors each (client + ensemble) within the
+ * descriptor limit it inherits (the hard limit cannot be raised from inside a container).
+ */
+export function proxySessionCapacity(): number {
+  let limit = 1024;
+  try {
+    limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || limit;
+  } catch {
+    // keep the conservative default
   }
-  const args = [
-    ...options.nodeArgs,
-    options.cli ?? DEFAULT_CLI,
-    'serve',
-    ...configArgs,
-    '--ensemble',
-    ensemble.connectString(),
-    '--tenant',
-    `${TENANT}=127.0.0.1:${port}`,
-    '--admin',
-    'off',
-    '--log-level',
-    'warn',
-    '--drain-ms',
-    '0',
-  ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
-  // SIGINT drains over drain.fastPeriodMs and exits normally, so --cpu-prof gets written.
-  const handle = track(child, 'SIGINT', 10_000, () => {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  return Math.floor((limit - 256) / 2);
+}
+
+export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions): Promise<{ target: Target; process: Child }> {
+  const ports = await reserveFreePorts(options.tenants);
+  const dir = mkdtempSync(join(tmpdir(), 'zkp-bench-proxy-'));
+  const file = join(dir, 'proxy.json');
+  // The benchmark measures the relay, not the limits: per-tenant limits are lifted (the default of
+  // 10,000 requests/s per tenant would otherwise be what is measured).
+  const unlimited = supportsLimits(options.cli ?? DEFAULT_CLI)
+    ? {
+        limits: { requestsPerSecond: 0, maxInFlightPerConnection: 1_000_000, maxInFlightPerTenant: 1_000_000, maxConnections: 0, maxWatches: 0, maxZnodes: 0, maxBytes: 0 },
+        total: { maxConnections: 0 },
+      }
+    : {};
+  const tenants = ports.map((port, i) => ({ name: tenantName(i), listeners: [`127.0.0.1:${port}`] }));
+  // The secret goes in a file, never on the command line.
+  writeFileSync(file, JSON.stringify({ ensemble: ensemble.connectString(), security: { secret: randomBytes(24).toString('base64url') }, tenants, ...unlimited }), { mode: 0o600 });
+  const cli = options.cli ?? DEFAULT_CLI;
+  const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
+  const child = spawn(process.execPath, [...options.nodeArgs, cli, ...serveArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
+  // SIGINT drains over drain.fastPeriodMs and exits normally, so --cpu-prof gets written.
+  const handle = track(child, 'SIGINT', 10_000, () => rmSync(dir, { recursive: true, force: true }));
   const early: string[] = [];
   let started = false;
   const onLine = (line: string) => (started ? options.onLog(line) : early.push(line));
   createInterface({ input: child.stdout! }).on('line', onLine);
   createInterface({ input: child.stderr! }).on('line', onLine);
   try {
-    await waitForPort(port!, handle.exited, 'zookeeper-proxy', 30_000);
+    // At --log-level warn the proxy does not log its "proxy listening" line (that is info): probe the last tenant's port.
+    await waitForPort(ports.at(-1)!, handle.exited, 'zookeeper-proxy', 60_000);
   } catch (error) {
     await handle.stop();
     throw new Error(`${(error as Error).message}\n${early.join('\n')}`);
@@ -248,19 +273,21 @@ async function startProxyOnce(ensemble: LocalEnsemble, options: ProxyOptions, se
   for (const line of early) options.onLog(line);
   return {
     target: {
-      name: 'proxy',
+      name: options.name,
+      kind: 'proxy',
       host: '127.0.0.1',
-      ports: [port!],
-      path: NODE,
-      pid: child.pid,
-      describe: `zookeeper-proxy as its own process (\`node ${options.cli ?? 'src/cli.ts'} serve --log-level warn --admin off\`${secret === undefined ? '' : ' + a config file with security.secret'}, Node ${process.version}, one event-loop thread), tenant chroot ${CHROOT}`,
+      endpoints: (n) => ports.slice(0, n).map((port) => ({ port, prefix: '' })),
+      pids: () => (child.pid === undefined ? [] : processTreePids(child.pid)),
+      describe:
+        `zookeeper-proxy as its own process (\`node ${options.cli ?? 'src/cli.ts'} ${serveArgs.join(' ').replace(file, 'proxy.json')}\`, Node ${process.version}, ` +
+        `${options.workers === undefined ? 'one event loop' : `${options.workers} workers`}), ${options.tenants} tenant(s), limits lifted`,
     },
     process: handle,
   };
 }
 
-export async function startEnsemble(size: number): Promise<LocalEnsemble> {
+export async function startEnsemble(size: number, tenants: number): Promise<LocalEnsemble> {
   const ensemble = await LocalEnsemble.start({ size });
-  await createBenchNode(ensemble.members[0]!.clientPort);
+  await createBenchNodes(ensemble.members[0]!.clientPort, tenants);
   return ensemble;
 }
