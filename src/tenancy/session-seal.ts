@@ -13,15 +13,16 @@
  * password is a function of the session id (ZooKeeperServer.generatePasswd, unchanged since 3.0),
  * so the proxy checks the unsealed password itself and answers a wrong one with session-expired.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { SESSION_PASSWORD_LENGTH } from 'jute-ts';
 
 export class SessionSeal {
-  private readonly key: Buffer;
+  /** A KeyObject: a raw Buffer key is imported again by every createCipheriv (~4x the cost of the cipher). */
+  private readonly key: KeyObject;
 
   constructor(key: Buffer) {
     if (key.length !== 16) throw new Error('session seal key must be 16 bytes');
-    this.key = key;
+    this.key = createSecretKey(key);
   }
 
   seal(ensemblePassword: Buffer): Buffer {
