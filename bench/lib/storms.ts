@@ -120,13 +120,17 @@ class RawSession {
     if (!this.closed) this.socket.write(encodeRequest({ xid: PING_XID, opcode: OpCode.ping }));
   }
 
-  /** closeSession (so the ensemble forgets it now, not at its timeout), then close the socket. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    const timer = new Promise<void>((resolve) => setTimeout(resolve, 3000).unref());
-    await Promise.race([this.request(OpCode.closeSession).catch(() => {}), timer]);
+  /**
+   * closeSession (so the ensemble forgets it now, not at its timeout), then close the socket.
+   * Resolves with the reply's err, or undefined when there was no reply (within 3 s).
+   */
+  async close(): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    const timer = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3000).unref());
+    const err = await Promise.race([this.request(OpCode.closeSession).catch(() => undefined), timer]);
     this.closed = true;
     this.socket.destroy();
+    return err;
   }
 }
 
@@ -205,17 +209,16 @@ async function connstorm(spec: StormSpec): Promise<void> {
       const session = new RawSession(spec.host, endpointOf(spec, i + n).port, spec.sessionTimeoutMs);
       try {
         await session.ready;
-        outcome.record(performance.now() - t0);
-        const err = await session.request(OpCode.closeSession);
-        if (err !== 0) outcome.error(`closeSession: ${errorName(err)}`);
-        else outcome.completed++;
       } catch (error) {
         outcome.error((error as Error).message);
         // A refused connection would otherwise spin this loop.
         await new Promise((resolve) => setTimeout(resolve, 10));
-      } finally {
-        await session.close();
+        continue;
       }
+      outcome.record(performance.now() - t0);
+      const err = await session.close();
+      if (err === 0) outcome.completed++;
+      else outcome.error(`closeSession: ${err === undefined ? 'no reply' : errorName(err)}`);
     }
   };
   const progress = setInterval(() => {
