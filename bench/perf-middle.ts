@@ -4,7 +4,7 @@
  * request, and for the proxy an on-CPU profile split into kernel / V8 / Node / JS.
  * Complements `npm run bench -- --profile`, whose V8 profile samples wall time.
  *
- *   node bench/perf-middle.ts [--duration 6] [--sessions 64] [--inflight 16] [--record]
+ *   node bench/perf-middle.ts [--duration 6] [--sessions 64] [--inflight 16] [--record [--top 20]]
  *
  * Needs root (or perf_event_paranoid <= 0) for the syscall tracepoints.
  */
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     sessions: { type: 'string', default: '64' },
     inflight: { type: 'string', default: '16' },
     record: { type: 'boolean', default: false },
+    top: { type: 'string', default: '20' },
   },
 });
 const durationMs = Number(values.duration) * 1000;
@@ -122,7 +123,7 @@ try {
                 ? 'Node C++ / libuv'
                 : 'libc and other native';
       buckets.set(bucket, (buckets.get(bucket) ?? 0) + Number(pct));
-      if (top.length < 20) top.push(`| ${pct}% | \`${sym.trim().slice(0, 110)}\` |`);
+      if (top.length < Number(values.top)) top.push(`| ${pct}% | \`${sym.trim().slice(0, 110)}\` |`);
     }
     console.log('\nzookeeper-proxy on-CPU samples:\n\n| share | category |\n| ---: | --- |');
     for (const [bucket, pct] of [...buckets].sort((a, b) => b[1] - a[1])) console.log(`| ${pct.toFixed(1)}% | ${bucket} |`);

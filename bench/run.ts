@@ -26,7 +26,7 @@ import { profileMarkdown, summarizeProfile } from './profile-summary.ts';
 
 const HELP = `Usage: npm run bench -- [options]      (or ./zkp bench [options])
   --workloads LIST      ${WORKLOADS.join(',')} (default all)
-  --targets LIST        ${TARGETS.join(',')} (default all; proxy-all needs serve --workers)
+  --targets LIST        ${TARGETS.join(',')} (default all but proxy-ref; proxy-all needs serve --workers)
   --rounds N            rounds; the target order rotates each round (default 1)
   --duration S          closed-loop cases: measured seconds (default 5)
   --warmup S            closed-loop cases: warm-up seconds (default 2)
@@ -52,13 +52,14 @@ const HELP = `Usage: npm run bench -- [options]      (or ./zkp bench [options])
   --ensemble-size N     ZooKeeper members (default 3)
   --profile             run proxy-1w under --cpu-prof and summarise the profile
   --proxy-cli PATH      zookeeper-proxy cli.ts to run (default: this checkout's src/cli.ts)
+  --compare-cli PATH    adds target proxy-ref: proxy-1w of another checkout (A/B in one run)
   --out DIR             where results go (default bench/results); --no-write to skip files
 `;
 
 const { values: opts } = parseArgs({
   options: {
     workloads: { type: 'string', default: WORKLOADS.join(',') },
-    targets: { type: 'string', default: TARGETS.join(',') },
+    targets: { type: 'string', default: TARGETS.filter((t) => t !== 'proxy-ref').join(',') },
     rounds: { type: 'string', default: '1' },
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '2' },
@@ -84,6 +85,7 @@ const { values: opts } = parseArgs({
     'ensemble-size': { type: 'string', default: '3' },
     profile: { type: 'boolean', default: false },
     'proxy-cli': { type: 'string' },
+    'compare-cli': { type: 'string' },
     out: { type: 'string', default: join(import.meta.dirname, 'results') },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -148,6 +150,8 @@ const workers = positive('workers', opts.workers);
 const haproxyThreads = positive('haproxy-threads', opts['haproxy-threads']);
 const ensembleSize = positive('ensemble-size', opts['ensemble-size']);
 let targetNames = list('targets', opts.targets, TARGETS);
+if (opts['compare-cli'] !== undefined && !targetNames.includes('proxy-ref')) targetNames.push('proxy-ref');
+if (opts['compare-cli'] === undefined) targetNames = targetNames.filter((t) => t !== 'proxy-ref');
 const workloadNames = list('workloads', opts.workloads, WORKLOADS);
 const cases: BenchCase[] = workloadNames.flatMap((w) => expandWorkload(w, settings));
 const tenantCount = tenantsNeeded(cases);
@@ -177,6 +181,8 @@ const profileDir = join(outDir, `${stamp}-proxy-profile`);
 let ensemble: LocalEnsemble | undefined;
 const children: Child[] = [];
 let cleaningUp: Promise<void> | undefined;
+/** The proxies' warning and error lines (the first 200), for the report and for a failed run. */
+const proxyLog: string[] = [];
 
 function cleanup(): Promise<void> {
   cleaningUp ??= (async () => {
@@ -267,10 +273,10 @@ async function main(): Promise<number> {
     targets.set('haproxy', h.target);
     haproxyConfig = h.config;
   }
-  const proxyLog: string[] = [];
   let profiledPid: number | undefined;
-  for (const name of ['proxy-1w', 'proxy-all'] as const) {
+  for (const name of ['proxy-1w', 'proxy-all', 'proxy-ref'] as const) {
     if (!targetNames.includes(name)) continue;
+    const targetCli = name === 'proxy-ref' ? resolve(opts['compare-cli']!) : cli;
     const profile = opts.profile && name === 'proxy-1w';
     say(`starting zookeeper-proxy (${name}, ${tenantCount} tenant(s))${profile ? ' with --cpu-prof' : ''}...`);
     if (profile) mkdirSync(profileDir, { recursive: true });
@@ -278,7 +284,7 @@ async function main(): Promise<number> {
       name,
       workers: name === 'proxy-all' ? workers : undefined,
       tenants: tenantCount,
-      ...(cli === undefined ? {} : { cli }),
+      ...(targetCli === undefined ? {} : { cli: targetCli }),
       nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       onLog: (line) => {
         if (proxyLog.length < 200) proxyLog.push(`${name}: ${line}`);
@@ -395,6 +401,7 @@ main().then(
   },
   async (error: unknown) => {
     say(`benchmark failed: ${(error as Error).stack ?? String(error)}`);
+    if (proxyLog.length > 0) say(`zookeeper-proxy log (first ${proxyLog.length} warning/error lines):\n${proxyLog.join('\n')}`);
     await cleanup();
     process.exitCode = 1;
   },

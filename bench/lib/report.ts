@@ -275,7 +275,7 @@ export function markdownReport(input: ReportInput): string {
   return out.join('\n');
 }
 
-const COLORS: Record<string, string> = { direct: '#888888', haproxy: '#4477aa', 'proxy-1w': '#ee7733', 'proxy-all': '#228833' };
+const COLORS: Record<string, string> = { direct: '#888888', haproxy: '#4477aa', 'proxy-1w': '#ee7733', 'proxy-all': '#228833', 'proxy-ref': '#aa3377' };
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -4,6 +4,7 @@
  *   haproxy   — Debian's haproxy in TCP mode, round-robin over the members
  *   proxy-1w  — zookeeper-proxy as a separate process (`node src/cli.ts serve`), one event loop
  *   proxy-all — the same with `--workers <cores>` (event loops sharing the listeners), when the CLI has --workers
+ *   proxy-ref — proxy-1w of another checkout (`--compare-cli`), for A/B comparisons in one run
  * Tenants: "bench" (index 0) and bench-1 .. bench-<n-1> for the many-tenants workload.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -22,7 +23,7 @@ import type { Endpoint } from './loadgen.ts';
 import { processTreePids } from './procstat.ts';
 import { NODES } from './workloads.ts';
 
-export const TARGETS = ['direct', 'haproxy', 'proxy-1w', 'proxy-all'] as const;
+export const TARGETS = ['direct', 'haproxy', 'proxy-1w', 'proxy-all', 'proxy-ref'] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export function tenantName(index: number): string {
@@ -188,7 +189,7 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
 }
 
 export interface ProxyOptions {
-  name: 'proxy-1w' | 'proxy-all';
+  name: 'proxy-1w' | 'proxy-all' | 'proxy-ref';
   /** `--workers N`; undefined runs the CLI without the flag (one event loop). */
   workers: number | undefined;
   /** Tenants to serve (bench, bench-1, ...), one plain listener each. */
@@ -204,6 +205,13 @@ export interface ProxyOptions {
 }
 
 export const DEFAULT_CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+
+/**
+ * One secret for every proxy of a run, as replicas of one deployment share it: the tenant's
+ * identity on the ensemble (and the root ACL naming it) derives from it, so proxies with different
+ * secrets would lock each other out of the same tenant roots.
+ */
+const RUN_SECRET = randomBytes(24).toString('base64url');
 
 /** Whether the proxy version at `cli` has per-tenant limits (its config schema knows `limits`). */
 function supportsLimits(cli: string): boolean {
@@ -248,7 +256,11 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
     : {};
   const tenants = ports.map((port, i) => ({ name: tenantName(i), listeners: [`127.0.0.1:${port}`] }));
   // The secret goes in a file, never on the command line.
-  writeFileSync(file, JSON.stringify({ ensemble: ensemble.connectString(), security: { secret: randomBytes(24).toString('base64url') }, tenants, ...unlimited }), { mode: 0o600 });
+  // ensembleAdmin (the fixture's super user), as a platform deployment has: without it, a second
+  // proxy cannot read the ACL of a tenant root that the first one set (NOAUTH) and refuses the tenant.
+  const { user, password } = ensemble.superAuth;
+  const security = { secret: RUN_SECRET, ensembleAdmin: `${user}:${password}` };
+  writeFileSync(file, JSON.stringify({ ensemble: ensemble.connectString(), security, tenants, ...unlimited }), { mode: 0o600 });
   const cli = options.cli ?? DEFAULT_CLI;
   const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
   const child = spawn(process.execPath, [...options.nodeArgs, cli, ...serveArgs], {
@@ -280,7 +292,7 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
       pids: () => (child.pid === undefined ? [] : processTreePids(child.pid)),
       describe:
         `zookeeper-proxy as its own process (\`node ${options.cli ?? 'src/cli.ts'} ${serveArgs.join(' ').replace(file, 'proxy.json')}\`, Node ${process.version}, ` +
-        `${options.workers === undefined ? 'one event loop' : `${options.workers} workers`}), ${options.tenants} tenant(s), limits lifted`,
+        `${options.workers === undefined ? 'one event loop' : `${options.workers} workers`}), ${options.tenants} tenant(s), limits lifted, security.ensembleAdmin set`,
     },
     process: handle,
   };
