@@ -73,8 +73,12 @@ export const LimitsSchema = z.strictObject({
   /** Token bucket: sustained requests per second of the tenant (0: unlimited) and burst size. */
   requestsPerSecond: count.optional(),
   burst: z.number().int().positive().optional(),
-  /** A request held back by the rate limit longer than this is answered THROTTLEDOP (-127). */
-  maxThrottleWaitMs: z.number().int().positive().optional(),
+  /**
+   * A request held back by the rate limit longer than this is answered THROTTLEDOP (-127).
+   * 0 (the default): never; excess load only meets backpressure, which every client survives
+   * (kazoo 2.8 and 3.4/3.5 Java clients do not know -127).
+   */
+  maxThrottleWaitMs: count.optional(),
   /** Requests forwarded and not yet answered, per connection and per tenant (backpressure). */
   maxInFlightPerConnection: z.number().int().positive().optional(),
   maxInFlightPerTenant: z.number().int().positive().optional(),
@@ -92,7 +96,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 1000,
   requestsPerSecond: 10_000,
   burst: 20_000,
-  maxThrottleWaitMs: 2_000,
+  maxThrottleWaitMs: 0,
   maxInFlightPerConnection: 1_000,
   maxInFlightPerTenant: 10_000,
   maxWatches: 100_000,
