@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
+import { DEFAULT_MAX_FRAME_SIZE, validatePath } from 'jute-ts';
 import { z } from 'zod';
 import { Chroot } from '../tenancy/chroot.ts';
 import { TENANT_FROM } from '../tenancy/tls-identity.ts';
@@ -131,7 +131,17 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const ConfigSchema = z
   .strictObject({
     ensemble: ensembleString,
-    tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    /** Tenants from this file; more may come from the registry in the ensemble (`registry.path`). */
+    tenants: z.array(TenantSchema).default([]),
+    registry: z
+      .strictObject({
+        /**
+         * A znode outside every tenant chroot whose data lists more tenants (src/config/registry.ts);
+         * watched, so tenants are added, changed and removed while the proxy runs. null: off.
+         */
+        path: z.string().nullable().default(null),
+      })
+      .prefault({}),
     /** Defaults for every tenant's limits. */
     limits: LimitsSchema.prefault({}),
     /** Caps over all tenants of this proxy process. */
@@ -225,6 +235,20 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
       }
     });
+    if (config.tenants.length === 0 && config.registry.path === null) {
+      ctx.addIssue({ code: 'custom', path: ['tenants'], message: 'at least one tenant is required (or a registry.path to read tenants from)' });
+    }
+    if (config.registry.path !== null) {
+      const registryPath = config.registry.path;
+      const problem = validatePath(registryPath);
+      if (problem !== undefined || registryPath === '/') ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
+      else {
+        const registry = new Chroot(registryPath);
+        for (const { tenant, chroot } of chroots) {
+          if (chroot.overlaps(registry)) ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry` });
+        }
+      }
+    }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>
         tls.listen.port !== 0 && other.port === tls.listen.port && (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));
