@@ -6,7 +6,6 @@
  * connections of unchanged tenants are never touched.
  */
 import { writeFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
@@ -14,6 +13,7 @@ import { serializeRegistry, type RegistryDocumentInput } from '../src/config/reg
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { digestIdentity } from '../src/tenancy/credentials.ts';
 import { metricValue, scrape, waitFor } from './support/limits.ts';
+import { freePort } from './support/ports.ts';
 import { spawnProxyProcess, startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
 
@@ -190,14 +190,3 @@ describe('configuration file reload', () => {
     }
   }, 90_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

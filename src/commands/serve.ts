@@ -5,8 +5,8 @@ import { ProxyServer, type ConfigSource } from '../server/proxy-server.ts';
 import { readFileSync, watch } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
-export async function startProxy(config: ProxyConfig, log: Logger, source: ConfigSource): Promise<ProxyServer> {
-  const proxy = new ProxyServer(config, log, undefined, source);
+export async function startProxy(config: ProxyConfig, log: Logger, source: ConfigSource, share = 1): Promise<ProxyServer> {
+  const proxy = new ProxyServer(config, log, undefined, source, { share });
   await proxy.start();
   return proxy;
 }

@@ -156,7 +156,14 @@ export const ConfigSchema = z
     /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
     ensembleMaxFrameBytes: positiveInt.default(0xfffff),
     tlsListeners: z.array(TlsListenerSchema).default([]),
-    admin: z.strictObject({ listen: listenAddress.nullable().prefault('127.0.0.1:9464') }).prefault({}),
+    admin: z
+      .strictObject({
+        listen: listenAddress.nullable().prefault('127.0.0.1:9464'),
+        /** Bearer token for the mutating endpoints (POST /admin/reload, /admin/drain); also ZKPROXY_ADMIN_TOKEN. Without one they are disabled. */
+        token: z.string().min(16, 'admin.token must be at least 16 characters').optional(),
+        tokenFile: z.string().optional(),
+      })
+      .prefault({}),
     backend: z
       .strictObject({
         connectTimeoutMs: positiveInt.default(3000),
@@ -321,6 +328,17 @@ export function resolveSecret(config: ProxyConfig): Buffer {
   }
   if (text.length < 16) throw new ConfigError(`security.secretFile ${file}: the secret must be at least 16 characters`);
   return Buffer.from(text, 'utf8');
+}
+
+/** The admin API token from `admin.token` or the file `admin.tokenFile`, when configured. */
+export function resolveAdminToken(config: ProxyConfig): string | undefined {
+  if (config.admin.token !== undefined) return config.admin.token;
+  if (config.admin.tokenFile === undefined) return undefined;
+  try {
+    return readFileSync(config.admin.tokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`admin.tokenFile ${config.admin.tokenFile}: ${(error as Error).message}`);
+  }
 }
 
 /** The ensemble admin identity as [user, password], when configured. */

@@ -30,12 +30,17 @@ export class LiveConfig {
   /** The registry as written (unvalidated input, like fileRaw) and its revision. */
   private registry: RawRegistry = { revision: 0, tenants: [] };
   private readonly readFile: (() => Record<string, unknown>) | undefined;
+  private readonly check: (config: ProxyConfig) => string | undefined;
 
-  /** `fileRaw`: the unvalidated input `current` was validated from; `readFile` re-reads it (SIGHUP). */
-  constructor(current: ProxyConfig, fileRaw: Record<string, unknown>, readFile?: () => Record<string, unknown>) {
+  /**
+   * `fileRaw`: the unvalidated input `current` was validated from; `readFile` re-reads it (SIGHUP);
+   * `check`: what this process cannot apply beyond validation (a problem, or undefined).
+   */
+  constructor(current: ProxyConfig, fileRaw: Record<string, unknown>, readFile?: () => Record<string, unknown>, check: (config: ProxyConfig) => string | undefined = () => undefined) {
     this.current = current;
     this.fileRaw = fileRaw;
     this.readFile = readFile;
+    this.check = check;
   }
 
   get canReloadFile(): boolean {
@@ -74,6 +79,8 @@ export class LiveConfig {
       // Name the registry's own entries as such, not by their index in the merged list.
       throw new ConfigError(error.message.replace(/\btenants\[(\d+)\]/g, (match, index: string) => (Number(index) < fileTenants.length ? match : `registry.tenants[${Number(index) - fileTenants.length}]`)));
     }
+    const problem = this.check(config);
+    if (problem !== undefined) throw new ConfigError(`invalid configuration:\n  tenants: ${problem}`);
     const needsRestart = Object.keys({ ...config, ...this.current }).filter(
       (key) => !(RELOADABLE_KEYS as readonly string[]).includes(key) && !isDeepStrictEqual(config[key as keyof ProxyConfig], this.current[key as keyof ProxyConfig]),
     );

@@ -9,7 +9,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ConfigError, defaultChroot, ensembleAdmin, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
+import { ConfigError, defaultChroot, ensembleAdmin, resolveAdminToken, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type Limits, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
 import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
 import { RegistryWatch } from '../tenancy/registry-watch.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
@@ -57,6 +57,7 @@ export class ProxyServer {
   private readonly roots: TenantRootKeeper;
   private readonly tenantContext: Omit<TenantContext, 'limits'>;
   private started = false;
+  private readonly share: number;
   private readonly log: Logger;
   private readonly listeners: Listener[] = [];
   private readonly tlsListeners: TlsListener[] = [];
@@ -72,9 +73,19 @@ export class ProxyServer {
   private memoryTimer: NodeJS.Timeout | undefined;
   private readonly limitLog: RateLimitedLog;
 
-  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics(), source?: ConfigSource) {
+  /**
+   * `runtime.share`: this process is one of N workers and enforces 1/N of every per-process limit
+   * (see src/server/workers.ts).
+   */
+  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics(), source?: ConfigSource, runtime: { share?: number } = {}) {
     this.config = config;
-    this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile);
+    this.share = runtime.share ?? 1;
+    // Workers share listeners through the primary, which would give every port-0 listener the same port.
+    const sharedPorts = (next: ProxyConfig) => {
+      const zero = next.tenants.filter((t) => t.listeners.some((l) => l.port === 0)).map((t) => t.name);
+      return this.share > 1 && zero.length > 0 ? `listeners on port 0 cannot be shared by workers (tenants ${zero.join(', ')})` : undefined;
+    };
+    this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile, sharedPorts);
     this.log = log;
     this.metrics = metrics;
     this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
@@ -120,13 +131,16 @@ export class ProxyServer {
     metrics.tenants.set(this.tenants.size);
     metrics.setTenantStateSource(() => [...this.tenants.values()].map((t) => ({ name: t.name, watches: t.limiter.watches, limits: t.limiter.limits })));
     if (config.admin.listen !== null) {
-      this.admin = new AdminServer(metrics, {
-        ready: async () => {
-          if (this.draining) return { ready: false, reason: 'draining' };
-          return (await this.probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+      this.admin = new AdminServer(
+        {
+          ready: () => this.ready(),
+          describe: () => this.describe(),
+          metrics: async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+          reload: () => this.reloadFile(),
+          drain: () => void this.drain(config.drain.periodMs),
         },
-        describe: () => this.describe(),
-      });
+        resolveAdminToken(config),
+      );
     }
   }
 
@@ -148,7 +162,7 @@ export class ProxyServer {
       byTenant.set(session.tenant, (byTenant.get(session.tenant) ?? 0) + bytes);
     }
     this.metrics.bufferedBytes.set(total);
-    const max = this.config.total.maxBufferedBytes;
+    const max = Math.ceil(this.config.total.maxBufferedBytes / this.share);
     const pressure = this.memory.pressure ? total > max * 0.8 : total > max;
     if (pressure !== this.memory.pressure) {
       this.memory.pressure = pressure;
@@ -190,7 +204,13 @@ export class ProxyServer {
     if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
       this.log.warn({ registry: this.config.registry.path }, 'tenant registry not read yet; serving the file\'s tenants meanwhile');
     }
-    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, 'proxy listening');
+    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, this.share > 1 ? 'worker listening' : 'proxy listening');
+  }
+
+  /** A tenant's limits as this process enforces them: its share when it is one of several workers. */
+  private limitsOf(config: ProxyConfig, tenant: TenantConfig): Limits {
+    const limits = limitsFor(config, tenant);
+    return this.share === 1 ? limits : shareOf(limits, this.share);
   }
 
   private bind(listener: Listener): Promise<void> {
@@ -204,7 +224,7 @@ export class ProxyServer {
   }
 
   private addTenant(tenantConfig: TenantConfig, config: ProxyConfig): Tenant {
-    const tenant = tenantFromConfig(tenantConfig, { ...this.tenantContext, limits: limitsFor(config, tenantConfig) });
+    const tenant = tenantFromConfig(tenantConfig, { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) });
     this.tenants.set(tenant.name, tenant);
     for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
     return tenant;
@@ -220,6 +240,12 @@ export class ProxyServer {
   private closeListener(listener: Listener): void {
     this.listeners.splice(this.listeners.indexOf(listener), 1);
     listener.server.close();
+  }
+
+  /** Ensemble reachable and not draining (GET /readyz). */
+  async ready(): Promise<{ ready: boolean; reason?: string }> {
+    if (this.draining) return { ready: false, reason: 'draining' };
+    return (await this.probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
   }
 
   /** SIGHUP or a changed file: the file is read again and applied like a registry update. */
@@ -266,7 +292,7 @@ export class ProxyServer {
         continue;
       }
       let changed = false;
-      const limits = limitsFor(next, tenantConfig);
+      const limits = this.limitsOf(next, tenantConfig);
       if (!isDeepStrictEqual(limits, tenant.limiter.limits)) {
         const quotaChanged = limits.maxZnodes !== tenant.limiter.limits.maxZnodes || limits.maxBytes !== tenant.limiter.limits.maxBytes;
         tenant.limiter.reconfigure(limits);
@@ -332,7 +358,7 @@ export class ProxyServer {
       return;
     }
     // Over a connection limit: closed before a byte is read, so no ConnectResponse ever goes out.
-    const { maxConnections } = this.config.total;
+    const maxConnections = Math.ceil(this.config.total.maxConnections / this.share);
     const proxyFull = maxConnections > 0 && this.sessions.size >= maxConnections;
     if (proxyFull || !tenant.limiter.tryOpenConnection()) {
       this.metrics.refused.labels(tenant.name, 'connection_limit').inc();
@@ -456,6 +482,7 @@ export class ProxyServer {
     const byTenant = new Map<string, number>();
     for (const session of this.sessions) byTenant.set(session.tenant.name, (byTenant.get(session.tenant.name) ?? 0) + 1);
     return {
+      pid: process.pid,
       draining: this.draining,
       ensemble: this.members.all.map((m) => ({ member: m.key, consecutiveFailures: m.consecutiveFailures, avoidUntil: m.avoidUntil || null })),
       tenants: this.config.tenants.map((t) => ({
@@ -463,7 +490,10 @@ export class ProxyServer {
         chroot: t.chroot ?? `/tenants/${t.name}`,
         listeners: this.listeners.filter((l) => l.tenant.name === t.name).map((l) => formatHostPort(l.bound ?? l.requested)),
         connections: byTenant.get(t.name) ?? 0,
+        watches: this.tenants.get(t.name)?.limiter.watches ?? 0,
+        limits: this.tenants.get(t.name)?.limiter.limits,
       })),
+      registry: this.config.registry.path === null ? null : { path: this.config.registry.path, revision: this.live?.registryRevision ?? 0 },
       tlsListeners: this.tlsListeners.map((l) => ({
         listen: formatHostPort(l.bound ?? l.config.listen),
         tenantFrom: l.config.tenantFrom,
@@ -481,4 +511,17 @@ function flattenName(name: Record<string, string | string[] | undefined>): strin
   return Object.entries(name)
     .flatMap(([key, value]) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`))
     .join(', ');
+}
+
+/** 1/n of every per-process limit, rounded up (0 stays 0: unlimited); quotas are the ensemble's and stay whole. */
+export function shareOf(limits: Limits, n: number): Limits {
+  const part = (value: number) => (value === 0 ? 0 : Math.max(1, Math.ceil(value / n)));
+  return {
+    ...limits,
+    maxConnections: part(limits.maxConnections),
+    requestsPerSecond: part(limits.requestsPerSecond),
+    burst: part(limits.burst),
+    maxInFlightPerTenant: part(limits.maxInFlightPerTenant),
+    maxWatches: part(limits.maxWatches),
+  };
 }

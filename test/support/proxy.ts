@@ -21,6 +21,8 @@ export interface TestTenant {
   chroot?: string;
   /** Listener count (default 1), all on 127.0.0.1:0. */
   listeners?: number;
+  /** One listener on this fixed port instead (needed with several workers). */
+  port?: number;
   /** The tenant's own limits (overrides of the platform's `limits`, key by key). */
   limits?: LimitsInput;
 }
@@ -44,7 +46,7 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
     tenants: tenants.map((t) => ({
       name: t.name,
       ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
-      listeners: Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
+      listeners: t.port === undefined ? Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0') : [`127.0.0.1:${t.port}`],
       ...(t.limits === undefined ? {} : { limits: t.limits }),
     })),
   } as ProxyConfigInput;
@@ -90,6 +92,8 @@ export interface SpawnOptions {
   onLogLine?: (line: string) => void;
   /** Keep only the last N lines in `logs` (default: all), for long runs that log a lot. */
   keepLogLines?: number;
+  /** `serve --workers` (default 1); more than 1 needs fixed listener ports (`TestTenant.port`). */
+  workers?: number;
 }
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
@@ -106,7 +110,8 @@ export async function spawnProxyProcess(
   const configFile = join(dir, 'proxy.json');
   writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
   // stdin is a pipe held by this process: when it dies, the preload makes the proxy exit too.
-  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // One event loop unless asked: test listeners use port 0, which workers cannot share.
+  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile, '--workers', String(options.workers ?? 1)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const keep = options.keepLogLines ?? Infinity;
   const addLine = (line: string) => {
