@@ -36,7 +36,7 @@ await yargs(hideBin(process.argv))
         .example('$0 serve --ensemble zk1:2181,zk2:2181,zk3:2181 --tenant acme=0.0.0.0:7451', 'one tenant on the default port'),
     async (args) => {
       if (process.argv.some((arg) => /^--(secret|admin-token)(=|$)/.test(arg))) {
-        process.stderr.write('zookeeper-proxy: pass secrets as environment variables (ZKPROXY_SECRET, ZKPROXY_ADMIN_TOKEN) or files (security.secretFile, admin.tokenFile), never as flags (they would show in ps)\n');
+        process.stderr.write('zookeeper-proxy: pass secrets as environment variables (ZKPROXY_SECRET, ZKPROXY_ADMIN_TOKEN) or files (security.secretFile, admin.tokenFile), never as a flag (it would show in ps)\n');
         process.exit(2);
       }
       const overrides = { config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs };
