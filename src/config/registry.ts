@@ -36,6 +36,8 @@ export function parseRegistry(data: Buffer | null | undefined): RegistryDocument
   return result.data;
 }
 
+/** Validates `document` and writes it in its input form (the parsed form holds listeners as objects). */
 export function serializeRegistry(document: RegistryDocumentInput): Buffer {
-  return Buffer.from(`${JSON.stringify(RegistryDocumentSchema.parse(document), null, 1)}\n`, 'utf8');
+  RegistryDocumentSchema.parse(document);
+  return Buffer.from(`${JSON.stringify({ revision: document.revision ?? 0, tenants: document.tenants ?? [] }, null, 1)}\n`, 'utf8');
 }
