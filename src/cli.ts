@@ -5,14 +5,14 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError } from './config/config.ts';
-import { loadConfig } from './config/load.ts';
+import { ConfigError, validateConfig } from './config/config.ts';
+import { rawConfig } from './config/load.ts';
 import { runDev } from './commands/dev.ts';
 import { clusterCommands } from './commands/cluster.ts';
 import { runController } from './commands/controller.ts';
 import { exitCodeOf, reportError, settingsFromArgs, withControllerOptions } from './commands/controller-common.ts';
 import { tenantCommands } from './commands/tenant.ts';
-import { exitOnSignals, startProxy } from './commands/serve.ts';
+import { exitOnSignals, reloadOnSignalAndChange, startProxy } from './commands/serve.ts';
 import { createLogger } from './observability/logger.ts';
 
 await yargs(hideBin(process.argv))
@@ -38,9 +38,12 @@ await yargs(hideBin(process.argv))
         process.stderr.write('zookeeper-proxy: pass the secret as ZKPROXY_SECRET or security.secretFile, never as a flag (it would show in ps)\n');
         process.exit(2);
       }
+      const overrides = { config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs };
       let config;
+      let raw;
       try {
-        config = loadConfig({ config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs });
+        raw = rawConfig(overrides);
+        config = validateConfig(raw);
       } catch (error) {
         if (error instanceof ConfigError) {
           process.stderr.write(`zookeeper-proxy: ${error.message}\n`);
@@ -50,8 +53,9 @@ await yargs(hideBin(process.argv))
       }
       const log = createLogger(config.log.level);
       try {
-        const proxy = await startProxy(config, log);
+        const proxy = await startProxy(config, log, { raw, ...(args.config ? { readFile: () => rawConfig(overrides) } : {}) });
         exitOnSignals(proxy, config, log);
+        reloadOnSignalAndChange(proxy, args.config, log);
       } catch (error) {
         log.fatal({ err: error }, 'cannot start');
         log.flush();

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
+import { DEFAULT_MAX_FRAME_SIZE, validatePath } from 'jute-ts';
 import { z } from 'zod';
 import { Chroot } from '../tenancy/chroot.ts';
 import { TENANT_FROM } from '../tenancy/tls-identity.ts';
@@ -73,8 +73,12 @@ export const LimitsSchema = z.strictObject({
   /** Token bucket: sustained requests per second of the tenant (0: unlimited) and burst size. */
   requestsPerSecond: count.optional(),
   burst: z.number().int().positive().optional(),
-  /** A request held back by the rate limit longer than this is answered THROTTLEDOP (-127). */
-  maxThrottleWaitMs: z.number().int().positive().optional(),
+  /**
+   * A request held back by the rate limit longer than this is answered THROTTLEDOP (-127).
+   * 0 (the default): never; excess load only meets backpressure, which every client survives
+   * (kazoo 2.8 and 3.4/3.5 Java clients do not know -127).
+   */
+  maxThrottleWaitMs: count.optional(),
   /** Requests forwarded and not yet answered, per connection and per tenant (backpressure). */
   maxInFlightPerConnection: z.number().int().positive().optional(),
   maxInFlightPerTenant: z.number().int().positive().optional(),
@@ -92,7 +96,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 1000,
   requestsPerSecond: 10_000,
   burst: 20_000,
-  maxThrottleWaitMs: 2_000,
+  maxThrottleWaitMs: 0,
   maxInFlightPerConnection: 1_000,
   maxInFlightPerTenant: 10_000,
   maxWatches: 100_000,
@@ -127,7 +131,17 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const ConfigSchema = z
   .strictObject({
     ensemble: ensembleString,
-    tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    /** Tenants from this file; more may come from the registry in the ensemble (`registry.path`). */
+    tenants: z.array(TenantSchema).default([]),
+    registry: z
+      .strictObject({
+        /**
+         * A znode outside every tenant chroot whose data lists more tenants (src/config/registry.ts);
+         * watched, so tenants are added, changed and removed while the proxy runs. null: off.
+         */
+        path: z.string().nullable().default(null),
+      })
+      .prefault({}),
     /** Defaults for every tenant's limits. */
     limits: LimitsSchema.prefault({}),
     /** Caps over all tenants of this proxy process. */
@@ -221,6 +235,20 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
       }
     });
+    if (config.tenants.length === 0 && config.registry.path === null) {
+      ctx.addIssue({ code: 'custom', path: ['tenants'], message: 'at least one tenant is required (or a registry.path to read tenants from)' });
+    }
+    if (config.registry.path !== null) {
+      const registryPath = config.registry.path;
+      const problem = validatePath(registryPath);
+      if (problem !== undefined || registryPath === '/') ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
+      else {
+        const registry = new Chroot(registryPath);
+        for (const { tenant, chroot } of chroots) {
+          if (chroot.overlaps(registry)) ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry` });
+        }
+      }
+    }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>
         tls.listen.port !== 0 && other.port === tls.listen.port && (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));

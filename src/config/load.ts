@@ -35,6 +35,11 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
+  return validateConfig(rawConfig(overrides));
+}
+
+/** The unvalidated configuration: the file (read now) with flags and environment on top. */
+export function rawConfig(overrides: ConfigOverrides): Record<string, unknown> {
   const raw: Record<string, unknown> = overrides.config ? readConfigFile(overrides.config) : {};
   if (overrides.ensemble) raw.ensemble = overrides.ensemble;
   // The secret comes from the file or the environment, never from a flag (flags show in `ps`).
@@ -58,5 +63,5 @@ export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
     }
     raw.tenants = tenants;
   }
-  return validateConfig(raw);
+  return raw;
 }

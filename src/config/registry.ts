@@ -36,8 +36,9 @@ export function parseRegistry(data: Buffer | null | undefined): RegistryDocument
   return result.data;
 }
 
-/** Validates `document` and writes it in its input form (the parsed form holds listeners as objects). */
+/** The znode data for a document; throws when the document itself does not validate. */
 export function serializeRegistry(document: RegistryDocumentInput): Buffer {
   RegistryDocumentSchema.parse(document);
+  // The input, not the parsed output: parsing turns listener strings into objects.
   return Buffer.from(`${JSON.stringify({ revision: document.revision ?? 0, tenants: document.tenants ?? [] }, null, 1)}\n`, 'utf8');
 }

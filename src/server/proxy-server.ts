@@ -4,17 +4,20 @@
  * admin listener, and the drain that SIGTERM/SIGINT trigger.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ConfigError, ensembleAdmin, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TlsListenerConfig } from '../config/config.ts';
+import { ConfigError, defaultChroot, ensembleAdmin, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
+import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
+import { RegistryWatch } from '../tenancy/registry-watch.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
 import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
-import { tenantFromConfig, type Tenant } from '../tenancy/tenant.ts';
+import { tenantFromConfig, type Tenant, type TenantContext } from '../tenancy/tenant.ts';
 import { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { tenantOfCertificate } from '../tenancy/tls-identity.ts';
 import { answerFourLetterWord } from './four-letter-words.ts';
@@ -37,10 +40,23 @@ interface TlsListener {
   handshaking: Map<string, Socket>;
 }
 
+/** Where the configuration came from, so it can be composed again (file reload, registry). */
+export interface ConfigSource {
+  /** The unvalidated input the configuration was validated from (file + flags + environment). */
+  raw: Record<string, unknown>;
+  /** Reads that input again (SIGHUP, file change); absent when there is no file. */
+  readFile?: () => Record<string, unknown>;
+}
+
 export class ProxyServer {
   readonly metrics: ProxyMetrics;
   readonly members: EnsembleMembers;
-  private readonly config: ProxyConfig;
+  private config: ProxyConfig;
+  private readonly live: LiveConfig | undefined;
+  private readonly registryWatch: RegistryWatch | undefined;
+  private readonly roots: TenantRootKeeper;
+  private readonly tenantContext: Omit<TenantContext, 'limits'>;
+  private started = false;
   private readonly log: Logger;
   private readonly listeners: Listener[] = [];
   private readonly tlsListeners: TlsListener[] = [];
@@ -56,8 +72,9 @@ export class ProxyServer {
   private memoryTimer: NodeJS.Timeout | undefined;
   private readonly limitLog: RateLimitedLog;
 
-  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics()) {
+  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics(), source?: ConfigSource) {
     this.config = config;
+    this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile);
     this.log = log;
     this.metrics = metrics;
     this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
@@ -65,9 +82,10 @@ export class ProxyServer {
     this.limitLog = new RateLimitedLog(log, 10_000);
     const admin = ensembleAdmin(config);
     const adminIdentity = admin === undefined ? undefined : digestIdentity(admin.user, admin.password);
-    const roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity);
+    const roots = (this.roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity));
     const secret = resolveSecret(config);
     const hiddenIdentities = adminIdentity === undefined ? [] : [adminIdentity.id];
+    this.tenantContext = { secret, hiddenIdentities };
     this.env = {
       members: this.members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
@@ -86,15 +104,21 @@ export class ProxyServer {
       ensembleMaxFrameBytes: config.ensembleMaxFrameBytes,
       refusalLog: this.limitLog,
     };
-    for (const tenantConfig of config.tenants) {
-      const tenant = tenantFromConfig(tenantConfig, { secret, hiddenIdentities, limits: limitsFor(config, tenantConfig) });
-      this.tenants.set(tenant.name, tenant);
-      for (const requested of tenantConfig.listeners) {
-        const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
-        this.listeners.push({ tenant, requested, server });
-      }
+    for (const tenantConfig of config.tenants) this.addTenant(tenantConfig, config);
+    if (config.registry.path !== null) {
+      if (this.live === undefined) throw new ConfigError('registry.path needs the configuration source (ProxyServer source argument)');
+      this.registryWatch = new RegistryWatch({
+        members: this.members,
+        path: config.registry.path,
+        admin: adminIdentity,
+        connectTimeoutMs: config.backend.connectTimeoutMs,
+        log,
+        onSnapshot: (snapshot) => this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
+      });
     }
     config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
+    metrics.tenants.set(this.tenants.size);
+    metrics.setTenantStateSource(() => [...this.tenants.values()].map((t) => ({ name: t.name, watches: t.limiter.watches, limits: t.limiter.limits })));
     if (config.admin.listen !== null) {
       this.admin = new AdminServer(metrics, {
         ready: async () => {
@@ -145,18 +169,8 @@ export class ProxyServer {
   async start(): Promise<void> {
     this.memoryTimer = setInterval(() => this.guardMemory(), 100);
     this.memoryTimer.unref();
-    await Promise.all(
-      this.listeners.map(
-        (listener) =>
-          new Promise<void>((resolve, reject) => {
-            listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)));
-            listener.server.listen({ host: listener.requested.host, port: listener.requested.port }, () => {
-              listener.bound = { host: listener.requested.host, port: (listener.server.address() as AddressInfo).port };
-              resolve();
-            });
-          }),
-      ),
-    );
+    this.started = true;
+    await Promise.all(this.listeners.map((listener) => this.bind(listener)));
     await Promise.all(
       this.tlsListeners.map(
         (listener) =>
@@ -171,7 +185,126 @@ export class ProxyServer {
       ),
     );
     if (this.admin !== undefined && this.config.admin.listen !== null) this.adminAddress = await this.admin.listen(this.config.admin.listen);
+    // Registry tenants are served as soon as they are known; an unreachable ensemble does not
+    // hold the start-up back (the file's tenants are served meanwhile, the watch keeps trying).
+    if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
+      this.log.warn({ registry: this.config.registry.path }, 'tenant registry not read yet; serving the file\'s tenants meanwhile');
+    }
     this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, 'proxy listening');
+  }
+
+  private bind(listener: Listener): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)));
+      listener.server.listen({ host: listener.requested.host, port: listener.requested.port }, () => {
+        listener.bound = { host: listener.requested.host, port: (listener.server.address() as AddressInfo).port };
+        resolve();
+      });
+    });
+  }
+
+  private addTenant(tenantConfig: TenantConfig, config: ProxyConfig): Tenant {
+    const tenant = tenantFromConfig(tenantConfig, { ...this.tenantContext, limits: limitsFor(config, tenantConfig) });
+    this.tenants.set(tenant.name, tenant);
+    for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
+    return tenant;
+  }
+
+  private addListener(tenant: Tenant, requested: HostPort): Listener {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
+    const listener: Listener = { tenant, requested, server };
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  private closeListener(listener: Listener): void {
+    this.listeners.splice(this.listeners.indexOf(listener), 1);
+    listener.server.close();
+  }
+
+  /** SIGHUP or a changed file: the file is read again and applied like a registry update. */
+  reloadFile(): Promise<boolean> {
+    if (this.live === undefined || !this.live.canReloadFile) {
+      this.log.warn('reload requested, but the proxy was not started from a configuration file');
+      return Promise.resolve(false);
+    }
+    return this.update('file', () => this.live!.reloadFile());
+  }
+
+  /**
+   * Applies a new configuration whole, or nothing of it: tenants added (listeners bound), removed
+   * (listeners closed, connections closed), changed (limits apply to existing connections at
+   * once; a new chroot is a new tenant). Connections of unchanged tenants are never touched.
+   */
+  private async update(source: 'file' | 'registry', compose: () => ConfigUpdate, detail: Record<string, unknown> = {}): Promise<boolean> {
+    let update: ConfigUpdate;
+    try {
+      update = compose();
+    } catch (error) {
+      this.metrics.configReloads.labels(source, 'rejected').inc();
+      this.log.error({ source, ...detail, err: (error as Error).message }, 'configuration update rejected; the last good configuration stays in force');
+      return false;
+    }
+    if (update.needsRestart.length > 0) this.log.warn({ source, keys: update.needsRestart }, 'configuration keys changed that only a restart applies; running values kept');
+    const next = update.config;
+    const previous = new Map(this.config.tenants.map((t) => [t.name, t]));
+    const wanted = new Map(next.tenants.map((t) => [t.name, t]));
+    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const binding: Promise<void>[] = [];
+    for (const [name, old] of previous) {
+      const replacement = wanted.get(name);
+      if (replacement !== undefined && (replacement.chroot ?? defaultChroot(name)) === (old.chroot ?? defaultChroot(name))) continue;
+      this.removeTenant(name, replacement === undefined ? 'tenant removed' : 'tenant chroot changed');
+      if (replacement === undefined) changes.removed.push(name);
+    }
+    for (const [name, tenantConfig] of wanted) {
+      let tenant = this.tenants.get(name);
+      if (tenant === undefined) {
+        tenant = this.addTenant(tenantConfig, next);
+        if (this.started) binding.push(...this.listeners.filter((l) => l.tenant === tenant).map((l) => this.bind(l)));
+        changes.added.push(name);
+        continue;
+      }
+      let changed = false;
+      const limits = limitsFor(next, tenantConfig);
+      if (!isDeepStrictEqual(limits, tenant.limiter.limits)) {
+        const quotaChanged = limits.maxZnodes !== tenant.limiter.limits.maxZnodes || limits.maxBytes !== tenant.limiter.limits.maxBytes;
+        tenant.limiter.reconfigure(limits);
+        for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
+        if (quotaChanged) this.roots.refresh(tenant).catch((error: unknown) => this.log.error({ tenant: name, err: (error as Error).message }, 'applying the changed quota failed; retried with the next connection'));
+        changed = true;
+      }
+      const keep = new Set(tenantConfig.listeners.map(formatHostPort));
+      for (const listener of this.listeners.filter((l) => l.tenant === tenant)) {
+        if (!keep.delete(formatHostPort(listener.requested))) {
+          this.closeListener(listener); // its connections stay: the tenant is still served
+          changed = true;
+        }
+      }
+      for (const key of keep) {
+        const listener = this.addListener(tenant, tenantConfig.listeners.find((l) => formatHostPort(l) === key)!);
+        if (this.started) binding.push(this.bind(listener));
+        changed = true;
+      }
+      if (changed) changes.changed.push(name);
+    }
+    this.config = next;
+    const results = await Promise.allSettled(binding);
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    this.metrics.configReloads.labels(source, failed.length > 0 ? 'partial' : 'applied').inc();
+    this.metrics.tenants.set(this.tenants.size);
+    const log = { source, ...detail, ...changes, tenants: this.tenants.size, ...(failed.length > 0 ? { listenFailures: failed } : {}) };
+    if (failed.length > 0) this.log.error(log, 'configuration applied, but some listeners could not be bound');
+    else this.log.info(log, 'configuration applied');
+    return failed.length === 0;
+  }
+
+  private removeTenant(name: string, reason: string): void {
+    const tenant = this.tenants.get(name);
+    if (tenant === undefined) return;
+    this.tenants.delete(name);
+    for (const listener of this.listeners.filter((l) => l.tenant === tenant)) this.closeListener(listener);
+    for (const session of [...this.sessions]) if (session.tenant === tenant) session.close(reason);
   }
 
   /** The addresses actually bound (port 0 in the config becomes a real port). */
@@ -314,6 +447,7 @@ export class ProxyServer {
 
   async close(): Promise<void> {
     clearInterval(this.memoryTimer);
+    await this.registryWatch?.close();
     await this.drain(0);
     await this.admin?.close();
   }

@@ -5,8 +5,9 @@
  * A root that exists with another ACL (an older proxy, a hand-made node) is corrected.
  */
 import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
-import { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
+import type { JuteClient } from 'jute-ts/client';
+import { openPlatformSession } from '../backend/platform-session.ts';
 import type { Logger } from '../observability/logger.ts';
 import { applyQuota, type Quota } from '../limits/quota.ts';
 import type { DigestIdentity } from './credentials.ts';
@@ -95,10 +96,15 @@ export class TenantRootKeeper {
     return promise;
   }
 
+  /** The tenant's limits changed: its quota is applied again (the root is checked again too). */
+  refresh(tenant: Tenant): Promise<void> {
+    this.ensured.delete(tenant.chroot.root);
+    return this.ensure(tenant);
+  }
+
   private async create(tenant: Tenant): Promise<void> {
-    const client = await this.connect();
+    const client = await openPlatformSession(this.members, { connectTimeoutMs: this.connectTimeoutMs, sessionTimeoutMs: 10_000, admin: this.admin, purpose: 'to create tenant roots' });
     try {
-      if (this.admin) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${this.admin.user}:${this.admin.password}`) });
       const { maxZnodes, maxBytes } = tenant.limiter.limits;
       const result = await ensureTenantRoot(client, { root: tenant.chroot.root, identity: tenant.identity, admin: this.admin, quota: { maxZnodes, maxBytes } });
       if (result.aclCorrected) this.log.warn({ chroot: tenant.chroot.root }, 'tenant root had another ACL; corrected');
@@ -106,18 +112,6 @@ export class TenantRootKeeper {
     } finally {
       await client.close();
     }
-  }
-
-  private async connect(): Promise<JuteClient> {
-    const failures: string[] = [];
-    for (const member of this.members.connectionOrder()) {
-      try {
-        return await JuteClient.connect({ host: member.address.host, port: member.address.port, connectTimeoutMs: this.connectTimeoutMs, sessionTimeoutMs: 10_000 });
-      } catch (error) {
-        failures.push(`${member.key}: ${(error as Error).message}`);
-      }
-    }
-    throw new Error(`cannot reach the ensemble to create tenant roots (${failures.join('; ')})`);
   }
 }
 

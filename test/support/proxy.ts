@@ -56,17 +56,18 @@ export interface InProcessProxy extends ProxyHandle {
 }
 
 export async function startInProcessProxy(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<InProcessProxy> {
-  const config = validateConfig(rawConfig(ensemble, tenants, extra));
-  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }));
+  const raw = rawConfig(ensemble, tenants, extra) as Record<string, unknown>;
+  const config = validateConfig(raw);
+  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }), { raw });
   await server.start();
-  const ports = new Map<string, number>();
-  for (const { tenant, address } of server.listenerAddresses()) if (!ports.has(tenant)) ports.set(tenant, address.port);
+  // Looked up at each call: tenants come and go with the registry.
+  const port = (tenant: string) => server.listenerAddresses().find((l) => l.tenant === tenant)?.address.port ?? fail(`no tenant ${tenant}`);
   const admin = server.adminListenAddress()!;
   return {
     server,
     adminUrl: `http://127.0.0.1:${admin.port}`,
-    port: (tenant) => ports.get(tenant) ?? fail(`no tenant ${tenant}`),
-    address: (tenant) => `127.0.0.1:${ports.get(tenant) ?? fail(`no tenant ${tenant}`)}`,
+    port,
+    address: (tenant) => `127.0.0.1:${port(tenant)}`,
     close: () => server.close(),
   };
 }
@@ -77,6 +78,8 @@ export interface ProxyProcess extends ProxyHandle {
   exited: Promise<number | null>;
   /** Every log line so far (stdout and stderr), or the last `keepLogLines` of them. */
   logs: string[];
+  /** The JSON configuration file the process was started with (rewrite it to test reloads). */
+  configFile: string;
   /** http://host:port of the admin listener (from the "proxy listening" line); throws when it is off. */
   readonly adminUrl: string;
   kill(signal?: NodeJS.Signals): void;
@@ -142,6 +145,7 @@ export async function spawnProxyProcess(
     child,
     exited,
     logs,
+    configFile,
     get adminUrl() {
       return `http://${admin ?? fail('this proxy has no admin listener (admin.listen: null)')}`;
     },
