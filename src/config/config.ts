@@ -126,6 +126,7 @@ export const TlsListenerSchema = z.strictObject({
 });
 
 const positiveInt = z.number().int().positive();
+const ADMIN_FORMAT = /^[^:]+:.+$/;
 const nonNegativeInt = z.number().int().nonnegative();
 
 export const ConfigSchema = z
@@ -171,7 +172,9 @@ export const ConfigSchema = z
         /** File holding the secret (e.g. a mounted Kubernetes secret); used when `secret` is absent. */
         secretFile: z.string().optional(),
         /** "user:password" of a digest identity with rights to create tenant roots (e.g. the ensemble's super user). */
-        ensembleAdmin: z.string().regex(/^[^:]+:.+$/, 'ensembleAdmin must be "user:password"').optional(),
+        ensembleAdmin: z.string().regex(ADMIN_FORMAT, 'ensembleAdmin must be "user:password"').optional(),
+        /** File holding ensembleAdmin (e.g. a mounted Kubernetes secret), so no password sits in a ConfigMap; used when `ensembleAdmin` is absent. */
+        ensembleAdminFile: z.string().optional(),
         /** Forward SASL (opcode 102); off by default: tenants authenticate through the proxy's identity. */
         allowSasl: z.boolean().default(false),
       })
@@ -325,10 +328,22 @@ export function resolveSecret(config: ProxyConfig): Buffer {
 
 /** The ensemble admin identity as [user, password], when configured. */
 export function ensembleAdmin(config: ProxyConfig): { user: string; password: string } | undefined {
-  const value = config.security.ensembleAdmin;
+  const value = config.security.ensembleAdmin ?? readEnsembleAdminFile(config.security.ensembleAdminFile);
   if (value === undefined) return undefined;
   const colon = value.indexOf(':');
   return { user: value.slice(0, colon), password: value.slice(colon + 1) };
+}
+
+function readEnsembleAdminFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`security.ensembleAdminFile ${file}: ${(error as Error).message}`);
+  }
+  if (!ADMIN_FORMAT.test(text)) throw new ConfigError(`security.ensembleAdminFile ${file}: the file must hold "user:password"`);
+  return text;
 }
 
 export interface TlsMaterial {
