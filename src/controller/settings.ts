@@ -117,6 +117,7 @@ export type ApplySettings = ControllerSettings['apply'];
 export interface SettingsOverrides {
   config?: string | undefined;
   ensemble?: string | undefined;
+  secretFile?: string | undefined;
   manifestDir?: string | undefined;
   httpListen?: string | undefined;
   logLevel?: string | undefined;
@@ -136,6 +137,7 @@ export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEn
   const raw: Record<string, unknown> = overrides.config ? readConfigFile(overrides.config) : {};
   const section = (key: string) => (raw[key] ?? {}) as Record<string, unknown>;
   if (overrides.ensemble) raw.ensemble = overrides.ensemble;
+  if (overrides.secretFile) raw.security = { ...section('security'), secretFile: overrides.secretFile, secret: undefined };
   const security = section('security');
   if (security.secret === undefined && security.secretFile === undefined && env.ZKPROXY_SECRET) raw.security = { ...security, secret: env.ZKPROXY_SECRET };
   if (security.ensembleAdmin === undefined && env.ZKPROXY_ENSEMBLE_ADMIN) raw.security = { ...section('security'), ensembleAdmin: env.ZKPROXY_ENSEMBLE_ADMIN };
