@@ -10,6 +10,10 @@ import { hideBin } from 'yargs/helpers';
 import { ConfigError, validateConfig } from './config/config.ts';
 import { rawConfig } from './config/load.ts';
 import { runDev } from './commands/dev.ts';
+import { clusterCommands } from './commands/cluster.ts';
+import { runController } from './commands/controller.ts';
+import { exitCodeOf, reportError, settingsFromArgs, withControllerOptions } from './commands/controller-common.ts';
+import { tenantCommands } from './commands/tenant.ts';
 import { exitOnSignals, reloadOnSignalAndChange, startProxy } from './commands/serve.ts';
 import { createLogger } from './observability/logger.ts';
 import { WORKER_SHARE_ENV, runPrimary, serveWorker, workerCount } from './server/workers.ts';
@@ -89,6 +93,21 @@ await yargs(hideBin(process.argv))
         .option('admin-port', { type: 'number', default: 9464, describe: 'admin HTTP port (any free port if taken)' })
         .option('log-level', { type: 'string', default: 'info', describe: 'proxy log level (logs go to stderr)' }),
     (args) => runDev({ size: args.size, port: args.port, adminPort: args.adminPort, logLevel: args.logLevel }),
+  )
+  .command('tenant', 'Tenants: create, update limits, list, delete (controller)', tenantCommands)
+  .command('cluster', 'A tenant\'s Flink cluster: deploy, destroy, status (controller)', clusterCommands)
+  .command(
+    'controller',
+    'Run a controller replica: leader election, the reconcile loop, the HTTP API',
+    (command) => withControllerOptions(command).option('http-listen', { type: 'string', describe: 'HTTP API listener host:port, or "off" (overrides controller.http.listen)' }),
+    async (args) => {
+      try {
+        await runController(settingsFromArgs(args));
+      } catch (error) {
+        reportError(error);
+        process.exit(exitCodeOf(error));
+      }
+    },
   )
   .demandCommand(1)
   .strict()

@@ -30,7 +30,7 @@ export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-const listenAddress = z.string().transform((text, ctx) => {
+export const listenAddress = z.string().transform((text, ctx) => {
   const parsed = parseHostPort(text, true);
   if (typeof parsed === 'string') {
     ctx.addIssue({ code: 'custom', message: parsed });
