@@ -12,6 +12,7 @@ import { ErrorCode, OpCode } from 'jute-ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
+import { pollUntil } from '../src/embedded/poll.ts';
 import { Contender, type ContenderOptions, type FlinkEvent, type LeaderInterval } from './flink-ha/contender.ts';
 import { compileJava, type CompiledJava } from './support/java.ts';
 import { spawnProxyProcess, startInProcessProxy, type InProcessProxy, type ProxyProcess } from './support/proxy.ts';
@@ -34,7 +35,8 @@ const replicas: ProxyProcess[] = [];
 beforeAll(async () => {
   const compiling = compileJava([join(import.meta.dirname, 'flink-ha', 'FlinkHaContender.java')]);
   compiling.catch(() => {}); // awaited below
-  ensemble = await LocalEnsemble.start({ size: 1 });
+  // Empty containers are reaped within about a second instead of a minute.
+  ensemble = await LocalEnsemble.start({ size: 1, systemProperties: { 'znode.container.checkIntervalMs': '1000' } });
   compiled = await compiling;
   const tenants = ['acme', 'globex', 'legacy', 'std', 'tol'].map((name) => ({ name }));
   proxy = await startInProcessProxy(ensemble.connectString(), tenants);
@@ -184,8 +186,11 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
         expect(retrieved.address).toBe(`akka.tcp://flink@${leader.name}:6123/user/rpc`);
         expect(await ownerOnServer(`${root(cluster)}/leader/${component}/connection_info`)).toBe(hex(leader.session));
       }
-      expect((await standby.send('state')).leading).toEqual([]);
-      expect((await leader.send('state')).leading).toEqual(['cluster']);
+      const [standbyState, leaderState] = await Promise.all([standby.send('state'), leader.send('state')]);
+      expect(standbyState.leading).toEqual([]);
+      expect(leaderState.leading).toEqual(['cluster']);
+      // EnsembleTracker got no member addresses (the proxy hides /zookeeper/config).
+      for (const state of [standbyState, leaderState]) expect(state.connectString).toBe(proxy!.address(cluster.tenant));
 
       // Two latch nodes, one per session; the leader's is the lowest sequence number.
       const latchNodes = (await tree.children(`${root(cluster)}/leader/latch`))!;
@@ -353,5 +358,157 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
   it('never had two leaders in one tenant, and every leader action ran under its own verified latch node', () => {
     for (const cluster of clusters) expectOneLeaderAtATime(cluster.contenders);
     for (const cluster of clusters) expect(cluster.contenders.flatMap((c) => c.events).filter((e) => e.ev === 'fatal')).toEqual([]);
+  });
+});
+
+// ---- Flink 1.12 ------------------------------------------------------------------------------------
+
+describe('Flink 1.12 layout: a latch per component, lock nodes as direct children, no containers', () => {
+  const tenant = 'legacy';
+  const jobId = 'c3'.repeat(16);
+  const root = `/tenants/${tenant}/flink/${CLUSTER_ID}`;
+  let group: Contender[] = [];
+
+  beforeAll(async () => {
+    group = await Promise.all([1, 2].map((n) => startContender({ connectString: proxy!.address(tenant), layout: '1.12', policy: 'standard', name: `${tenant}-jm-${n}` })));
+  }, 150_000);
+
+  it('elects one leader per component, each with its own latch and EPHEMERAL leader node, retrieved through NodeCaches', async () => {
+    for (const component of LEGACY_COMPONENTS) {
+      const leader = await leaderOf(group, component);
+      const granted = leader.events.find((e) => e.ev === 'leader' && e.component === component)!;
+      await leader.waitFor(`${component} published`, (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === component);
+      expect(await ownerOnServer(`${root}/leader/${component}`)).toBe(hex(leader.session));
+      const latchNodes = await pollUntil(
+        async () => {
+          const nodes = (await tree.children(`${root}/leaderlatch/${component}`)) ?? [];
+          return nodes.length === 2 ? nodes : undefined;
+        },
+        { deadline: Date.now() + 30_000, description: `two latch nodes for ${component}` },
+      );
+      for (const node of latchNodes) expect(node).toMatch(LATCH_NODE);
+      expect(granted.latch).toMatch(new RegExp(`^/leaderlatch/${component}/_c_`));
+      for (const contender of group) {
+        await contender.waitFor(`${component} retrieved`, (e) => e.ev === 'retrieved' && e.component === component && e.leaderSession === granted.leaderSession);
+      }
+    }
+  });
+
+  it('runs a job: two-op transaction lock, running-job registry, job latch, checkpoints and counter in the 1.12 paths; cleanup leaves nothing', async () => {
+    const dispatcher = await leaderOf(group, 'dispatcher_lock');
+    const added = await dispatcher.send('submit', jobId);
+    const [, lockUuid] = /^\/[0-9a-f]{32}\/([0-9a-f-]{36})$/.exec(added.lock as string)!;
+    expect(await tree.children(`${root}/jobgraphs/${jobId}`)).toEqual([lockUuid]);
+    expect(await ownerOnServer(`${root}/jobgraphs/${jobId}/${lockUuid}`)).toBe(hex(dispatcher.session));
+    expect((await tree.data(`${root}/running_job_registry/${jobId}`))!.toString()).toBe('RUNNING');
+
+    // The job's own JobManager latch, started by the dispatcher leader only.
+    await dispatcher.waitFor('job manager leader published', (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === jobId);
+    expect(await tree.children(`${root}/leaderlatch/${jobId}/job_manager_lock`)).toHaveLength(1);
+    expect(await ownerOnServer(`${root}/leader/${jobId}/job_manager_lock`)).toBe(hex(dispatcher.session));
+
+    expect((await dispatcher.send('checkpoint', jobId)).checkpointId).toBe(1);
+    expect((await dispatcher.send('checkpoint', jobId)).checkpointId).toBe(2);
+    const checkpoint = `${root}/checkpoints/${jobId}/0000000000000000002`;
+    expect(await tree.children(`${root}/checkpoints/${jobId}`)).toEqual(['0000000000000000002']);
+    const locks = (await tree.children(checkpoint))!;
+    expect(locks).toHaveLength(1);
+    expect(await ownerOnServer(`${checkpoint}/${locks[0]}`)).toBe(hex(dispatcher.session));
+    expect((await tree.data(`${root}/checkpoint-counter/${jobId}`))!.readInt32BE(0)).toBe(3);
+
+    await dispatcher.send('cleanup-job', jobId);
+    expect((await subtreeOnServer(root)).filter((path) => path.includes(jobId))).toEqual([]);
+  });
+
+  it('never had two leaders of one component; the empty latch parents are persistent nodes, not containers', async () => {
+    expectOneLeaderAtATime(group);
+    await Promise.all(group.map((contender) => contender.close()));
+    // Checked again after the reaper has run (the policy tests wait for a 1.15 container to go).
+    for (const component of LEGACY_COMPONENTS) expect(await tree.children(`${root}/leaderlatch/${component}`)).toEqual([]);
+  });
+});
+
+// ---- connection-state policies ---------------------------------------------------------------------
+
+describe('connection-state policies: a proxy replica carrying the leader dies and comes back within the session timeout', () => {
+  const policies = [
+    { tenant: 'std', policy: 'standard' as const, jobId: 'd4'.repeat(16) },
+    { tenant: 'tol', policy: 'tolerate' as const, jobId: 'e5'.repeat(16) },
+  ];
+  const groups = new Map<string, { leader: Contender; standby: Contender }>();
+  let replicaListeners: Record<string, string>;
+  let outageMs = 0;
+
+  beforeAll(async () => {
+    const ports = await reserveFreePorts(policies.length);
+    replicaListeners = Object.fromEntries(policies.map(({ tenant }, index) => [tenant, `127.0.0.1:${ports[index]}`]));
+    replicas.push(await spawnProxyProcess(ensemble!.connectString(), policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] }))));
+    await Promise.all(
+      policies.map(async ({ tenant, policy, jobId }) => {
+        // The leader goes through the replica that dies; the standby through the in-process proxy.
+        const leader = await startContender({ connectString: replicaListeners[tenant]!, layout: '1.15', policy, name: `${tenant}-jm-1` });
+        await leader.waitFor('leadership', (e) => e.ev === 'leader');
+        const standby = await startContender({ connectString: proxy!.address(tenant), layout: '1.15', policy, name: `${tenant}-jm-2` });
+        await leader.send('submit', jobId);
+        await leader.send('auto-checkpoint', jobId, 300);
+        await leader.waitFor('two checkpoints', (e) => e.ev === 'leader-action' && e.action === 'checkpoint' && e.checkpointId === 2);
+        groups.set(tenant, { leader, standby });
+      }),
+    );
+  }, 150_000);
+
+  it('standard: SUSPENDED revokes and RECONNECTED re-grants on the same latch node; tolerate: leadership is kept; the same session throughout', async () => {
+    const marks = new Map([...groups].map(([tenant, { leader }]) => [tenant, leader.events.length]));
+    const killedAt = Date.now();
+    replicas.shift()!.kill('SIGKILL');
+    await Promise.all([...groups.values()].map(({ leader }) => leader.waitFor('SUSPENDED', (e) => e.ev === 'connection' && e.state === 'SUSPENDED', 30_000, marks.get(leader.name.split('-')[0]!))));
+    replicas.push(await spawnProxyProcess(ensemble!.connectString(), policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] }))));
+    await Promise.all(
+      [...groups].map(async ([tenant, { leader }]) => {
+        const reconnected = await leader.waitFor('RECONNECTED', (e) => e.ev === 'connection' && e.state === 'RECONNECTED', 60_000, marks.get(tenant));
+        outageMs = Math.max(outageMs, reconnected.t - killedAt);
+        if (tenant === 'std') await leader.waitFor('leadership again', (e) => e.ev === 'leader', 60_000, marks.get(tenant));
+        // Fenced after the outage (a checkpoint fenced before it may complete after it).
+        await leader.waitFor('a checkpoint after the outage', (e) => e.ev === 'leader-action' && e.action === 'checkpoint' && (e.checkedAt as number) > reconnected.t, 60_000, marks.get(tenant));
+      }),
+    );
+    console.log(`[flink-ha] proxy replica killed and replaced: leaders reconnected ${outageMs} ms later (session timeout ${NEGOTIATED_TIMEOUT_MS} ms)`);
+
+    for (const [tenant, { leader, standby }] of groups) {
+      const during = leader.events.slice(marks.get(tenant));
+      expect(during.filter((e) => e.ev === 'connection' && e.state === 'LOST')).toEqual([]);
+      for (const e of during.filter((event) => event.ev === 'connection')) expect(e.session).toBe(leader.session);
+      expect(standby.events.filter((e) => e.ev === 'leader')).toEqual([]);
+      const latch = leader.first('leader').latch;
+      if (tenant === 'std') {
+        const reconnected = during.find((e) => e.state === 'RECONNECTED')!;
+        const revoked = during.find((e) => e.ev === 'revoked')!;
+        const regranted = during.find((e) => e.ev === 'leader')!;
+        expect(revoked, leader.describe()).toBeDefined();
+        expect(regranted, leader.describe()).toBeDefined();
+        // Revoked while disconnected (the latch's and our state listeners run in either order).
+        expect(revoked.t).toBeGreaterThanOrEqual(killedAt);
+        expect(revoked.t).toBeLessThanOrEqual(reconnected.t);
+        // Curator 5.4 re-checks the children on RECONNECTED instead of re-creating the node (5.2 did).
+        expect(regranted.latch).toBe(latch);
+        expect(regranted.t).toBeGreaterThan(revoked.t);
+      } else {
+        expect(during.filter((e) => e.ev === 'revoked' || e.ev === 'leader')).toEqual([]);
+        // While SUSPENDED the counter refuses (Flink's ZooKeeperCheckpointIDCounter), nothing else.
+        for (const skipped of during.filter((e) => e.ev === 'checkpoint-skipped')) expect(skipped.reason).toMatch(/CONNECTED|ConnectionLoss|not leader/);
+      }
+      const ids = checkpointIds([leader, standby]);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids).toEqual([...ids].sort((x, y) => x - y));
+      expectOneLeaderAtATime([leader, standby]);
+    }
+  }, 150_000);
+
+  it('the empty 1.15 latch parent is a container the ensemble reaps; 1.12 latch parents and `leader` are persistent and stay', async () => {
+    await Promise.all([...groups.values()].flatMap(({ leader, standby }) => [leader.close(), standby.close()]));
+    const latchParent = `/tenants/std/flink/${CLUSTER_ID}/leader/latch`;
+    await pollUntil(async () => ((await tree.exists(latchParent)) ? undefined : true), { deadline: Date.now() + 60_000, intervalMs: 250, description: `the reaping of ${latchParent}` });
+    expect(await tree.exists(`/tenants/std/flink/${CLUSTER_ID}/leader`)).toBe(true);
+    for (const component of LEGACY_COMPONENTS) expect(await tree.children(`/tenants/legacy/flink/${CLUSTER_ID}/leaderlatch/${component}`)).toEqual([]);
   });
 });

@@ -73,6 +73,7 @@ public final class FlinkHaContender {
     static final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor();
     static final List<AutoCloseable> closeables = Collections.synchronizedList(new ArrayList<>());
 
+    static volatile boolean closing;
     static CuratorFramework leaderNs;
     static StateHandleStore jobGraphs;
     /** 1.15: the one latch; 1.12: component name -> latch (job latches keyed by job id). */
@@ -121,7 +122,11 @@ public final class FlinkHaContender {
             connectionState.set(state);
             emit("connection", "state", state.name(), "session", sessionHex());
         });
-        client.getUnhandledErrorListenable().addListener((message, error) -> fatal("unhandled: " + message, error));
+        // Flink's fatal error handler; background operations cut short by our own close are not errors.
+        client.getUnhandledErrorListenable().addListener((message, error) -> {
+            if (closing) emit("error-while-closing", "what", message, "error", String.valueOf(error));
+            else fatal("unhandled: " + message, error);
+        });
         client.start();
         if (!client.blockUntilConnected(60, TimeUnit.SECONDS)) throw new IllegalStateException("no connection to " + connectString);
         emit("connected", "session", sessionHex(), "negotiatedTimeoutMs", client.getZookeeperClient().getZooKeeper().getSessionTimeout(),
@@ -774,6 +779,7 @@ public final class FlinkHaContender {
     }
 
     static void closeRecipes() {
+        closing = true;
         timers.shutdownNow();
         // Like Flink's leader election service: the contender stops leading before the latch node goes.
         for (String key : new ArrayList<>(leaderSessions.keySet())) {

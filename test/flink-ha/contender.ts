@@ -49,6 +49,8 @@ export class Contender {
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
   #listeners = new Set<() => void>();
+  /** Set once the process has exited and its output has been read to the end. */
+  #ended = false;
   #nextRequest = 1;
 
   private constructor(compiled: CompiledJava, options: ContenderOptions) {
@@ -62,8 +64,10 @@ export class Contender {
       for (const listener of this.#listeners) listener();
     });
     createInterface({ input: this.#child.stderr! }).on('line', (line) => this.stderr.push(line));
+    // 'close', not 'exit': the last lines (a reply to close) are read by then.
     this.#exited = new Promise((resolve) =>
-      this.#child.once('exit', () => {
+      this.#child.once('close', () => {
+        this.#ended = true;
         this.endedAt ??= Date.now();
         for (const listener of this.#listeners) listener();
         resolve();
@@ -83,7 +87,7 @@ export class Contender {
   }
 
   get alive(): boolean {
-    return this.#child.exitCode === null && this.#child.signalCode === null;
+    return !this.#ended;
   }
 
   /** The session id (hex) of the first connection. */
