@@ -39,8 +39,8 @@ beforeAll(async () => {
   proxy = await spawnProxyProcess(
     ensemble.connectString(),
     [
-      { name: 'busy', port: busy },
-      { name: 'capped', port: capped, limits: { maxConnections: 4 } },
+      { name: 'busy', listen: [`127.0.0.1:${busy}`] },
+      { name: 'capped', listen: [`127.0.0.1:${capped}`], limits: { maxConnections: 4 } },
     ],
     { admin: { listen: '127.0.0.1:0', token: TOKEN } },
     { workers: 2 },

@@ -21,8 +21,8 @@ export interface TestTenant {
   chroot?: string;
   /** Listener count (default 1), all on 127.0.0.1:0. */
   listeners?: number;
-  /** One listener on this fixed port instead (needed with several workers). */
-  port?: number;
+  /** Fixed listener addresses instead (a replacement replica on a killed one's port; several workers). */
+  listen?: string[];
   /** The tenant's own limits (overrides of the platform's `limits`, key by key). */
   limits?: LimitsInput;
 }
@@ -46,7 +46,7 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
     tenants: tenants.map((t) => ({
       name: t.name,
       ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
-      listeners: t.port === undefined ? Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0') : [`127.0.0.1:${t.port}`],
+      listeners: t.listen ?? Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
       ...(t.limits === undefined ? {} : { limits: t.limits }),
     })),
   } as ProxyConfigInput;
@@ -92,7 +92,7 @@ export interface SpawnOptions {
   onLogLine?: (line: string) => void;
   /** Keep only the last N lines in `logs` (default: all), for long runs that log a lot. */
   keepLogLines?: number;
-  /** `serve --workers` (default 1); more than 1 needs fixed listener ports (`TestTenant.port`). */
+  /** `serve --workers` (default 1); more than 1 needs fixed listener ports (`TestTenant.listen`). */
   workers?: number;
 }
 
