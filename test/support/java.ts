@@ -68,6 +68,11 @@ export interface RunJavaOptions {
  * code; rejects only if it could not run or outlived timeoutMs.
  */
 export function runJava(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): Promise<RunResult> {
+  return runProcess('java', javaArguments(compiled, mainClass, args, options), { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
+}
+
+/** The `java` command line runJava uses, for callers that stream a long-running program's output. */
+export function javaArguments(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): string[] {
   const properties: Record<string, string> = {
     // No JAAS file here: don't let the client try (and log about) SASL.
     'zookeeper.sasl.client': 'false',
@@ -75,7 +80,7 @@ export function runJava(compiled: CompiledJava, mainClass: string, args: readonl
     'org.slf4j.simpleLogger.logFile': 'System.err',
     ...options.systemProperties,
   };
-  const jvmArgs = [
+  return [
     `-Xmx${options.heapMb ?? 128}m`,
     '-XX:TieredStopAtLevel=1',
     '-XX:+UseSerialGC',
@@ -86,5 +91,4 @@ export function runJava(compiled: CompiledJava, mainClass: string, args: readonl
     mainClass,
     ...args,
   ];
-  return runProcess('java', jvmArgs, { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
 }

@@ -21,6 +21,8 @@ export interface TestTenant {
   chroot?: string;
   /** Listener count (default 1), all on 127.0.0.1:0. */
   listeners?: number;
+  /** Explicit listener addresses instead (a replacement replica listens where the old one did). */
+  listen?: string[];
   /** The tenant's own limits (overrides of the platform's `limits`, key by key). */
   limits?: LimitsInput;
 }
@@ -44,7 +46,7 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
     tenants: tenants.map((t) => ({
       name: t.name,
       ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
-      listeners: Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
+      listeners: t.listen ?? Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
       ...(t.limits === undefined ? {} : { limits: t.limits }),
     })),
   } as ProxyConfigInput;
