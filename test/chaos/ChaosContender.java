@@ -98,7 +98,9 @@ public final class ChaosContender {
 
         String sessionHex() {
             try {
-                return "0x" + Long.toHexString(client.getZookeeperClient().getZooKeeper().getSessionId());
+                // 0 while a new session is being established: report none rather than a fake one.
+                long session = client.getZookeeperClient().getZooKeeper().getSessionId();
+                return session == 0 ? "" : "0x" + Long.toHexString(session);
             } catch (Exception e) {
                 return "";
             }

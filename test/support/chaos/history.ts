@@ -225,10 +225,11 @@ export function measureWindow(history: readonly HistoryEvent[], tenant: string, 
   const acked = ackedActions(history, tenant).sort((a, b) => a.t - b.t);
   const before = acked.filter((action) => action.t < from).at(-1);
   const inWindow = acked.filter((action) => action.t >= from && action.t <= to);
-  const series = before ? [before, ...inWindow] : inWindow;
-  let unavailableMs = series.length === 0 ? to - from : 0;
+  // Without an action before the fault, the window's start stands in for it.
+  let unavailableMs = (inWindow[0]?.t ?? to) - (before?.t ?? from);
   let failoverMs: number | null = null;
   let leaderChanges = 0;
+  const series = before ? [before, ...inWindow] : inWindow;
   for (let i = 1; i < series.length; i++) {
     const gap = series[i]!.t - series[i - 1]!.t;
     unavailableMs = Math.max(unavailableMs, gap);

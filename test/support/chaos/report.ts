@@ -9,7 +9,8 @@ export function formatResult(result: ScenarioResult): string {
   const notes = Object.entries(result.notes)
     .map(([key, value]) => `${key}=${value}`)
     .join(' ');
-  return `${result.scenario}: ${tenants}; sessions lost ${result.sessionLosses.length}; violations ${result.violations.length}${notes ? `; ${notes}` : ''}`;
+  const losses = result.sessionLosses.map((loss) => `${loss.contender} ${loss.lostSession} -> ${loss.newSession} at +${loss.at - result.faultAt} ms`).join(', ');
+  return `${result.scenario}: ${tenants}; sessions lost ${result.sessionLosses.length}${losses ? ` (${losses})` : ''}; violations ${result.violations.length}${notes ? `; ${notes}` : ''}`;
 }
 
 function p50max(values: number[]): string {
