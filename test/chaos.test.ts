@@ -97,8 +97,11 @@ describe('chaos: a stalled client', () => {
     const notes = result.notes as Record<string, number>;
     expect(notes.probeErrors).toBe(0);
     expect(notes.probeSamples).toBeGreaterThan(20);
-    // Normal latency, generously: a loaded 2-core machine has 100 ms hiccups, a stalled proxy would show seconds.
-    expect(notes.duringP99Ms).toBeLessThan(Math.max(500, notes.baselineP99Ms! * 5));
+    // Normal latency, generously: the typical request is as fast as before; the worst ones wait
+    // behind the ensemble serving the stalled client's first reads and a loaded machine's
+    // hiccups (a few hundred ms), whereas a stalled proxy would hold them for the whole 5 s.
+    expect(notes.duringP50Ms).toBeLessThan(Math.max(50, notes.baselineP50Ms! * 5));
+    expect(notes.duringP99Ms).toBeLessThan(1_500);
     // Tens of MB of replies were asked for; the proxy holds a small, bounded part of them.
     expect(notes.stalledRepliesDemandedBytes).toBeGreaterThan(40 * 1024 * 1024);
     expect(notes.proxyBufferedBytesMax).toBeLessThan(4 * 1024 * 1024);

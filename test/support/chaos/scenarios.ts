@@ -195,6 +195,7 @@ export const SCENARIOS: readonly Scenario[] = [
         stalledRequestsSent: stalled.sent,
         stalledRepliesDemandedBytes: stalled.sent * STALL_NODE_BYTES,
         proxyBufferedBytesMax: bufferedMax,
+        baselineP50Ms: round(percentile(baseline, 50)),
         baselineP99Ms: round(percentile(baseline, 99)),
         duringP50Ms: round(percentile(during, 50)),
         duringP99Ms: round(percentile(during, 99)),
