@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from '../src/config/config.ts';
+import { ConfigError, ensembleAdmin, validateConfig } from '../src/config/config.ts';
 import { loadConfig } from '../src/config/load.ts';
 
 const run = promisify(execFile);
@@ -69,6 +69,16 @@ describe('configuration validation', () => {
       'duplicate tenant name "a"',
     );
     expect(problems({ ...base, tenants: [{ name: 'Not_DNS', listeners: ['0.0.0.0:1'] }] })).toContain('DNS label');
+  });
+
+  it('reads the ensemble admin from security.ensembleAdminFile, and names the file when it is unreadable or malformed', () => {
+    const file = join(dir, 'ensemble-admin');
+    writeFileSync(file, 'platform-admin:s3cret\n');
+    expect(ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toEqual({ user: 'platform-admin', password: 's3cret' });
+    writeFileSync(file, 'no-colon-here');
+    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toThrow(`security.ensembleAdminFile ${file}: the file must hold "user:password"`);
+    const missing = join(dir, 'missing-admin');
+    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: missing } }))).toThrow(`security.ensembleAdminFile ${missing}: ENOENT`);
   });
 
   it('merges a YAML file with flags: --ensemble overrides, --tenant adds tenants or listeners', () => {

@@ -1,7 +1,12 @@
 /**
- * Real client libraries against a tenant whose request rate is limited hard enough that some of
- * their requests are answered THROTTLEDOP (-127), as ZooKeeper's own request throttle (3.6+)
- * would answer them: do they retry and finish, or crash?
+ * Real client libraries against a tenant whose request rate is limited.
+ *
+ * By default (`maxThrottleWaitMs: 0`) excess load only meets backpressure: stock Curator and
+ * stock kazoo finish every request, slowed to the tenant's rate, without a single error.
+ *
+ * With THROTTLEDOP enabled (`maxThrottleWaitMs` > 0, per tenant) some requests are answered
+ * THROTTLEDOP (-127), as ZooKeeper's own request throttle (3.6+) would answer them: do they retry
+ * and finish, or crash?
  *
  * - Curator 5.4 on the ZooKeeper 3.8 Java client: -127 is KeeperException.ThrottledOpException.
  *   Curator's stock retry policies do not retry it (RetryPolicy.allowRetry(Throwable) accepts
@@ -32,7 +37,11 @@ const CLIENTS_DIR = join(import.meta.dirname, 'clients');
  * the workloads send bursts.)
  */
 const THROTTLED = { requestsPerSecond: 20, burst: 5, maxThrottleWaitMs: 100 };
+/** The same rate with the default maxThrottleWaitMs (0): backpressure only. */
+const BACKPRESSURE = { requestsPerSecond: 20, burst: 5 };
 const CREATES = 60;
+/** The least time CREATES requests can take at that rate (after the burst), with 20% slack. */
+const MIN_SLOWED_MS = ((CREATES - BACKPRESSURE.burst) / BACKPRESSURE.requestsPerSecond) * 1000 * 0.8;
 
 let ensemble: LocalEnsemble | undefined;
 let proxy: InProcessProxy | undefined;
@@ -47,6 +56,8 @@ beforeAll(async () => {
   proxy = await startInProcessProxy(ensemble.connectString(), [
     { name: 'curator-throttled', limits: THROTTLED },
     { name: 'kazoo-throttled', limits: THROTTLED },
+    { name: 'curator-backpressure', limits: BACKPRESSURE },
+    { name: 'kazoo-backpressure', limits: BACKPRESSURE },
   ]);
   tree = await ServerTree.open(ensemble);
 }, 150_000);
@@ -58,19 +69,55 @@ afterAll(async () => {
   classes?.cleanup();
 });
 
-describe('real clients when throttled (THROTTLEDOP)', () => {
-  interface CuratorResult {
-    default: Record<string, number>;
-    defaultMs: number;
-    defaultChildren: number;
-    throttledExample: string | null;
-    aware: Record<string, number>;
-    awareMs: number;
-    awareThrottledRetries: number;
-    awareChildren: number;
-    states: string;
-  }
+interface CuratorResult {
+  default: Record<string, number>;
+  defaultMs: number;
+  defaultChildren: number;
+  throttledExample: string | null;
+  aware: Record<string, number>;
+  awareMs: number;
+  awareThrottledRetries: number;
+  awareChildren: number;
+  states: string;
+}
 
+interface KazooResult {
+  kazooMinus127Known: boolean;
+  stock: { outcomes: Record<string, number>; seconds: number; connectionLoopErrors: { message: string; exception: string }[]; stateAfter: string; nextCall: string };
+  patched: { outcomes: Record<string, number>; failedInBurst: number; seconds: number; throttledRetries: number; children: number; stateAfter: string };
+}
+
+describe('real clients under the default rate limit (backpressure only)', () => {
+  it('Curator 5.4 with its stock retry policy: every request completes, slowed to the tenant rate, no THROTTLEDOP', async () => {
+    const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-backpressure'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    expect(run.code, describeRun(run)).toBe(0);
+    const result = resultLine<CuratorResult>(run);
+    console.log(`Curator (backpressure): ${JSON.stringify(result)}`);
+    expect(result.default).toEqual({ OK: CREATES });
+    expect(result.defaultChildren).toBe(CREATES);
+    expect(result.defaultMs).toBeGreaterThanOrEqual(MIN_SLOWED_MS);
+    expect(result.awareThrottledRetries).toBe(0);
+    expect(result.states.split(',').every((state) => state === 'CONNECTED')).toBe(true);
+    expect(await refusedCount(proxy!.adminUrl, 'curator-backpressure', 'throttled')).toBe(0);
+  });
+
+  it('stock kazoo 2.8: every request completes, slowed to the tenant rate, and the connection stays up', async () => {
+    const run = await runProcess('/usr/bin/python3', [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-backpressure'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    expect(run.code, describeRun(run)).toBe(0);
+    const result = resultLine<KazooResult>(run);
+    console.log(`kazoo (backpressure): ${JSON.stringify(result)}`);
+    expect(result.stock.outcomes).toEqual({ OK: CREATES });
+    expect(result.stock.connectionLoopErrors).toEqual([]);
+    expect(result.stock.stateAfter).toBe('CONNECTED');
+    expect(result.stock.nextCall).toBe('OK');
+    expect(result.stock.seconds * 1000).toBeGreaterThanOrEqual(MIN_SLOWED_MS);
+    expect(result.patched.failedInBurst).toBe(0);
+    expect((await tree.children('/tenants/kazoo-backpressure/work/stock'))?.length).toBe(CREATES);
+    expect(await refusedCount(proxy!.adminUrl, 'kazoo-backpressure', 'throttled')).toBe(0);
+  });
+});
+
+describe('real clients when throttled (THROTTLEDOP enabled with maxThrottleWaitMs)', () => {
   it('Curator 5.4: the stock retry policy surfaces ThrottledOpException; a THROTTLEDOP-aware policy completes the workload', async () => {
     const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-throttled'), '/work', String(CREATES)], { timeoutMs: 120_000 });
     expect(run.code, describeRun(run)).toBe(0);
@@ -91,11 +138,6 @@ describe('real clients when throttled (THROTTLEDOP)', () => {
     expect(await refusedCount(proxy!.adminUrl, 'curator-throttled', 'throttled')).toBeGreaterThanOrEqual((result.default.THROTTLEDOP ?? 0) + result.awareThrottledRetries);
   });
 
-  interface KazooResult {
-    kazooMinus127Known: boolean;
-    stock: { outcomes: Record<string, number>; seconds: number; connectionLoopErrors: { message: string; exception: string }[]; stateAfter: string; nextCall: string };
-    patched: { outcomes: Record<string, number>; failedInBurst: number; seconds: number; throttledRetries: number; children: number; stateAfter: string };
-  }
 
   it('kazoo 2.8: stock kazoo does not know -127 and its connection dies; with -127 registered and retried, KazooRetry completes the workload', async () => {
     const run = await runProcess('/usr/bin/python3', [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-throttled'), '/work', String(CREATES)], { timeoutMs: 120_000 });

@@ -4,8 +4,11 @@
  * then instructions for humans; runs until Ctrl-C and removes everything it started.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { formatHostPort, validateConfig } from '../config/config.ts';
+import { DEFAULT_REGISTRY_PATH } from '../config/registry.ts';
 import { LocalEnsemble } from '../embedded/ensemble.ts';
 import { createLogger } from '../observability/logger.ts';
 import { ProxyServer } from '../server/proxy-server.ts';
@@ -26,21 +29,28 @@ export async function runDev(options: DevOptions): Promise<void> {
   const ensemble = await LocalEnsemble.start({ size: options.size });
   try {
     const ports = await Promise.all(DEMO_TENANTS.map((_, i) => portOrAny(options.port + i)));
-    const config = validateConfig({
+    // A throw-away secret: the dev ensemble lives exactly as long as this process. It is in a
+    // file (0600, removed at exit) so that the controller can provision tenants for this proxy.
+    const secretFile = join(ensemble.baseDir, 'platform-secret');
+    writeFileSync(secretFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
+    const ensembleAdmin = `${ensemble.superAuth.user}:${ensemble.superAuth.password}`;
+    const raw = {
       ensemble: ensemble.connectString(),
       admin: { listen: `127.0.0.1:${await portOrAny(options.adminPort)}` },
       drain: { periodMs: 1000, fastPeriodMs: 200 },
-      // A throw-away secret: the dev ensemble lives exactly as long as this process.
-      security: { secret: randomBytes(24).toString('base64url'), ensembleAdmin: `${ensemble.superAuth.user}:${ensemble.superAuth.password}` },
+      security: { secretFile, ensembleAdmin },
       log: { level: options.logLevel },
+      registry: { path: DEFAULT_REGISTRY_PATH },
       tenants: DEMO_TENANTS.map((name, i) => ({ name, listeners: [`127.0.0.1:${ports[i]}`] })),
-    });
-    const proxy = new ProxyServer(config, log);
+    };
+    const config = validateConfig(raw);
+    const proxy = new ProxyServer(config, log, undefined, { raw });
     await proxy.start();
     exitOnSignals(proxy, config, log, () => ensemble.close());
     const tenants = Object.fromEntries(proxy.listenerAddresses().map(({ tenant, address }) => [tenant, formatHostPort(address)]));
     const admin = proxy.adminListenAddress();
-    process.stdout.write(`${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants })}\n`);
+    const platform = { registry: DEFAULT_REGISTRY_PATH, secretFile, ensembleAdmin };
+    process.stdout.write(`${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants, platform })}\n`);
     process.stdout.write(instructions(ensemble, tenants, admin ? formatHostPort(admin) : null));
   } catch (error) {
     await ensemble.close();

@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_MAX_FRAME_SIZE } from 'jute-ts';
+import { DEFAULT_MAX_FRAME_SIZE, validatePath } from 'jute-ts';
 import { z } from 'zod';
 import { Chroot } from '../tenancy/chroot.ts';
 import { TENANT_FROM } from '../tenancy/tls-identity.ts';
@@ -30,7 +30,7 @@ export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-const listenAddress = z.string().transform((text, ctx) => {
+export const listenAddress = z.string().transform((text, ctx) => {
   const parsed = parseHostPort(text, true);
   if (typeof parsed === 'string') {
     ctx.addIssue({ code: 'custom', message: parsed });
@@ -73,8 +73,12 @@ export const LimitsSchema = z.strictObject({
   /** Token bucket: sustained requests per second of the tenant (0: unlimited) and burst size. */
   requestsPerSecond: count.optional(),
   burst: z.number().int().positive().optional(),
-  /** A request held back by the rate limit longer than this is answered THROTTLEDOP (-127). */
-  maxThrottleWaitMs: z.number().int().positive().optional(),
+  /**
+   * A request held back by the rate limit longer than this is answered THROTTLEDOP (-127).
+   * 0 (the default): never; excess load only meets backpressure, which every client survives
+   * (kazoo 2.8 and 3.4/3.5 Java clients do not know -127).
+   */
+  maxThrottleWaitMs: count.optional(),
   /** Requests forwarded and not yet answered, per connection and per tenant (backpressure). */
   maxInFlightPerConnection: z.number().int().positive().optional(),
   maxInFlightPerTenant: z.number().int().positive().optional(),
@@ -92,7 +96,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 1000,
   requestsPerSecond: 10_000,
   burst: 20_000,
-  maxThrottleWaitMs: 2_000,
+  maxThrottleWaitMs: 0,
   maxInFlightPerConnection: 1_000,
   maxInFlightPerTenant: 10_000,
   maxWatches: 100_000,
@@ -122,12 +126,23 @@ export const TlsListenerSchema = z.strictObject({
 });
 
 const positiveInt = z.number().int().positive();
+const ADMIN_FORMAT = /^[^:]+:.+$/;
 const nonNegativeInt = z.number().int().nonnegative();
 
 export const ConfigSchema = z
   .strictObject({
     ensemble: ensembleString,
-    tenants: z.array(TenantSchema).min(1, 'at least one tenant is required'),
+    /** Tenants from this file; more may come from the registry in the ensemble (`registry.path`). */
+    tenants: z.array(TenantSchema).default([]),
+    registry: z
+      .strictObject({
+        /**
+         * A znode outside every tenant chroot whose data lists more tenants (src/config/registry.ts);
+         * watched, so tenants are added, changed and removed while the proxy runs. null: off.
+         */
+        path: z.string().nullable().default(null),
+      })
+      .prefault({}),
     /** Defaults for every tenant's limits. */
     limits: LimitsSchema.prefault({}),
     /** Caps over all tenants of this proxy process. */
@@ -142,7 +157,14 @@ export const ConfigSchema = z
     /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
     ensembleMaxFrameBytes: positiveInt.default(0xfffff),
     tlsListeners: z.array(TlsListenerSchema).default([]),
-    admin: z.strictObject({ listen: listenAddress.nullable().prefault('127.0.0.1:9464') }).prefault({}),
+    admin: z
+      .strictObject({
+        listen: listenAddress.nullable().prefault('127.0.0.1:9464'),
+        /** Bearer token for the mutating endpoints (POST /admin/reload, /admin/drain); also ZKPROXY_ADMIN_TOKEN. Without one they are disabled. */
+        token: z.string().min(16, 'admin.token must be at least 16 characters').optional(),
+        tokenFile: z.string().optional(),
+      })
+      .prefault({}),
     backend: z
       .strictObject({
         connectTimeoutMs: positiveInt.default(3000),
@@ -157,7 +179,9 @@ export const ConfigSchema = z
         /** File holding the secret (e.g. a mounted Kubernetes secret); used when `secret` is absent. */
         secretFile: z.string().optional(),
         /** "user:password" of a digest identity with rights to create tenant roots (e.g. the ensemble's super user). */
-        ensembleAdmin: z.string().regex(/^[^:]+:.+$/, 'ensembleAdmin must be "user:password"').optional(),
+        ensembleAdmin: z.string().regex(ADMIN_FORMAT, 'ensembleAdmin must be "user:password"').optional(),
+        /** File holding ensembleAdmin (e.g. a mounted Kubernetes secret), so no password sits in a ConfigMap; used when `ensembleAdmin` is absent. */
+        ensembleAdminFile: z.string().optional(),
         /** Forward SASL (opcode 102); off by default: tenants authenticate through the proxy's identity. */
         allowSasl: z.boolean().default(false),
       })
@@ -221,6 +245,20 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['tenants', index, 'chroot'], message: (error as Error).message });
       }
     });
+    if (config.tenants.length === 0 && config.registry.path === null) {
+      ctx.addIssue({ code: 'custom', path: ['tenants'], message: 'at least one tenant is required (or a registry.path to read tenants from)' });
+    }
+    if (config.registry.path !== null) {
+      const registryPath = config.registry.path;
+      const problem = validatePath(registryPath);
+      if (problem !== undefined || registryPath === '/') ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
+      else {
+        const registry = new Chroot(registryPath);
+        for (const { tenant, chroot } of chroots) {
+          if (chroot.overlaps(registry)) ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry` });
+        }
+      }
+    }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>
         tls.listen.port !== 0 && other.port === tls.listen.port && (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));
@@ -295,12 +333,35 @@ export function resolveSecret(config: ProxyConfig): Buffer {
   return Buffer.from(text, 'utf8');
 }
 
+/** The admin API token from `admin.token` or the file `admin.tokenFile`, when configured. */
+export function resolveAdminToken(config: ProxyConfig): string | undefined {
+  if (config.admin.token !== undefined) return config.admin.token;
+  if (config.admin.tokenFile === undefined) return undefined;
+  try {
+    return readFileSync(config.admin.tokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`admin.tokenFile ${config.admin.tokenFile}: ${(error as Error).message}`);
+  }
+}
+
 /** The ensemble admin identity as [user, password], when configured. */
 export function ensembleAdmin(config: ProxyConfig): { user: string; password: string } | undefined {
-  const value = config.security.ensembleAdmin;
+  const value = config.security.ensembleAdmin ?? readEnsembleAdminFile(config.security.ensembleAdminFile);
   if (value === undefined) return undefined;
   const colon = value.indexOf(':');
   return { user: value.slice(0, colon), password: value.slice(colon + 1) };
+}
+
+function readEnsembleAdminFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`security.ensembleAdminFile ${file}: ${(error as Error).message}`);
+  }
+  if (!ADMIN_FORMAT.test(text)) throw new ConfigError(`security.ensembleAdminFile ${file}: the file must hold "user:password"`);
+  return text;
 }
 
 export interface TlsMaterial {

@@ -35,6 +35,11 @@ export function readConfigFile(path: string): Record<string, unknown> {
 }
 
 export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
+  return validateConfig(rawConfig(overrides));
+}
+
+/** The unvalidated configuration: the file (read now) with flags and environment on top. */
+export function rawConfig(overrides: ConfigOverrides): Record<string, unknown> {
   const raw: Record<string, unknown> = overrides.config ? readConfigFile(overrides.config) : {};
   if (overrides.ensemble) raw.ensemble = overrides.ensemble;
   // The secret comes from the file or the environment, never from a flag (flags show in `ps`).
@@ -42,6 +47,8 @@ export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
   if (security.secret === undefined && security.secretFile === undefined && process.env.ZKPROXY_SECRET) {
     raw.security = { ...security, secret: process.env.ZKPROXY_SECRET };
   }
+  const admin = (raw.admin ?? {}) as Record<string, unknown>;
+  if (admin.token === undefined && admin.tokenFile === undefined && process.env.ZKPROXY_ADMIN_TOKEN) raw.admin = { ...admin, token: process.env.ZKPROXY_ADMIN_TOKEN };
   if (overrides.admin !== undefined) raw.admin = { ...(raw.admin as object), listen: overrides.admin === 'off' ? null : overrides.admin };
   if (overrides.logLevel) raw.log = { ...(raw.log as object), level: overrides.logLevel };
   if (overrides.drainMs !== undefined) raw.drain = { ...(raw.drain as object), periodMs: overrides.drainMs };
@@ -58,5 +65,5 @@ export function loadConfig(overrides: ConfigOverrides): ProxyConfig {
     }
     raw.tenants = tenants;
   }
-  return validateConfig(raw);
+  return raw;
 }

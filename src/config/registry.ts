@@ -36,6 +36,9 @@ export function parseRegistry(data: Buffer | null | undefined): RegistryDocument
   return result.data;
 }
 
+/** The znode data for a document; throws when the document itself does not validate. */
 export function serializeRegistry(document: RegistryDocumentInput): Buffer {
-  return Buffer.from(`${JSON.stringify(RegistryDocumentSchema.parse(document), null, 1)}\n`, 'utf8');
+  RegistryDocumentSchema.parse(document);
+  // The input, not the parsed output: parsing turns listener strings into objects.
+  return Buffer.from(`${JSON.stringify({ revision: document.revision ?? 0, tenants: document.tenants ?? [] }, null, 1)}\n`, 'utf8');
 }

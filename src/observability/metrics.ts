@@ -9,6 +9,12 @@ import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild 
 
 export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity' | 'throttled' | 'watch_limit' | 'connection_limit' | 'memory';
 
+export interface TenantState {
+  name: string;
+  watches: number;
+  limits: Readonly<Record<string, number>>;
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   readonly connectionsOpened = new Counter({ name: 'zkproxy_connections_opened_total', help: 'Client connections accepted', labelNames: ['tenant'], registers: [this.registry] });
@@ -32,6 +38,32 @@ export class ProxyMetrics {
   readonly bufferedBytes = new Gauge({ name: 'zkproxy_buffered_bytes', help: 'Bytes held in proxy buffers (pending writes, partial frames, held requests)', registers: [this.registry] });
   readonly memoryPressure = new Gauge({ name: 'zkproxy_memory_pressure', help: '1 while the memory guard stops reading from clients', registers: [this.registry] });
   readonly draining = new Gauge({ name: 'zkproxy_draining', help: '1 while the proxy drains connections before exit', registers: [this.registry] });
+  readonly configReloads = new Counter({ name: 'zkproxy_config_reloads_total', help: 'Configuration updates (source: file or registry; result: applied, rejected, partial)', labelNames: ['source', 'result'], registers: [this.registry] });
+  readonly tenants = new Gauge({ name: 'zkproxy_tenants', help: 'Tenants served now', registers: [this.registry] });
+  // Filled at scrape time from the tenants' live state (see setTenantStateSource).
+  readonly watches = new Gauge({
+    name: 'zkproxy_watches',
+    help: 'Watch registrations held by the tenant\'s connections (one-shot, persistent, recursive)',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+    collect: () => this.collectTenantState(),
+  });
+  readonly limit = new Gauge({ name: 'zkproxy_tenant_limit', help: 'A tenant\'s configured limit (0: unlimited), by limit name', labelNames: ['tenant', 'limit'], registers: [this.registry] });
+  private tenantState: (() => Iterable<TenantState>) | undefined;
+
+  setTenantStateSource(source: () => Iterable<TenantState>): void {
+    this.tenantState = source;
+  }
+
+  private collectTenantState(): void {
+    if (this.tenantState === undefined) return;
+    this.watches.reset();
+    this.limit.reset();
+    for (const tenant of this.tenantState()) {
+      this.watches.labels(tenant.name).set(tenant.watches);
+      for (const [name, value] of Object.entries(tenant.limits)) this.limit.labels(tenant.name, name).set(value);
+    }
+  }
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });

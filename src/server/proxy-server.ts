@@ -4,17 +4,20 @@
  * admin listener, and the drain that SIGTERM/SIGINT trigger.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ConfigError, ensembleAdmin, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type ProxyConfig, type TlsListenerConfig } from '../config/config.ts';
+import { ConfigError, defaultChroot, ensembleAdmin, resolveAdminToken, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type Limits, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
+import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
+import { RegistryWatch } from '../tenancy/registry-watch.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
 import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
-import { tenantFromConfig, type Tenant } from '../tenancy/tenant.ts';
+import { tenantFromConfig, type Tenant, type TenantContext } from '../tenancy/tenant.ts';
 import { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { tenantOfCertificate } from '../tenancy/tls-identity.ts';
 import { answerFourLetterWord } from './four-letter-words.ts';
@@ -37,10 +40,24 @@ interface TlsListener {
   handshaking: Map<string, Socket>;
 }
 
+/** Where the configuration came from, so it can be composed again (file reload, registry). */
+export interface ConfigSource {
+  /** The unvalidated input the configuration was validated from (file + flags + environment). */
+  raw: Record<string, unknown>;
+  /** Reads that input again (SIGHUP, file change); absent when there is no file. */
+  readFile?: () => Record<string, unknown>;
+}
+
 export class ProxyServer {
   readonly metrics: ProxyMetrics;
   readonly members: EnsembleMembers;
-  private readonly config: ProxyConfig;
+  private config: ProxyConfig;
+  private readonly live: LiveConfig | undefined;
+  private readonly registryWatch: RegistryWatch | undefined;
+  private readonly roots: TenantRootKeeper;
+  private readonly tenantContext: Omit<TenantContext, 'limits'>;
+  private started = false;
+  private readonly share: number;
   private readonly log: Logger;
   private readonly listeners: Listener[] = [];
   private readonly tlsListeners: TlsListener[] = [];
@@ -56,8 +73,19 @@ export class ProxyServer {
   private memoryTimer: NodeJS.Timeout | undefined;
   private readonly limitLog: RateLimitedLog;
 
-  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics()) {
+  /**
+   * `runtime.share`: this process is one of N workers and enforces 1/N of every per-process limit
+   * (see src/server/workers.ts).
+   */
+  constructor(config: ProxyConfig, log: Logger, metrics = new ProxyMetrics(), source?: ConfigSource, runtime: { share?: number } = {}) {
     this.config = config;
+    this.share = runtime.share ?? 1;
+    // Workers share listeners through the primary, which would give every port-0 listener the same port.
+    const sharedPorts = (next: ProxyConfig) => {
+      const zero = next.tenants.filter((t) => t.listeners.some((l) => l.port === 0)).map((t) => t.name);
+      return this.share > 1 && zero.length > 0 ? `listeners on port 0 cannot be shared by workers (tenants ${zero.join(', ')})` : undefined;
+    };
+    this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile, sharedPorts);
     this.log = log;
     this.metrics = metrics;
     this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
@@ -65,9 +93,10 @@ export class ProxyServer {
     this.limitLog = new RateLimitedLog(log, 10_000);
     const admin = ensembleAdmin(config);
     const adminIdentity = admin === undefined ? undefined : digestIdentity(admin.user, admin.password);
-    const roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity);
+    const roots = (this.roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity));
     const secret = resolveSecret(config);
     const hiddenIdentities = adminIdentity === undefined ? [] : [adminIdentity.id];
+    this.tenantContext = { secret, hiddenIdentities };
     this.env = {
       members: this.members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
@@ -86,23 +115,32 @@ export class ProxyServer {
       ensembleMaxFrameBytes: config.ensembleMaxFrameBytes,
       refusalLog: this.limitLog,
     };
-    for (const tenantConfig of config.tenants) {
-      const tenant = tenantFromConfig(tenantConfig, { secret, hiddenIdentities, limits: limitsFor(config, tenantConfig) });
-      this.tenants.set(tenant.name, tenant);
-      for (const requested of tenantConfig.listeners) {
-        const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
-        this.listeners.push({ tenant, requested, server });
-      }
+    for (const tenantConfig of config.tenants) this.addTenant(tenantConfig, config);
+    if (config.registry.path !== null) {
+      if (this.live === undefined) throw new ConfigError('registry.path needs the configuration source (ProxyServer source argument)');
+      this.registryWatch = new RegistryWatch({
+        members: this.members,
+        path: config.registry.path,
+        admin: adminIdentity,
+        connectTimeoutMs: config.backend.connectTimeoutMs,
+        log,
+        onSnapshot: (snapshot) => this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
+      });
     }
     config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
+    metrics.tenants.set(this.tenants.size);
+    metrics.setTenantStateSource(() => [...this.tenants.values()].map((t) => ({ name: t.name, watches: t.limiter.watches, limits: t.limiter.limits })));
     if (config.admin.listen !== null) {
-      this.admin = new AdminServer(metrics, {
-        ready: async () => {
-          if (this.draining) return { ready: false, reason: 'draining' };
-          return (await this.probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+      this.admin = new AdminServer(
+        {
+          ready: () => this.ready(),
+          describe: () => this.describe(),
+          metrics: async () => ({ text: await metrics.registry.metrics(), contentType: metrics.registry.contentType }),
+          reload: () => this.reloadFile(),
+          drain: () => void this.drain(config.drain.periodMs),
         },
-        describe: () => this.describe(),
-      });
+        resolveAdminToken(config),
+      );
     }
   }
 
@@ -124,7 +162,7 @@ export class ProxyServer {
       byTenant.set(session.tenant, (byTenant.get(session.tenant) ?? 0) + bytes);
     }
     this.metrics.bufferedBytes.set(total);
-    const max = this.config.total.maxBufferedBytes;
+    const max = Math.ceil(this.config.total.maxBufferedBytes / this.share);
     const pressure = this.memory.pressure ? total > max * 0.8 : total > max;
     if (pressure !== this.memory.pressure) {
       this.memory.pressure = pressure;
@@ -145,18 +183,8 @@ export class ProxyServer {
   async start(): Promise<void> {
     this.memoryTimer = setInterval(() => this.guardMemory(), 100);
     this.memoryTimer.unref();
-    await Promise.all(
-      this.listeners.map(
-        (listener) =>
-          new Promise<void>((resolve, reject) => {
-            listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)));
-            listener.server.listen({ host: listener.requested.host, port: listener.requested.port }, () => {
-              listener.bound = { host: listener.requested.host, port: (listener.server.address() as AddressInfo).port };
-              resolve();
-            });
-          }),
-      ),
-    );
+    this.started = true;
+    await Promise.all(this.listeners.map((listener) => this.bind(listener)));
     await Promise.all(
       this.tlsListeners.map(
         (listener) =>
@@ -171,7 +199,138 @@ export class ProxyServer {
       ),
     );
     if (this.admin !== undefined && this.config.admin.listen !== null) this.adminAddress = await this.admin.listen(this.config.admin.listen);
-    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, 'proxy listening');
+    // Registry tenants are served as soon as they are known; an unreachable ensemble does not
+    // hold the start-up back (the file's tenants are served meanwhile, the watch keeps trying).
+    if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
+      this.log.warn({ registry: this.config.registry.path }, 'tenant registry not read yet; serving the file\'s tenants meanwhile');
+    }
+    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, this.share > 1 ? 'worker listening' : 'proxy listening');
+  }
+
+  /** A tenant's limits as this process enforces them: its share when it is one of several workers. */
+  private limitsOf(config: ProxyConfig, tenant: TenantConfig): Limits {
+    const limits = limitsFor(config, tenant);
+    return this.share === 1 ? limits : shareOf(limits, this.share);
+  }
+
+  private bind(listener: Listener): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)));
+      listener.server.listen({ host: listener.requested.host, port: listener.requested.port }, () => {
+        listener.bound = { host: listener.requested.host, port: (listener.server.address() as AddressInfo).port };
+        resolve();
+      });
+    });
+  }
+
+  private addTenant(tenantConfig: TenantConfig, config: ProxyConfig): Tenant {
+    const tenant = tenantFromConfig(tenantConfig, { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) });
+    this.tenants.set(tenant.name, tenant);
+    for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
+    return tenant;
+  }
+
+  private addListener(tenant: Tenant, requested: HostPort): Listener {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket, tenant));
+    const listener: Listener = { tenant, requested, server };
+    this.listeners.push(listener);
+    return listener;
+  }
+
+  private closeListener(listener: Listener): void {
+    this.listeners.splice(this.listeners.indexOf(listener), 1);
+    listener.server.close();
+  }
+
+  /** Ensemble reachable and not draining (GET /readyz). */
+  async ready(): Promise<{ ready: boolean; reason?: string }> {
+    if (this.draining) return { ready: false, reason: 'draining' };
+    return (await this.probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+  }
+
+  /** SIGHUP or a changed file: the file is read again and applied like a registry update. */
+  reloadFile(): Promise<boolean> {
+    if (this.live === undefined || !this.live.canReloadFile) {
+      this.log.warn('reload requested, but the proxy was not started from a configuration file');
+      return Promise.resolve(false);
+    }
+    return this.update('file', () => this.live!.reloadFile());
+  }
+
+  /**
+   * Applies a new configuration whole, or nothing of it: tenants added (listeners bound), removed
+   * (listeners closed, connections closed), changed (limits apply to existing connections at
+   * once; a new chroot is a new tenant). Connections of unchanged tenants are never touched.
+   */
+  private async update(source: 'file' | 'registry', compose: () => ConfigUpdate, detail: Record<string, unknown> = {}): Promise<boolean> {
+    let update: ConfigUpdate;
+    try {
+      update = compose();
+    } catch (error) {
+      this.metrics.configReloads.labels(source, 'rejected').inc();
+      this.log.error({ source, ...detail, err: (error as Error).message }, 'configuration update rejected; the last good configuration stays in force');
+      return false;
+    }
+    if (update.needsRestart.length > 0) this.log.warn({ source, keys: update.needsRestart }, 'configuration keys changed that only a restart applies; running values kept');
+    const next = update.config;
+    const previous = new Map(this.config.tenants.map((t) => [t.name, t]));
+    const wanted = new Map(next.tenants.map((t) => [t.name, t]));
+    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const binding: Promise<void>[] = [];
+    for (const [name, old] of previous) {
+      const replacement = wanted.get(name);
+      if (replacement !== undefined && (replacement.chroot ?? defaultChroot(name)) === (old.chroot ?? defaultChroot(name))) continue;
+      this.removeTenant(name, replacement === undefined ? 'tenant removed' : 'tenant chroot changed');
+      if (replacement === undefined) changes.removed.push(name);
+    }
+    for (const [name, tenantConfig] of wanted) {
+      let tenant = this.tenants.get(name);
+      if (tenant === undefined) {
+        tenant = this.addTenant(tenantConfig, next);
+        if (this.started) binding.push(...this.listeners.filter((l) => l.tenant === tenant).map((l) => this.bind(l)));
+        changes.added.push(name);
+        continue;
+      }
+      let changed = false;
+      const limits = this.limitsOf(next, tenantConfig);
+      if (!isDeepStrictEqual(limits, tenant.limiter.limits)) {
+        const quotaChanged = limits.maxZnodes !== tenant.limiter.limits.maxZnodes || limits.maxBytes !== tenant.limiter.limits.maxBytes;
+        tenant.limiter.reconfigure(limits);
+        for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
+        if (quotaChanged) this.roots.refresh(tenant).catch((error: unknown) => this.log.error({ tenant: name, err: (error as Error).message }, 'applying the changed quota failed; retried with the next connection'));
+        changed = true;
+      }
+      const keep = new Set(tenantConfig.listeners.map(formatHostPort));
+      for (const listener of this.listeners.filter((l) => l.tenant === tenant)) {
+        if (!keep.delete(formatHostPort(listener.requested))) {
+          this.closeListener(listener); // its connections stay: the tenant is still served
+          changed = true;
+        }
+      }
+      for (const key of keep) {
+        const listener = this.addListener(tenant, tenantConfig.listeners.find((l) => formatHostPort(l) === key)!);
+        if (this.started) binding.push(this.bind(listener));
+        changed = true;
+      }
+      if (changed) changes.changed.push(name);
+    }
+    this.config = next;
+    const results = await Promise.allSettled(binding);
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    this.metrics.configReloads.labels(source, failed.length > 0 ? 'partial' : 'applied').inc();
+    this.metrics.tenants.set(this.tenants.size);
+    const log = { source, ...detail, ...changes, tenants: this.tenants.size, ...(failed.length > 0 ? { listenFailures: failed } : {}) };
+    if (failed.length > 0) this.log.error(log, 'configuration applied, but some listeners could not be bound');
+    else this.log.info(log, 'configuration applied');
+    return failed.length === 0;
+  }
+
+  private removeTenant(name: string, reason: string): void {
+    const tenant = this.tenants.get(name);
+    if (tenant === undefined) return;
+    this.tenants.delete(name);
+    for (const listener of this.listeners.filter((l) => l.tenant === tenant)) this.closeListener(listener);
+    for (const session of [...this.sessions]) if (session.tenant === tenant) session.close(reason);
   }
 
   /** The addresses actually bound (port 0 in the config becomes a real port). */
@@ -199,7 +358,7 @@ export class ProxyServer {
       return;
     }
     // Over a connection limit: closed before a byte is read, so no ConnectResponse ever goes out.
-    const { maxConnections } = this.config.total;
+    const maxConnections = Math.ceil(this.config.total.maxConnections / this.share);
     const proxyFull = maxConnections > 0 && this.sessions.size >= maxConnections;
     if (proxyFull || !tenant.limiter.tryOpenConnection()) {
       this.metrics.refused.labels(tenant.name, 'connection_limit').inc();
@@ -314,6 +473,7 @@ export class ProxyServer {
 
   async close(): Promise<void> {
     clearInterval(this.memoryTimer);
+    await this.registryWatch?.close();
     await this.drain(0);
     await this.admin?.close();
   }
@@ -322,6 +482,7 @@ export class ProxyServer {
     const byTenant = new Map<string, number>();
     for (const session of this.sessions) byTenant.set(session.tenant.name, (byTenant.get(session.tenant.name) ?? 0) + 1);
     return {
+      pid: process.pid,
       draining: this.draining,
       ensemble: this.members.all.map((m) => ({ member: m.key, consecutiveFailures: m.consecutiveFailures, avoidUntil: m.avoidUntil || null })),
       tenants: this.config.tenants.map((t) => ({
@@ -329,7 +490,10 @@ export class ProxyServer {
         chroot: t.chroot ?? `/tenants/${t.name}`,
         listeners: this.listeners.filter((l) => l.tenant.name === t.name).map((l) => formatHostPort(l.bound ?? l.requested)),
         connections: byTenant.get(t.name) ?? 0,
+        watches: this.tenants.get(t.name)?.limiter.watches ?? 0,
+        limits: this.tenants.get(t.name)?.limiter.limits,
       })),
+      registry: this.config.registry.path === null ? null : { path: this.config.registry.path, revision: this.live?.registryRevision ?? 0 },
       tlsListeners: this.tlsListeners.map((l) => ({
         listen: formatHostPort(l.bound ?? l.config.listen),
         tenantFrom: l.config.tenantFrom,
@@ -347,4 +511,17 @@ function flattenName(name: Record<string, string | string[] | undefined>): strin
   return Object.entries(name)
     .flatMap(([key, value]) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`))
     .join(', ');
+}
+
+/** 1/n of every per-process limit, rounded up (0 stays 0: unlimited); quotas are the ensemble's and stay whole. */
+export function shareOf(limits: Limits, n: number): Limits {
+  const part = (value: number) => (value === 0 ? 0 : Math.max(1, Math.ceil(value / n)));
+  return {
+    ...limits,
+    maxConnections: part(limits.maxConnections),
+    requestsPerSecond: part(limits.requestsPerSecond),
+    burst: part(limits.burst),
+    maxInFlightPerTenant: part(limits.maxInFlightPerTenant),
+    maxWatches: part(limits.maxWatches),
+  };
 }

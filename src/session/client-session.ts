@@ -397,8 +397,10 @@ export class ClientSession {
   private scheduleRelease(): void {
     this.tenant.limiter.waitForCapacity(this.releaseHeldBound);
     clearTimeout(this.holdTimer);
+    const maxWait = this.tenant.limiter.limits.maxThrottleWaitMs;
+    if (maxWait === 0) return; // backpressure only
     // However long capacity takes, the oldest held request is answered THROTTLEDOP on time.
-    const due = this.heldSince[0]! + this.tenant.limiter.limits.maxThrottleWaitMs - performance.now();
+    const due = this.heldSince[0]! + maxWait - performance.now();
     this.holdTimer = setTimeout(this.releaseHeldBound, Math.max(0, due) + 1);
     this.holdTimer.unref();
   }
@@ -416,7 +418,7 @@ export class ClientSession {
         // order) but never expires: THROTTLEDOP to a ping would keep the session from reaching
         // the ensemble, to auth or closeSession it would break the client (kazoo treats any
         // error on its auth xid as AUTH_FAILED).
-        const expired = !NEVER_HELD.has(requestOpcode(frame)) && now - this.heldSince[0]! > maxWait;
+        const expired = maxWait > 0 && !NEVER_HELD.has(requestOpcode(frame)) && now - this.heldSince[0]! > maxWait;
         if (!expired && !this.admit(frame)) break;
         this.held.shift();
         this.heldSince.shift();

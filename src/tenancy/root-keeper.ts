@@ -5,15 +5,64 @@
  * A root that exists with another ACL (an older proxy, a hand-made node) is corrected.
  */
 import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
-import { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
+import type { JuteClient } from 'jute-ts/client';
+import { openPlatformSession } from '../backend/platform-session.ts';
 import type { Logger } from '../observability/logger.ts';
-import { applyQuota } from '../limits/quota.ts';
+import { applyQuota, type Quota } from '../limits/quota.ts';
 import type { DigestIdentity } from './credentials.ts';
 import type { Tenant } from './tenant.ts';
 
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 const digestAcl = (identity: DigestIdentity) => ({ perms: Perms.ALL, id: { scheme: 'digest', id: identity.id } });
+
+/** The ACL a tenant root must have: the tenant's identity, and the platform admin when there is one. */
+export function tenantRootAcl(identity: DigestIdentity, admin: DigestIdentity | undefined): RecordValue[] {
+  return [digestAcl(identity), ...(admin ? [digestAcl(admin)] : [])];
+}
+
+/** ACL of the platform's own nodes (/tenants, /zkproxy, ...): admin-only when an admin is configured. */
+export function platformAcl(admin: DigestIdentity | undefined): RecordValue[] {
+  return admin ? [digestAcl(admin)] : OPEN_ACL;
+}
+
+export interface TenantRootSpec {
+  root: string;
+  identity: DigestIdentity;
+  admin: DigestIdentity | undefined;
+  quota: Quota;
+}
+
+/**
+ * Creates `root` (and its platform-owned parents) with the tenant root ACL, corrects the ACL of a
+ * root that exists with another one, and sets the hard quota. Idempotent. `client` must be
+ * authenticated as the admin when there is one.
+ */
+export async function ensureTenantRoot(client: JuteClient, spec: TenantRootSpec): Promise<{ aclCorrected: boolean; quota: Awaited<ReturnType<typeof applyQuota>> }> {
+  const { root } = spec;
+  const parentAcl = platformAcl(spec.admin);
+  const parts = root.split('/').slice(1);
+  for (let i = 1; i < parts.length; i++) {
+    const path = `/${parts.slice(0, i).join('/')}`;
+    const reply = await client.request(OpCode.create, { path, data: null, acl: parentAcl, flags: 0 });
+    if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${path}: error ${reply.err}`);
+  }
+  const acl = tenantRootAcl(spec.identity, spec.admin);
+  let aclCorrected = false;
+  const created = await client.request(OpCode.create, { path: root, data: null, acl, flags: 0 });
+  if (created.err === ErrorCode.NODEEXISTS) {
+    const current = await client.call(OpCode.getACL, { path: root });
+    if (!sameAcl(current.body!.acl as RecordValue[], acl)) {
+      await client.call(OpCode.setACL, { path: root, acl, version: -1 });
+      aclCorrected = true;
+    }
+  } else if (created.err !== ErrorCode.OK) {
+    throw new Error(`create ${root}: error ${created.err}`);
+  }
+  // The hard quota, enforced by ZooKeeper itself: QUOTAEXCEEDED reaches the client unchanged.
+  const quota = await applyQuota(client, root, spec.quota);
+  return { aclCorrected, quota };
+}
 
 export class TenantRootKeeper {
   private readonly ensured = new Map<string, Promise<void>>();
@@ -31,7 +80,7 @@ export class TenantRootKeeper {
 
   /** The ACL a tenant root must have. */
   rootAcl(tenant: Tenant): RecordValue[] {
-    return [digestAcl(tenant.identity), ...(this.admin ? [digestAcl(this.admin)] : [])];
+    return tenantRootAcl(tenant.identity, this.admin);
   }
 
   ensure(tenant: Tenant): Promise<void> {
@@ -47,49 +96,22 @@ export class TenantRootKeeper {
     return promise;
   }
 
+  /** The tenant's limits changed: its quota is applied again (the root is checked again too). */
+  refresh(tenant: Tenant): Promise<void> {
+    this.ensured.delete(tenant.chroot.root);
+    return this.ensure(tenant);
+  }
+
   private async create(tenant: Tenant): Promise<void> {
-    const root = tenant.chroot.root;
-    const client = await this.connect();
+    const client = await openPlatformSession(this.members, { connectTimeoutMs: this.connectTimeoutMs, sessionTimeoutMs: 10_000, admin: this.admin, purpose: 'to create tenant roots' });
     try {
-      if (this.admin) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${this.admin.user}:${this.admin.password}`) });
-      // Parents (e.g. /tenants) belong to the platform: admin-only when an admin is configured.
-      const parentAcl = this.admin ? [digestAcl(this.admin)] : OPEN_ACL;
-      const parts = root.split('/').slice(1);
-      for (let i = 1; i < parts.length; i++) {
-        const path = `/${parts.slice(0, i).join('/')}`;
-        const reply = await client.request(OpCode.create, { path, data: null, acl: parentAcl, flags: 0 });
-        if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${path}: error ${reply.err}`);
-      }
-      const acl = this.rootAcl(tenant);
-      const created = await client.request(OpCode.create, { path: root, data: null, acl, flags: 0 });
-      if (created.err === ErrorCode.NODEEXISTS) {
-        const current = await client.call(OpCode.getACL, { path: root });
-        if (!sameAcl(current.body!.acl as RecordValue[], acl)) {
-          await client.call(OpCode.setACL, { path: root, acl, version: -1 });
-          this.log.warn({ chroot: root }, 'tenant root had another ACL; corrected');
-        }
-      } else if (created.err !== ErrorCode.OK) {
-        throw new Error(`create ${root}: error ${created.err}`);
-      }
-      // The hard quota, enforced by ZooKeeper itself: QUOTAEXCEEDED reaches the client unchanged.
       const { maxZnodes, maxBytes } = tenant.limiter.limits;
-      const quota = await applyQuota(client, root, { maxZnodes, maxBytes });
-      this.log.info({ chroot: root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: quota } }, 'tenant root ready');
+      const result = await ensureTenantRoot(client, { root: tenant.chroot.root, identity: tenant.identity, admin: this.admin, quota: { maxZnodes, maxBytes } });
+      if (result.aclCorrected) this.log.warn({ chroot: tenant.chroot.root }, 'tenant root had another ACL; corrected');
+      this.log.info({ chroot: tenant.chroot.root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: result.quota } }, 'tenant root ready');
     } finally {
       await client.close();
     }
-  }
-
-  private async connect(): Promise<JuteClient> {
-    const failures: string[] = [];
-    for (const member of this.members.connectionOrder()) {
-      try {
-        return await JuteClient.connect({ host: member.address.host, port: member.address.port, connectTimeoutMs: this.connectTimeoutMs, sessionTimeoutMs: 10_000 });
-      } catch (error) {
-        failures.push(`${member.key}: ${(error as Error).message}`);
-      }
-    }
-    throw new Error(`cannot reach the ensemble to create tenant roots (${failures.join('; ')})`);
   }
 }
 

@@ -63,11 +63,8 @@ export interface RunJavaOptions {
   env?: Record<string, string>;
 }
 
-/**
- * Runs `mainClass` with a small, quick-starting JVM. Resolves with the output whatever the exit
- * code; rejects only if it could not run or outlived timeoutMs.
- */
-export function runJava(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): Promise<RunResult> {
+/** The `java` arguments for `mainClass` in a small, quick-starting JVM (runJava's and long-lived programs'). */
+export function javaArguments(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: Pick<RunJavaOptions, 'heapMb' | 'systemProperties'> = {}): string[] {
   const properties: Record<string, string> = {
     // No JAAS file here: don't let the client try (and log about) SASL.
     'zookeeper.sasl.client': 'false',
@@ -75,7 +72,7 @@ export function runJava(compiled: CompiledJava, mainClass: string, args: readonl
     'org.slf4j.simpleLogger.logFile': 'System.err',
     ...options.systemProperties,
   };
-  const jvmArgs = [
+  return [
     `-Xmx${options.heapMb ?? 128}m`,
     '-XX:TieredStopAtLevel=1',
     '-XX:+UseSerialGC',
@@ -86,5 +83,12 @@ export function runJava(compiled: CompiledJava, mainClass: string, args: readonl
     mainClass,
     ...args,
   ];
-  return runProcess('java', jvmArgs, { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
+}
+
+/**
+ * Runs `mainClass` with a small, quick-starting JVM. Resolves with the output whatever the exit
+ * code; rejects only if it could not run or outlived timeoutMs.
+ */
+export function runJava(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): Promise<RunResult> {
+  return runProcess('java', javaArguments(compiled, mainClass, args, options), { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
 }

@@ -21,6 +21,8 @@ export interface TestTenant {
   chroot?: string;
   /** Listener count (default 1), all on 127.0.0.1:0. */
   listeners?: number;
+  /** Fixed listener addresses instead (a replacement replica on a killed one's port; several workers). */
+  listen?: string[];
   /** The tenant's own limits (overrides of the platform's `limits`, key by key). */
   limits?: LimitsInput;
 }
@@ -44,7 +46,7 @@ function rawConfig(ensemble: string, tenants: TestTenant[], extra: Partial<Proxy
     tenants: tenants.map((t) => ({
       name: t.name,
       ...(t.chroot === undefined ? {} : { chroot: t.chroot }),
-      listeners: Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
+      listeners: t.listen ?? Array.from({ length: t.listeners ?? 1 }, () => '127.0.0.1:0'),
       ...(t.limits === undefined ? {} : { limits: t.limits }),
     })),
   } as ProxyConfigInput;
@@ -56,17 +58,18 @@ export interface InProcessProxy extends ProxyHandle {
 }
 
 export async function startInProcessProxy(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<InProcessProxy> {
-  const config = validateConfig(rawConfig(ensemble, tenants, extra));
-  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }));
+  const raw = rawConfig(ensemble, tenants, extra) as Record<string, unknown>;
+  const config = validateConfig(raw);
+  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }), { raw });
   await server.start();
-  const ports = new Map<string, number>();
-  for (const { tenant, address } of server.listenerAddresses()) if (!ports.has(tenant)) ports.set(tenant, address.port);
+  // Looked up at each call: tenants come and go with the registry.
+  const port = (tenant: string) => server.listenerAddresses().find((l) => l.tenant === tenant)?.address.port ?? fail(`no tenant ${tenant}`);
   const admin = server.adminListenAddress()!;
   return {
     server,
     adminUrl: `http://127.0.0.1:${admin.port}`,
-    port: (tenant) => ports.get(tenant) ?? fail(`no tenant ${tenant}`),
-    address: (tenant) => `127.0.0.1:${ports.get(tenant) ?? fail(`no tenant ${tenant}`)}`,
+    port,
+    address: (tenant) => `127.0.0.1:${port(tenant)}`,
     close: () => server.close(),
   };
 }
@@ -77,6 +80,8 @@ export interface ProxyProcess extends ProxyHandle {
   exited: Promise<number | null>;
   /** Every log line so far (stdout and stderr), or the last `keepLogLines` of them. */
   logs: string[];
+  /** The JSON configuration file the process was started with (rewrite it to test reloads). */
+  configFile: string;
   /** http://host:port of the admin listener (from the "proxy listening" line); throws when it is off. */
   readonly adminUrl: string;
   kill(signal?: NodeJS.Signals): void;
@@ -87,6 +92,8 @@ export interface SpawnOptions {
   onLogLine?: (line: string) => void;
   /** Keep only the last N lines in `logs` (default: all), for long runs that log a lot. */
   keepLogLines?: number;
+  /** `serve --workers` (default 1); more than 1 needs fixed listener ports (`TestTenant.listen`). */
+  workers?: number;
 }
 
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
@@ -103,7 +110,8 @@ export async function spawnProxyProcess(
   const configFile = join(dir, 'proxy.json');
   writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
   // stdin is a pipe held by this process: when it dies, the preload makes the proxy exit too.
-  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // One event loop unless asked: test listeners use port 0, which workers cannot share.
+  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile, '--workers', String(options.workers ?? 1)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const keep = options.keepLogLines ?? Infinity;
   const addLine = (line: string) => {
@@ -142,6 +150,7 @@ export async function spawnProxyProcess(
     child,
     exited,
     logs,
+    configFile,
     get adminUrl() {
       return `http://${admin ?? fail('this proxy has no admin listener (admin.listen: null)')}`;
     },

@@ -1,0 +1,229 @@
+/**
+ * The controller's operations, shared by the CLI and the HTTP API: each validates everything
+ * first (a refused request changes nothing), then records the desired state, then hands the
+ * tenant to `afterWrite` (the CLI converges at once; the API leaves it to the leader).
+ */
+import { ErrorCode, OpCode } from 'jute-ts';
+import { defaultChroot, formatHostPort, parseHostPort, type HostPort, type LimitsInput } from '../config/config.ts';
+import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { renderCluster } from './manifests.ts';
+import { effectiveLimits } from './reconcile.ts';
+import type { RegistryWriter } from './registry-writer.ts';
+import { fillTenant, type ControllerSettings } from './settings.ts';
+import { checkLimits, checkListener, checkTenantName, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from './spec.ts';
+import type { DesiredStateStore, TenantRecord, TenantStatus } from './store.ts';
+
+export interface TenantRequest {
+  name?: unknown;
+  listener?: unknown;
+  limits?: unknown;
+}
+
+export interface QuotaUsage {
+  used: number | null;
+  limit: number;
+}
+
+export interface TenantView {
+  tenant: string;
+  listener: string;
+  chroot: string;
+  deleting: boolean;
+  limits: LimitsInput;
+  cluster: {
+    desired: ClusterSpec | null;
+    applied: ClusterSpec | null;
+    /** Where Flink's HA client connects: the tenant's proxy address. */
+    zookeeperAddress: string;
+    namespace: string;
+    bucket: string;
+    ui: string | null;
+  };
+  zookeeper: { znodes: QuotaUsage; bytes: QuotaUsage };
+  reconcile: { generation: number; observedGeneration: number | null; converged: boolean; reconciledBy: string | null; reconciledAt: string | null; error: string | null };
+}
+
+export interface TenantSummary {
+  tenant: string;
+  listener: string;
+  flinkVersion: string | null;
+  taskManagers: number | null;
+  deleting: boolean;
+  converged: boolean;
+}
+
+export class ControllerOperations {
+  readonly store: DesiredStateStore;
+  readonly registry: RegistryWriter;
+  readonly settings: ControllerSettings;
+  readonly afterWrite: (tenant: string) => Promise<void>;
+
+  constructor(store: DesiredStateStore, registry: RegistryWriter, settings: ControllerSettings, afterWrite: (tenant: string) => Promise<void>) {
+    this.store = store;
+    this.registry = registry;
+    this.settings = settings;
+    this.afterWrite = afterWrite;
+  }
+
+  async createTenant(request: TenantRequest): Promise<TenantView> {
+    const problems: string[] = [];
+    const collect = <T>(check: () => T): T | undefined => {
+      try {
+        return check();
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        problems.push(...error.problems);
+        return undefined;
+      }
+    };
+    const nameProblem = tenantNameProblem(request.name);
+    if (nameProblem !== undefined) problems.push(nameProblem);
+    const limits = collect(() => checkLimits(request.limits));
+    const listener = request.listener === undefined ? undefined : collect(() => checkListener(request.listener));
+    if (problems.length > 0) throw new ValidationError(problems);
+    const name = request.name as string;
+    if ((await this.store.tenant(name)) !== null) throw new ConflictError(`tenant "${name}" already exists`);
+    const { address, claim } = await this.claimListener(name, listener);
+    const record: TenantRecord = { name, listener: address, ...(limits && Object.keys(limits).length > 0 ? { limits } : {}), cluster: null };
+    try {
+      await this.store.createTenant(record);
+    } catch (error) {
+      if (claim === 'claimed') await this.store.releasePort((parseHostPort(address) as HostPort).port, name);
+      throw error;
+    }
+    await this.afterWrite(name);
+    return this.status(name);
+  }
+
+  async updateLimits(name: string, rawLimits: unknown): Promise<TenantView> {
+    checkTenantName(name);
+    const limits = checkLimits(rawLimits);
+    await this.store.updateTenant(name, (record) => {
+      if (record.deleting) throw new ConflictError(`tenant "${name}" is being deleted`);
+      const merged = { ...record.limits, ...limits };
+      return { ...record, limits: merged };
+    });
+    await this.afterWrite(name);
+    return this.status(name);
+  }
+
+  /** Refused while a Flink cluster is deployed: destroying the cluster is a separate, explicit step. */
+  async deleteTenant(name: string): Promise<{ tenant: string; deleted: boolean }> {
+    checkTenantName(name);
+    await this.store.updateTenant(name, (record) => {
+      if (record.cluster !== null) throw new ConflictError(`tenant "${name}" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy ${name})`);
+      return { ...record, deleting: true };
+    });
+    await this.afterWrite(name);
+    return { tenant: name, deleted: (await this.store.tenant(name)) === null };
+  }
+
+  async deploy(name: string, request: unknown): Promise<TenantView> {
+    checkTenantName(name);
+    const spec = resolveClusterSpec(request, this.settings.platform);
+    await this.store.updateTenant(name, (record) => {
+      if (record.deleting) throw new ConflictError(`tenant "${name}" is being deleted`);
+      return { ...record, cluster: spec };
+    });
+    await this.afterWrite(name);
+    return this.status(name);
+  }
+
+  async destroy(name: string): Promise<TenantView> {
+    checkTenantName(name);
+    await this.store.updateTenant(name, (record) => ({ ...record, cluster: null }));
+    await this.afterWrite(name);
+    return this.status(name);
+  }
+
+  async list(): Promise<TenantSummary[]> {
+    const summaries: TenantSummary[] = [];
+    for (const name of await this.store.tenantNames()) {
+      const found = await this.store.tenant(name);
+      if (found === null) continue;
+      const status = await this.store.status(name);
+      summaries.push({
+        tenant: name,
+        listener: found.value.listener,
+        flinkVersion: found.value.cluster?.flinkVersion ?? null,
+        taskManagers: found.value.cluster?.taskManager.instances ?? null,
+        deleting: found.value.deleting ?? false,
+        converged: converged(found.version, status),
+      });
+    }
+    return summaries;
+  }
+
+  async status(name: string): Promise<TenantView> {
+    checkTenantName(name);
+    const found = await this.store.tenant(name);
+    if (found === null) throw new NotFoundError(`tenant "${name}" does not exist`);
+    const record = found.value;
+    const status = await this.store.status(name);
+    const limits = effectiveLimits(this.settings, record);
+    const port = (parseHostPort(record.listener) as HostPort).port;
+    const rendered = renderCluster({ tenant: name, spec: record.cluster ?? status?.appliedCluster ?? placeholderSpec(this.settings), listenerPort: port, platform: this.settings.platform });
+    const usage = await this.quotaUsage(defaultChroot(name));
+    return {
+      tenant: name,
+      listener: record.listener,
+      chroot: defaultChroot(name),
+      deleting: record.deleting ?? false,
+      limits,
+      cluster: {
+        desired: record.cluster,
+        applied: status?.appliedCluster ?? null,
+        zookeeperAddress: fillTenant(this.settings.platform.proxyAddress, name, { port }),
+        namespace: rendered.namespace,
+        bucket: rendered.bucket,
+        ui: record.cluster === null ? null : `https://${rendered.uiHost}`,
+      },
+      zookeeper: { znodes: { used: usage?.count ?? null, limit: limits.maxZnodes }, bytes: { used: usage?.bytes ?? null, limit: limits.maxBytes } },
+      reconcile: {
+        generation: found.version,
+        observedGeneration: status?.observedGeneration ?? null,
+        converged: converged(found.version, status),
+        reconciledBy: status?.reconciledBy ?? null,
+        reconciledAt: status?.reconciledAt ?? null,
+        error: status?.error ?? null,
+      },
+    };
+  }
+
+  /** ZooKeeper's own running totals for the quota'd root (what the hard quota is checked against). */
+  private async quotaUsage(root: string): Promise<{ count: number; bytes: number } | null> {
+    const reply = await this.store.client.request(OpCode.getData, { path: `/zookeeper/quota${root}/zookeeper_stats`, watch: false });
+    if (reply.err !== ErrorCode.OK) return null;
+    const text = (reply.body!.data as Buffer | null)?.toString() ?? '';
+    const count = /count=(-?\d+)/.exec(text);
+    const bytes = /bytes=(-?\d+)/.exec(text);
+    return count && bytes ? { count: Number(count[1]), bytes: Number(bytes[1]) } : null;
+  }
+
+  /** The requested listener's port, or the lowest free port of the platform's range, claimed for `name`. */
+  private async claimListener(name: string, requested: string | undefined): Promise<{ address: string; claim: 'claimed' | 'owned' }> {
+    const inRegistry = new Set((await this.registry.read()).tenants.flatMap((t) => (t.name === name ? [] : t.listeners.map((l) => l.port))));
+    if (requested !== undefined) {
+      const port = (parseHostPort(requested) as HostPort).port;
+      const claim = inRegistry.has(port) ? 'taken' : await this.store.claimPort(port, name);
+      if (claim === 'taken') throw new ConflictError(`listener port ${port} is already used by another tenant`);
+      return { address: requested, claim };
+    }
+    const { first, last } = this.settings.platform.tenantListenerPorts;
+    const claimed = await this.store.claimedPorts();
+    for (let port = first; port <= last; port++) {
+      if (claimed.has(port) || inRegistry.has(port)) continue;
+      const claim = await this.store.claimPort(port, name);
+      if (claim !== 'taken') return { address: formatHostPort({ host: this.settings.platform.tenantListenerHost, port }), claim };
+    }
+    throw new ConflictError(`no free listener port left in ${first}-${last} (platform.tenantListenerPorts)`);
+  }
+}
+
+function converged(generation: number, status: TenantStatus | null): boolean {
+  return status !== null && status.observedGeneration === generation && status.error === undefined;
+}
+
+function placeholderSpec(settings: ControllerSettings): ClusterSpec {
+  return resolveClusterSpec({ flinkVersion: '1.15' }, settings.platform);
+}

@@ -1,0 +1,124 @@
+/**
+ * Converges the world to one tenant's desired state, idempotently (running it twice, or from two
+ * places, ends in the same world):
+ *  - the tenant root /tenants/<name> with the tenant's ACL identity and hard quota,
+ *  - the tenant's entry in the proxies' registry,
+ *  - the Flink cluster's manifests applied (or removed after destroy), the retained objects applied,
+ *  - for a tenant being deleted: manifests, registry entry, tenant root and quota, port claim and
+ *    records removed.
+ */
+import type { JuteClient } from 'jute-ts/client';
+import { DEFAULT_LIMITS, defaultChroot, parseHostPort, type HostPort, type Limits } from '../config/config.ts';
+import { applyQuota } from '../limits/quota.ts';
+import { tenantSecrets, type DigestIdentity } from '../tenancy/credentials.ts';
+import { ensureTenantRoot } from '../tenancy/root-keeper.ts';
+import type { ManifestApplier } from './apply.ts';
+import { renderCluster } from './manifests.ts';
+import { RegistryWriter } from './registry-writer.ts';
+import type { ControllerSettings } from './settings.ts';
+import { CLUSTER_DEFAULTS, type ClusterSpec } from './spec.ts';
+import type { DesiredStateStore, TenantRecord, TenantStatus } from './store.ts';
+import { deleteTree } from './zookeeper.ts';
+
+export interface ReconcilerOptions {
+  client: JuteClient;
+  store: DesiredStateStore;
+  settings: ControllerSettings;
+  secret: Buffer;
+  admin: DigestIdentity | undefined;
+  applier: ManifestApplier;
+  /** Names who reconciled in status records (CLI: "cli@host", controller: its replica id). */
+  actor: string;
+}
+
+export type ConvergeOutcome = 'converged' | 'deleted' | 'absent';
+
+export function effectiveLimits(settings: ControllerSettings, record: TenantRecord): Limits {
+  const defined = (limits: object | undefined) => Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => v !== undefined));
+  return { ...DEFAULT_LIMITS, ...defined(settings.defaultLimits), ...defined(record.limits) } as Limits;
+}
+
+export class Reconciler {
+  readonly options: ReconcilerOptions;
+  readonly registry: RegistryWriter;
+
+  constructor(options: ReconcilerOptions) {
+    this.options = options;
+    this.registry = new RegistryWriter(options.client, options.settings.registry.path, options.store.acl);
+  }
+
+  /** Effective limits: built-in defaults, the controller's defaultLimits, the tenant's overrides. */
+  limits(record: TenantRecord): Limits {
+    return effectiveLimits(this.options.settings, record);
+  }
+
+  async converge(name: string): Promise<ConvergeOutcome> {
+    const { store } = this.options;
+    const desired = await store.tenant(name);
+    if (desired === null) return 'absent';
+    const record = desired.value;
+    const status = await store.status(name);
+    try {
+      if (record.deleting) {
+        await this.removeTenant(record, status);
+        // Only when nobody changed the record meanwhile; otherwise the next pass sees the change.
+        if (await store.removeTenant(name, desired.version)) {
+          await store.removeStatus(name);
+          return 'deleted';
+        }
+        return 'converged';
+      }
+      await this.ensureRoot(record);
+      const { maxZnodes, maxBytes } = this.limits(record);
+      // The quota in every entry: a proxy's own default limits must not set another one.
+      await this.registry.upsert({ name, listeners: [record.listener], limits: { ...record.limits, maxZnodes, maxBytes } });
+      const listenerPort = (parseHostPort(record.listener) as HostPort).port;
+      const { platform } = this.options.settings;
+      if (record.cluster !== null) {
+        const rendered = renderCluster({ tenant: name, spec: record.cluster, listenerPort, platform });
+        await this.options.applier.apply(name, 'retained', rendered.retained);
+        await this.options.applier.apply(name, 'cluster', rendered.cluster);
+      } else if (status?.appliedCluster) {
+        const rendered = renderCluster({ tenant: name, spec: status.appliedCluster, listenerPort, platform });
+        await this.options.applier.remove(name, 'cluster', rendered.cluster);
+      }
+      await store.setStatus(name, this.status(desired.version, record.cluster, record.cluster !== null || (status?.retainedApplied ?? false)));
+      return 'converged';
+    } catch (error) {
+      await store
+        .setStatus(name, { ...(status ?? this.status(-1, null, false)), reconciledBy: this.options.actor, reconciledAt: new Date().toISOString(), error: (error as Error).message })
+        .catch(() => {});
+      throw error;
+    }
+  }
+
+  private status(generation: number, appliedCluster: ClusterSpec | null, retainedApplied: boolean): TenantStatus {
+    return { observedGeneration: generation, appliedCluster, retainedApplied, reconciledBy: this.options.actor, reconciledAt: new Date().toISOString() };
+  }
+
+  private async ensureRoot(record: TenantRecord): Promise<void> {
+    const { maxZnodes, maxBytes } = this.limits(record);
+    await ensureTenantRoot(this.options.client, {
+      root: defaultChroot(record.name),
+      identity: tenantSecrets(this.options.secret, record.name).identity,
+      admin: this.options.admin,
+      quota: { maxZnodes, maxBytes },
+    });
+  }
+
+  private async removeTenant(record: TenantRecord, status: TenantStatus | null): Promise<void> {
+    const { applier, settings, client, store } = this.options;
+    const port = (parseHostPort(record.listener) as HostPort).port;
+    // Anything rendered has the same object names whatever the spec: render with the last one known.
+    const spec = status?.appliedCluster ?? record.cluster ?? { flinkVersion: '1.15', zone: settings.platform.defaultZone, ...CLUSTER_DEFAULTS };
+    const rendered = renderCluster({ tenant: record.name, spec, listenerPort: port, platform: settings.platform });
+    await applier.remove(record.name, 'cluster', rendered.cluster);
+    await applier.remove(record.name, 'retained', rendered.retained);
+    // Proxies close the tenant's connections when its entry goes; only then its data.
+    await this.registry.remove(record.name);
+    const root = defaultChroot(record.name);
+    await applyQuota(client, root, { maxZnodes: 0, maxBytes: 0 });
+    await deleteTree(client, root);
+    await store.releasePort(port, record.name);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The controller end to end, against a real ZooKeeper ensemble and a real proxy that watches the
+ * tenant registry: the CLI (a real child process) creates a tenant, the proxy serves it without
+ * a restart, Curator writes Flink-like HA state through it, and the cluster goes through
+ * deploy / destroy / redeploy with that state intact. Then two controller replicas (real
+ * processes): only the leader reconciles, and killing it hands over.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalEnsemble } from '../src/embedded/ensemble.ts';
+import { reserveFreePorts } from '../src/embedded/free-ports.ts';
+import { pollUntil } from '../src/embedded/poll.ts';
+import { compileJava, runJava, type CompiledJava } from './support/java.ts';
+import { TEST_SECRET, startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
+import { describeRun, expectSuccess, resultLine, runProcess, type RunResult } from './support/run-process.ts';
+import { ServerTree } from './support/server-tree.ts';
+
+const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
+const REGISTRY = '/zkproxy/registry';
+const JOB_ID = 'a2c5b1d3e4f5061728394a5b6c7d8e9f';
+const API_TOKEN = 'test-api-token-0123456789';
+
+let ensemble: LocalEnsemble | undefined;
+let proxy: InProcessProxy | undefined;
+let tree: ServerTree;
+let java: CompiledJava | undefined;
+let work: string;
+let configFile: string;
+let manifests: string;
+
+beforeAll(async () => {
+  const compiling = compileJava([join(import.meta.dirname, 'clients', 'FlinkHaState.java')]);
+  compiling.catch(() => {});
+  ensemble = await LocalEnsemble.start({ size: 1 });
+  java = await compiling;
+  proxy = await startInProcessProxy(ensemble.connectString(), [], { registry: { path: REGISTRY } });
+  tree = await ServerTree.open(ensemble);
+  work = mkdtempSync(join(tmpdir(), 'zkproxy-controller-'));
+  manifests = join(work, 'manifests');
+  configFile = join(work, 'controller.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      ensemble: ensemble.connectString(),
+      security: { ensembleAdmin: 'super:super-secret' },
+      registry: { path: REGISTRY },
+      controller: { reconcileIntervalMs: 60_000, sessionTimeoutMs: 4000 },
+      platform: { domain: 'poc.example.com', proxyAddress: '127.0.0.1:{port}', tenantListenerHost: '127.0.0.1' },
+      apply: { mode: 'directory', directory: manifests },
+      log: { level: 'info' },
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await tree?.close().catch(() => {});
+  await proxy?.close();
+  await ensemble?.close();
+  java?.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** `zookeeper-proxy <args> --config <file> -o json` as a child process (asynchronous: the proxy shares this event loop). */
+function cli(...args: string[]): Promise<RunResult> {
+  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], { env: { ZKPROXY_SECRET: TEST_SECRET }, timeoutMs: 60_000 });
+}
+
+async function cliJson<T = Record<string, any>>(...args: string[]): Promise<T> {
+  return JSON.parse(expectSuccess(`zookeeper-proxy ${args.join(' ')}`, await cli(...args)).stdout) as T;
+}
+
+async function registryTenants(): Promise<string[]> {
+  if (!(await tree.exists(REGISTRY))) return [];
+  return (JSON.parse((await tree.data(REGISTRY))!.toString()) as { tenants: { name: string }[] }).tenants.map((t) => t.name);
+}
+
+const served = (name: string) => proxy!.server.listenerAddresses().some((l) => l.tenant === name);
+
+async function flinkHa(mode: 'write' | 'read', address: string): Promise<Record<string, any>> {
+  const result = await runJava(java!, 'FlinkHaState', [mode, address, JOB_ID], { timeoutMs: 90_000 });
+  if (result.code !== 0) throw new Error(`FlinkHaState ${mode} failed\n${describeRun(result)}`);
+  return resultLine(result);
+}
+
+describe('from nothing to a tenant with a Flink cluster, and back', () => {
+  let address: string;
+
+  it('tenant create: the chroot exists with the quota, the proxy serves the tenant without a restart', async () => {
+    const [port] = await reserveFreePorts(1);
+    address = `127.0.0.1:${port}`;
+    const created = await cliJson('tenant', 'create', 'acme', '--listener', address, '--limit', 'maxZnodes=5000');
+    expect(created).toMatchObject({ tenant: 'acme', listener: address, chroot: '/tenants/acme', limits: { maxZnodes: 5000 }, reconcile: { converged: true } });
+    expect(await tree.exists('/tenants/acme')).toBe(true);
+    expect((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_limits'))!.toString()).toContain('countHardLimit=5000');
+    expect(await registryTenants()).toEqual(['acme']);
+    await pollUntil(async () => (served('acme') ? true : undefined), { deadline: Date.now() + 30_000, description: 'the proxy serving acme' });
+  });
+
+  it('Curator through the proxy writes Flink-like HA state, which lands in /tenants/acme', async () => {
+    expect(await flinkHa('write', address)).toEqual({ written: true });
+    expect(await tree.children(`/tenants/acme/flink/flink-cluster/jobgraphs`)).toEqual([JOB_ID]);
+  });
+
+  it('cluster deploy renders and applies the cluster; tenant delete is refused while it is deployed', async () => {
+    const deployed = await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.15', '--taskmanagers', '3');
+    expect(deployed.cluster.applied).toEqual({ flinkVersion: '1.15', zone: 'default', jobManager: { cpu: 0.3, memoryMb: 1024 }, taskManager: { cpu: 0.3, memoryMb: 3072, instances: 3 } });
+    expect(deployed.cluster.zookeeperAddress).toBe(address);
+    expect(deployed.cluster.ui).toBe('https://flink-cluster-ui-acme.poc.example.com');
+    const cluster = readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8');
+    expect(cluster).toContain(`high-availability.zookeeper.quorum: ${address}`);
+    expect(cluster).toContain('replicas: 3');
+    expect(existsSync(join(manifests, 'acme', 'retained.yaml'))).toBe(true);
+
+    const refused = await cli('tenant', 'delete', 'acme');
+    expect(refused.code).toBe(4);
+    expect(refused.stderr.trim()).toBe('zookeeper-proxy: tenant "acme" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy acme)');
+    expect(await registryTenants()).toEqual(['acme']);
+  });
+
+  it('cluster status shows what is deployed and the ZooKeeper usage against the quota', async () => {
+    const status = await cliJson('cluster', 'status', 'acme');
+    const znodes = (await tree.children('/tenants/acme')) === null ? 0 : Number((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_stats'))!.toString().match(/count=(\d+)/)![1]);
+    expect(status.zookeeper.znodes).toEqual({ used: znodes, limit: 5000 });
+    expect(status.zookeeper.znodes.used).toBeGreaterThan(5); // the HA nodes written above
+    expect(status.cluster.desired.taskManager.instances).toBe(3);
+  });
+
+  it('cluster destroy removes the workloads and the vhost; ZooKeeper state, proxy entry and retained objects stay', async () => {
+    const destroyed = await cliJson('cluster', 'destroy', 'acme');
+    expect(destroyed.cluster).toMatchObject({ desired: null, applied: null, ui: null });
+    expect(existsSync(join(manifests, 'acme', 'cluster.yaml'))).toBe(false);
+    expect(existsSync(join(manifests, 'acme', 'retained.yaml'))).toBe(true);
+    expect(await tree.children(`/tenants/acme/flink/flink-cluster/jobgraphs`)).toEqual([JOB_ID]);
+    expect(await registryTenants()).toEqual(['acme']);
+    expect(served('acme')).toBe(true);
+  });
+
+  it('cluster deploy again: Curator finds the same HA state through the same chroot', async () => {
+    await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.12');
+    expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toContain('image: flink:1.12.2-scala_2.12-java11');
+    expect(await flinkHa('read', address)).toEqual({
+      jobs: [JOB_ID],
+      jobGraph: `s3://bucket/ha/submittedJobGraph-${JOB_ID}`,
+      checkpoints: ['0000000000000000042'],
+      checkpoint: 's3://bucket/checkpoints/chk-42',
+      counter: 43,
+    });
+  });
+
+  it('a refused request changes nothing: bad fields, versions and names', async () => {
+    const registryBefore = (await tree.data(REGISTRY))!.toString();
+    const clusterBefore = readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8');
+    const bad = await cli('cluster', 'deploy', 'acme', '--flink-version', '1.14', '--jobmanager-cpu', '0.2', '--taskmanager-memory', '1000', '--taskmanagers', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe(
+      [
+        'zookeeper-proxy: invalid request:',
+        '  flinkVersion "1.14" is not supported (supported: 1.12, 1.15)',
+        '  jobManager.cpu 0.2 is below the minimum 0.3',
+        '  taskManager.memoryMb 1000 is below the minimum 1024',
+        '  taskManager.instances 0 is below the minimum 1',
+        '',
+      ].join('\n'),
+    );
+    for (const [name, message] of [
+      ['Beta', 'tenant name "Beta" contains upper-case letters'],
+      ['b'.repeat(47), 'is 47 characters long: at most 46'],
+      ['beta/../acme', 'tenant name "beta/../acme" contains "/"'],
+    ] as const) {
+      const result = await cli('tenant', 'create', name);
+      expect(result.code, name).toBe(2);
+      expect(result.stderr).toContain(message);
+    }
+    const badLimit = await cli('tenant', 'create', 'beta', '--limit', 'maxZnodes=-5');
+    expect(badLimit.code).toBe(2);
+    expect(badLimit.stderr.trim()).toBe('zookeeper-proxy: limits.maxZnodes: Too small: expected number to be >=0');
+    expect((await tree.data(REGISTRY))!.toString()).toBe(registryBefore);
+    expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(clusterBefore);
+    expect(await tree.children('/zkproxy/controller/tenants')).toEqual(['acme']);
+    expect(await tree.children('/tenants')).toEqual(['acme']);
+  });
+
+  it('destroy then tenant delete: manifests, registry entry, proxy listener and ZooKeeper data are gone', async () => {
+    await cliJson('cluster', 'destroy', 'acme');
+    expect(await cliJson('tenant', 'delete', 'acme')).toEqual({ tenant: 'acme', deleted: true });
+    expect(existsSync(join(manifests, 'acme'))).toBe(false);
+    expect(await registryTenants()).toEqual([]);
+    expect(await tree.exists('/tenants/acme')).toBe(false);
+    expect(await tree.exists('/zookeeper/quota/tenants/acme')).toBe(false);
+    await pollUntil(async () => (served('acme') ? undefined : true), { deadline: Date.now() + 30_000, description: 'the proxy dropping acme' });
+    expect(await cliJson('tenant', 'list')).toEqual([]);
+  });
+});
+
+interface Replica {
+  child: ChildProcess;
+  api: string;
+  id: string;
+  exited: Promise<unknown>;
+}
+
+async function startReplica(): Promise<Replica> {
+  const child = spawn(process.execPath, [CLI, 'controller', '--config', configFile, '--http-listen', '127.0.0.1:0'], {
+    env: { ...process.env, ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const lines: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${lines.join('\n')}`)), 30_000);
+    void exited.then(() => reject(new Error(`controller exited:\n${lines.join('\n')}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      lines.push(line);
+      if (!line.includes('controller running')) return;
+      const entry = JSON.parse(line) as { api: string; replica: string };
+      clearTimeout(timer);
+      resolve({ child, api: `http://${entry.api}`, id: entry.replica, exited });
+    });
+  });
+}
+
+async function api(replica: Replica, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${replica.api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+const health = async (replica: Replica) => (await (await fetch(`${replica.api}/healthz`)).json()) as { leader: boolean; passes: number; converged: number; leaderId: string };
+
+describe('two controller replicas', () => {
+  const replicas: Replica[] = [];
+
+  afterAll(async () => {
+    for (const replica of replicas) replica.child.kill('SIGKILL');
+    await Promise.all(replicas.map((r) => r.exited));
+  });
+
+  it('only the leader reconciles; killing it hands over to the other', async () => {
+    replicas.push(await startReplica(), await startReplica());
+    const [leader, follower] = await pollUntil(
+      async () => {
+        const states = await Promise.all(replicas.map(health));
+        const index = states.findIndex((s) => s.leader);
+        return index < 0 || states.filter((s) => s.leader).length !== 1 ? undefined : [replicas[index]!, replicas[1 - index]!];
+      },
+      { deadline: Date.now() + 30_000, description: 'exactly one leader' },
+    );
+    expect((await health(follower)).leaderId).toBe(leader.id);
+
+    // The API refuses a missing token, and a write through the FOLLOWER is converged by the leader.
+    expect((await fetch(`${follower.api}/v1/tenants`)).status).toBe(401);
+    const [port] = await reserveFreePorts(1);
+    const created = await api(follower, 'POST', '/v1/tenants', { name: 'gamma', listener: `127.0.0.1:${port}` });
+    expect(created.status).toBe(202);
+    const converged = await pollUntil(
+      async () => {
+        const view = (await api(follower, 'GET', '/v1/tenants/gamma')).body;
+        return view.reconcile?.converged ? view : undefined;
+      },
+      { deadline: Date.now() + 30_000, description: 'gamma converged' },
+    );
+    expect(converged.reconcile.reconciledBy).toBe(leader.id);
+    expect((await health(follower)).passes).toBe(0);
+    expect((await health(leader)).converged).toBeGreaterThan(0);
+    await pollUntil(async () => (served('gamma') ? true : undefined), { deadline: Date.now() + 30_000, description: 'the proxy serving gamma' });
+
+    const invalid = await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15', taskManager: { instances: 0 } });
+    expect(invalid).toEqual({ status: 400, body: { error: 'invalid request', problems: ['taskManager.instances 0 is below the minimum 1'] } });
+
+    leader.child.kill('SIGKILL');
+    await leader.exited;
+    await pollUntil(async () => ((await health(follower)).leader ? true : undefined), { deadline: Date.now() + 40_000, description: 'the follower taking over' });
+    expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15' })).status).toBe(202);
+    const deployed = await pollUntil(
+      async () => {
+        const view = (await api(follower, 'GET', '/v1/tenants/gamma')).body;
+        return view.reconcile?.converged && view.cluster.applied ? view : undefined;
+      },
+      { deadline: Date.now() + 30_000, description: 'gamma deployed by the new leader' },
+    );
+    expect(deployed.reconcile.reconciledBy).toBe(follower.id);
+    expect(existsSync(join(manifests, 'gamma', 'cluster.yaml'))).toBe(true);
+    expect((await api(follower, 'DELETE', '/v1/tenants/gamma')).status).toBe(409);
+  });
+});
