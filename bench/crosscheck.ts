@@ -50,7 +50,7 @@ try {
     targets.push(h.target);
   }
   if (wanted.includes('proxy-1w')) {
-    const p = await startProxy(ensemble, { name: 'proxy-1w', workers: undefined, tenants: 1, nodeArgs: [], onLog: (line) => console.error(`proxy: ${line}`) });
+    const p = await startProxy(ensemble, { name: 'proxy-1w', workers: 1, tenants: 1, nodeArgs: [], onLog: (line) => console.error(`proxy: ${line}`) });
     children.push(p.process);
     targets.push(p.target);
   }

@@ -59,7 +59,7 @@ try {
   const h = await startHaproxy(ensemble, { binary: '/usr/sbin/haproxy', threads: 1, maxconn: 8192 });
   children.push(h.process);
   // --perf-basic-prof writes /tmp/perf-<pid>.map so perf can name JIT frames (and a V8 isolate log into the cwd).
-  const p = await startProxy(ensemble, { name: 'proxy-1w', workers: undefined, tenants: 1, nodeArgs: ['--perf-basic-prof'], cwd: work, onLog: (l) => console.error(`proxy: ${l}`) });
+  const p = await startProxy(ensemble, { name: 'proxy-1w', workers: 1, tenants: 1, nodeArgs: ['--perf-basic-prof'], cwd: work, onLog: (l) => console.error(`proxy: ${l}`) });
   children.push(p.process);
   mapFile = `/tmp/perf-${p.target.pids()[0]}.map`;
   const groups = [

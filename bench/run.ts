@@ -282,7 +282,7 @@ async function main(): Promise<number> {
     if (profile) mkdirSync(profileDir, { recursive: true });
     const p = await startProxy(ens, {
       name,
-      workers: name === 'proxy-all' ? workers : undefined,
+      workers: name === 'proxy-all' ? workers : 1,
       tenants: tenantCount,
       ...(targetCli === undefined ? {} : { cli: targetCli }),
       nodeArgs: profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],

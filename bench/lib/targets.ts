@@ -190,8 +190,8 @@ export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOpti
 
 export interface ProxyOptions {
   name: 'proxy-1w' | 'proxy-all' | 'proxy-ref';
-  /** `--workers N`; undefined runs the CLI without the flag (one event loop). */
-  workers: number | undefined;
+  /** Event loops (`serve --workers N`); a CLI without --workers can only run 1. */
+  workers: number;
   /** Tenants to serve (bench, bench-1, ...), one plain listener each. */
   tenants: number;
   /** Extra node flags for the proxy process, e.g. --cpu-prof. */
@@ -219,13 +219,20 @@ function supportsLimits(cli: string): boolean {
   return existsSync(schema) && readFileSync(schema, 'utf8').includes('LimitsSchema');
 }
 
+const workersSupport = new Map<string, boolean>();
+
 /** Whether `serve` at `cli` accepts --workers (the multi-worker proxy). */
 export function supportsWorkers(cli: string = DEFAULT_CLI): boolean {
-  try {
-    return execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
-  } catch {
-    return false;
+  let supported = workersSupport.get(cli);
+  if (supported === undefined) {
+    try {
+      supported = execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
+    } catch {
+      supported = false;
+    }
+    workersSupport.set(cli, supported);
   }
+  return supported;
 }
 
 /**
@@ -262,7 +269,10 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
   const security = { secret: RUN_SECRET, ensembleAdmin: `${user}:${password}` };
   writeFileSync(file, JSON.stringify({ ensemble: ensemble.connectString(), security, tenants, ...unlimited }), { mode: 0o600 });
   const cli = options.cli ?? DEFAULT_CLI;
-  const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
+  // Where --workers exists its default is one per CPU: proxy-1w must ask for 1.
+  const workerArgs = supportsWorkers(cli) ? ['--workers', String(options.workers)] : [];
+  if (workerArgs.length === 0 && options.workers !== 1) throw new Error(`${cli} has no serve --workers: cannot run ${options.workers} workers`);
+  const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...workerArgs];
   const child = spawn(process.execPath, [...options.nodeArgs, cli, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
@@ -292,7 +302,7 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
       pids: () => (child.pid === undefined ? [] : processTreePids(child.pid)),
       describe:
         `zookeeper-proxy as its own process (\`node ${options.cli ?? 'src/cli.ts'} ${serveArgs.join(' ').replace(file, 'proxy.json')}\`, Node ${process.version}, ` +
-        `${options.workers === undefined ? 'one event loop' : `${options.workers} workers`}), ${options.tenants} tenant(s), limits lifted, security.ensembleAdmin set`,
+        `${options.workers === 1 ? 'one event loop' : `${options.workers} workers`}), ${options.tenants} tenant(s), limits lifted, security.ensembleAdmin set`,
     },
     process: handle,
   };
