@@ -19,7 +19,8 @@ export class FrameReader {
   readonly maxFrameSize: number;
   private partial: Buffer | undefined; // frame being assembled (prefix included)
   private filled = 0;
-  private readonly prefix = Buffer.alloc(LENGTH_PREFIX);
+  /** A length prefix split across chunks; allocated when that first happens (a reader per connection side, most never need it). */
+  private prefix: Buffer | undefined;
   private prefixFilled = 0;
 
   constructor(maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE) {
@@ -71,14 +72,15 @@ export class FrameReader {
       }
       // Fewer than 4 bytes of a length prefix so far: collect them.
       const take = Math.min(LENGTH_PREFIX - this.prefixFilled, end - pos);
-      chunk.copy(this.prefix, this.prefixFilled, pos, pos + take);
+      const prefix = (this.prefix ??= Buffer.alloc(LENGTH_PREFIX));
+      chunk.copy(prefix, this.prefixFilled, pos, pos + take);
       this.prefixFilled += take;
       pos += take;
       if (this.prefixFilled === LENGTH_PREFIX) {
         this.prefixFilled = 0;
-        const length = this.checkLength(this.prefix.readInt32BE(0));
+        const length = this.checkLength(prefix.readInt32BE(0));
         this.startPartial(length);
-        this.prefix.copy(this.partial!, 0);
+        prefix.copy(this.partial!, 0);
         this.filled = LENGTH_PREFIX;
         if (length === 0) {
           const frame = this.partial!;
