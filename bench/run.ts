@@ -20,8 +20,8 @@ import type { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { runCase, type RunResult } from './lib/driver.ts';
 import type { ProcessGroup } from './lib/procstat.ts';
 import { markdownReport, svgChart, verdicts, type ReportInput } from './lib/report.ts';
-import { directTarget, proxySessionCapacity, startEnsemble, startHaproxy, startProxy, supportsWorkers, TARGETS, type Child, type Target, type TargetName } from './lib/targets.ts';
-import { expandWorkload, tenantsNeeded, WORKLOADS, type BenchCase, type WorkloadSettings } from './lib/workloads.ts';
+import { descriptorLimit, directTarget, proxySessionCapacity, startEnsemble, startHaproxy, startProxy, supportsWorkers, TARGETS, type Child, type Target, type TargetName } from './lib/targets.ts';
+import { expandWorkload, WORKLOADS, type BenchCase, type WorkloadSettings } from './lib/workloads.ts';
 import { profileMarkdown, summarizeProfile } from './profile-summary.ts';
 
 const HELP = `Usage: npm run bench -- [options]      (or ./zkp bench [options])
@@ -141,9 +141,6 @@ const settings: WorkloadSettings = {
   watchers: positive('watchers', opts.watchers),
   watchRounds: positive('watch-rounds', opts['watch-rounds']),
 };
-const sessionCapacity = proxySessionCapacity();
-const idleClamped = settings.idleSessions > sessionCapacity;
-if (idleClamped) settings.idleSessions = sessionCapacity;
 const rounds = positive('rounds', opts.rounds);
 const prewarmMs = nonNegative('prewarm', opts.prewarm) * 1000;
 const workers = positive('workers', opts.workers);
@@ -153,8 +150,12 @@ let targetNames = list('targets', opts.targets, TARGETS);
 if (opts['compare-cli'] !== undefined && !targetNames.includes('proxy-ref')) targetNames.push('proxy-ref');
 if (opts['compare-cli'] === undefined) targetNames = targetNames.filter((t) => t !== 'proxy-ref');
 const workloadNames = list('workloads', opts.workloads, WORKLOADS);
+// The proxy serves every tenant of the run, one listener each: fewer descriptors left for sessions.
+const tenantCount = workloadNames.includes('tenants') ? Math.max(...settings.tenants) : 1;
+const sessionCapacity = proxySessionCapacity(tenantCount);
+const idleClamped = settings.idleSessions > sessionCapacity;
+if (idleClamped) settings.idleSessions = sessionCapacity;
 const cases: BenchCase[] = workloadNames.flatMap((w) => expandWorkload(w, settings));
-const tenantCount = tenantsNeeded(cases);
 
 // ------------------------------------------------------------------ progress output (stderr)
 
@@ -249,7 +250,7 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   if (idleClamped && workloadNames.includes('idle')) {
     notes.push(
-      `Idle sessions were capped at ${sessionCapacity.toLocaleString('en-US')}: a process here may hold ${(sessionCapacity * 2 + 256).toLocaleString('en-US')} descriptors (hard limit, not raisable in this container) and a proxied session takes two. ` +
+      `Idle sessions were capped at ${sessionCapacity.toLocaleString('en-US')}: a process here may hold ${descriptorLimit().toLocaleString('en-US')} descriptors (hard limit, not raisable in this container), a proxied session takes two and each of the ${tenantCount.toLocaleString('en-US')} tenant listeners one. ` +
         'The RSS at 10,000 sessions is extrapolated from the per-session growth.',
     );
   }

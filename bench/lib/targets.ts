@@ -48,8 +48,9 @@ export interface Target {
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 
 /**
- * Creates the bench znodes (NODES) under the first `tenants` tenant chroots, open ACL, so that
- * direct, haproxy and proxy clients all read the same data (idempotent).
+ * Creates the bench znodes (NODES) under the "bench" chroot, and the small one under the other
+ * `tenants - 1` chroots (all the many-tenants workload reads), open ACL, so that direct, haproxy
+ * and proxy clients all read the same data (idempotent).
  */
 export async function createBenchNodes(port: number, tenants: number): Promise<void> {
   const client = await JuteClient.connect({ port, sessionTimeoutMs: 30_000 });
@@ -62,7 +63,9 @@ export async function createBenchNodes(port: number, tenants: number): Promise<v
     for (let from = 0; from < tenants; from += 100) {
       const slice = Array.from({ length: Math.min(100, tenants - from) }, (_, i) => tenantChroot(from + i));
       await Promise.all(slice.map((root) => create(root, null)));
-      await Promise.all(slice.flatMap((root) => Object.values(NODES).map((n) => create(root + n.path, n.bytes === 0 ? null : Buffer.alloc(n.bytes, 0x61)))));
+      await Promise.all(
+        slice.flatMap((root, i) => (from + i === 0 ? Object.values(NODES) : [NODES.small]).map((n) => create(root + n.path, n.bytes === 0 ? null : Buffer.alloc(n.bytes, 0x61)))),
+      );
     }
     const check = await client.request(OpCode.getData, { path: `${CHROOT}${NODES.large.path}`, watch: false });
     const data = (check.body as { data: Buffer | null } | undefined)?.data;
@@ -235,18 +238,18 @@ export function supportsWorkers(cli: string = DEFAULT_CLI): boolean {
   return supported;
 }
 
-/**
- * Sessions one proxy process can hold: 2 descriptors each (client + ensemble) within the
- * descriptor limit it inherits (the hard limit cannot be raised from inside a container).
- */
-export function proxySessionCapacity(): number {
-  let limit = 1024;
+/** The descriptor limit processes started from here inherit (the hard limit cannot be raised inside a container). */
+export function descriptorLimit(): number {
   try {
-    limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || limit;
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
   } catch {
-    // keep the conservative default
+    return 1024;
   }
-  return Math.floor((limit - 256) / 2);
+}
+
+/** Sessions one proxy process can hold: 2 descriptors each (client + ensemble), after its listeners and some spare. */
+export function proxySessionCapacity(listeners: number): number {
+  return Math.floor((descriptorLimit() - 256 - listeners) / 2);
 }
 
 export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions): Promise<{ target: Target; process: Child }> {

@@ -125,8 +125,3 @@ export function expandWorkload(name: WorkloadName, s: WorkloadSettings): BenchCa
       return [{ kind: 'storm', workload: name, name, sessions: s.watchers, durationMs: 0, rounds: s.watchRounds, holdMs: 0 }];
   }
 }
-
-/** Tenants the proxy must serve for these cases. */
-export function tenantsNeeded(cases: BenchCase[]): number {
-  return Math.max(1, ...cases.map((c) => (c.kind === 'closed' ? c.tenants : 1)));
-}
