@@ -428,7 +428,8 @@ export function svgChart(input: ReportInput): string {
         return per.length === 0 ? undefined : median(per);
       }),
     }));
-    panels.push(panel(curveW, 0, W - curveW, H - 30, 'Throughput relative to haproxy (same run)', 'x haproxy', barCases, series, (v) => v.toFixed(2)));
+    const labels = barCases.map((name) => name.replace(/^tenants-/, 't='));
+    panels.push(panel(curveW, 0, W - curveW, H - 30, 'Throughput relative to haproxy (same run; t = tenants)', 'x haproxy', labels, series, (v) => v.toFixed(2)));
   }
   const legend = names
     .map((t, i) => `<rect x="${20 + i * 120}" y="${H - 22}" width="12" height="12" fill="${COLORS[t] ?? '#333'}"/><text x="${36 + i * 120}" y="${H - 12}" font-size="12">${esc(t)}</text>`)

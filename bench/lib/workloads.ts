@@ -4,7 +4,8 @@
  */
 import type { OpKind } from './loadgen.ts';
 
-export const WORKLOADS = ['unloaded', 'read', 'write', 'mixed', 'large', 'curve', 'tenants', 'idle', 'connstorm', 'watchstorm'] as const;
+// idle first: the proxy's RSS is sampled before other workloads grew its heap (V8 keeps what it took).
+export const WORKLOADS = ['idle', 'unloaded', 'read', 'write', 'mixed', 'large', 'curve', 'tenants', 'connstorm', 'watchstorm'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export const WORKLOAD_TITLES: Record<WorkloadName, string> = {
