@@ -6,6 +6,7 @@ import { OpCode } from 'jute-ts';
 import { ConnectionLostError, JuteClient } from 'jute-ts/client';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
+import { waitFor } from './support/limits.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 
 /** A port where nothing listens (bound, then closed). */
@@ -93,4 +94,42 @@ describe('a read-only member (quorum lost, readonlymode.enabled)', () => {
   it('refuses (closes) a client that does not accept read-only sessions, as ZooKeeper does', async () => {
     await expect(JuteClient.connect({ port: proxy.port('alpha'), canBeReadOnly: false, connectTimeoutMs: 8_000 })).rejects.toBeInstanceOf(ConnectionLostError);
   }, 30_000);
+});
+
+describe('a member that stops answering (SIGSTOP)', () => {
+  let ensemble: LocalEnsemble;
+  let proxy: InProcessProxy;
+  beforeAll(async () => {
+    ensemble = await LocalEnsemble.start({ size: 1 });
+    proxy = await startInProcessProxy(ensemble.connectString(), [{ name: 'alpha' }]);
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.close();
+    await ensemble?.close();
+  });
+
+  it('a client that gives up on it (pings unanswered for a third of its timeout) makes the proxy try that member last', async () => {
+    const client = await JuteClient.connect({ host: '127.0.0.1', port: proxy.port('alpha'), sessionTimeoutMs: 6000, keepAlive: false });
+    const member = proxy.server.members.all[0]!;
+    expect(member.avoidUntil).toBeLessThanOrEqual(Date.now());
+    ensemble.pause(1);
+    try {
+      client.ping().catch(() => {}); // never answered: the member is stopped
+      await new Promise((resolve) => setTimeout(resolve, (client.sessionTimeoutMs * 2) / 3));
+      client.destroy('read timeout, as ZooKeeper clients do');
+      await waitFor('the member is marked silent', async () => (await metric(proxy, `zkproxy_backend_silent_total{member="${member.key}"}`)) === 1, 10_000);
+      expect(member.avoidUntil).toBeGreaterThan(Date.now());
+    } finally {
+      ensemble.resume(1);
+    }
+  });
+
+  it('a client that closes while its requests are answered does not mark the member', async () => {
+    const before = await metric(proxy, 'zkproxy_backend_silent_total');
+    const client = await JuteClient.connect({ host: '127.0.0.1', port: proxy.port('alpha'), sessionTimeoutMs: 6000 });
+    await client.call(OpCode.exists, { path: '/', watch: false });
+    client.destroy('done');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await metric(proxy, 'zkproxy_backend_silent_total')).toBe(before);
+  });
 });

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, ensembleAdmin, validateConfig } from '../src/config/config.ts';
-import { loadConfig } from '../src/config/load.ts';
+import { ConfigError, ConfigSchema, DEFAULT_LIMITS, ensembleAdmin, validateConfig } from '../src/config/config.ts';
+import { loadConfig, readConfigFile } from '../src/config/load.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'zkproxy-config-'));
@@ -30,6 +30,17 @@ describe('configuration validation', () => {
     expect(config.ensemble).toEqual([{ host: 'zk1', port: 2181 }, { host: 'zk2', port: 2181 }]);
     expect(config.admin.listen).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(config).toMatchObject({ drain: { periodMs: 10_000 }, maxFrameBytes: 1_049_599, client: { handshakeTimeoutMs: 10_000 } });
+  });
+
+  it('deploy/proxy.example.yaml is valid, names every top-level key, and states the real defaults', () => {
+    const file = join(import.meta.dirname, '..', 'deploy', 'proxy.example.yaml');
+    const raw = readConfigFile(file);
+    const example = validateConfig(raw);
+    const defaults = validateConfig(base);
+    expect(Object.keys(raw).sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+    expect(raw.limits).toEqual(DEFAULT_LIMITS);
+    for (const key of ['total', 'backend', 'client', 'drain', 'maxFrameBytes', 'ensembleMaxFrameBytes', 'log', 'tlsListeners'] as const) expect(example[key], key).toEqual(defaults[key]);
+    expect(example.security.allowSasl).toBe(defaults.security.allowSasl);
   });
 
   it('names unknown tenant fields and unknown top-level keys', () => {

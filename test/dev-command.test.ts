@@ -1,15 +1,18 @@
 /**
  * The README's first command, `./zkp dev` (= `zookeeper-proxy dev`): it starts its own ensemble
  * and the proxy with two demo tenants, prints ONE JSON line that scripts parse (a contract:
- * ensemble, admin, tenants, platform), serves both tenants in their own chroots, and removes
- * everything it started on Ctrl-C.
+ * ensemble, admin, tenants, platform), serves both tenants in their own chroots, lets the
+ * controller add a tenant that it serves at once, and removes everything it started on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
+import { describeRun, runProcess } from './support/run-process.ts';
 
 const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 const OPEN = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
@@ -18,11 +21,11 @@ interface DevLine {
   ensemble: string;
   admin: string;
   tenants: Record<string, string>;
-  platform: { registry: string; secretFile: string; ensembleAdmin: string };
+  platform: { registry: string; secretFile: string; ensembleAdmin: string; controllerConfig: string };
 }
 
 describe('zookeeper-proxy dev', () => {
-  it('prints the endpoints as one JSON line, serves the demo tenants in separate chroots, and exits 0 on SIGINT', async () => {
+  it('prints the endpoints as one JSON line, serves the demo tenants in separate chroots, serves a tenant the controller creates, and exits 0 on SIGINT', async () => {
     const child = spawn(process.execPath, [CLI, 'dev', '--size', '1', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderr: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
@@ -51,6 +54,24 @@ describe('zookeeper-proxy dev', () => {
       } finally {
         await a.close();
         await b.close();
+      }
+
+      // The README's controller flow against this dev platform: the new tenant is served at once.
+      const manifests = mkdtempSync(join(tmpdir(), 'zkp-dev-manifests-'));
+      try {
+        const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args, '--config', line.platform.controllerConfig], { timeoutMs: 60_000 });
+        const created = await cli('tenant', 'create', 'acme', '-o', 'json');
+        expect(created.code, describeRun(created)).toBe(0);
+        const listener = (JSON.parse(created.stdout) as { listener: string }).listener;
+        const [acmeHost, acmePort] = listener.split(':') as [string, string];
+        const acme = await JuteClient.connect({ host: acmeHost, port: Number(acmePort), sessionTimeoutMs: 10_000 });
+        expect((await acme.request(OpCode.exists, { path: '/hello', watch: false })).err).toBe(ErrorCode.NONODE);
+        await acme.close();
+        const deployed = await cli('cluster', 'deploy', 'acme', '--flink-version', '1.15', '--manifest-dir', manifests, '-o', 'json');
+        expect(deployed.code, describeRun(deployed)).toBe(0);
+        expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toContain(`high-availability.zookeeper.quorum: ${listener}`);
+      } finally {
+        rmSync(manifests, { recursive: true, force: true });
       }
       child.kill('SIGINT');
       expect(await exited).toBe(0);

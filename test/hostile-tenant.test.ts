@@ -179,9 +179,9 @@ async function serverSnapshot(root: string, keep: (path: string) => boolean = ()
     if (!keep(path)) return;
     const data = await tree.client.request(OpCode.getData, { path, watch: false });
     if (data.err === ErrorCode.NONODE) return;
-    const acl = await tree.client.call(OpCode.getACL, { path });
+    const acl = await tree.acl(path);
     const stat = data.body!.stat as { version: number; aversion: number; ephemeralOwner: bigint };
-    out.set(path, JSON.stringify([String(data.body!.data), stat.version, stat.aversion, String(stat.ephemeralOwner), acl.body!.acl]));
+    out.set(path, JSON.stringify([String(data.body!.data), stat.version, stat.aversion, String(stat.ephemeralOwner), acl]));
     const kids = (await tree.client.call(OpCode.getChildren, { path, watch: false })).body!.children as string[];
     for (const kid of kids) await visit(`${path}/${kid}`);
   };
@@ -705,7 +705,7 @@ describe('ACLs and identity', () => {
     const rootAcl = (await client.call(OpCode.getACL, { path: '/' })).body!.acl;
     expect(rootAcl).toEqual(OPEN_ACL);
     // The server's truth: the tenant's digest identity and the platform admin.
-    const serverAcl = (await tree.client.call(OpCode.getACL, { path: '/tenants/alpha' })).body!.acl as { id: { id: string } }[];
+    const serverAcl = (await tree.acl('/tenants/alpha')) as { id: { id: string } }[];
     expect(serverAcl.map((entry) => entry.id.id).sort()).toEqual([adminId, alpha.id].sort());
     await client.call(OpCode.create, { path: '/acl-auth', data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
     await create(client, '/acl-open');
@@ -721,7 +721,7 @@ describe('ACLs and identity', () => {
   it('setACL or create naming beta\'s digest identity is refused with INVALIDACL', async () => {
     const { client } = await session('alpha');
     await create(client, '/acl-target', CreateMode.PERSISTENT, 'x');
-    const aclBefore = (await tree.client.call(OpCode.getACL, { path: '/tenants/alpha/acl-target' })).body!.acl;
+    const aclBefore = (await tree.acl('/tenants/alpha/acl-target'));
     const betaAcls = [
       [{ perms: Perms.ALL, id: { scheme: 'digest', id: beta.id } }],
       [...OPEN_ACL, { perms: Perms.READ, id: { scheme: 'digest', id: beta.id } }],
@@ -733,7 +733,7 @@ describe('ACLs and identity', () => {
       expect(await err(client, OpCode.createTTL, { path: '/acl-new', data: null, acl, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n })).toBe(ErrorCode.INVALIDACL);
       expect(await err(client, OpCode.multi, multiBody([[OpCode.create, { path: '/acl-new', data: null, acl, flags: 0 }]]))).toBe(ErrorCode.INVALIDACL);
     }
-    expect((await tree.client.call(OpCode.getACL, { path: '/tenants/alpha/acl-target' })).body!.acl).toEqual(aclBefore);
+    expect((await tree.acl('/tenants/alpha/acl-target'))).toEqual(aclBefore);
     expect(await tree.exists('/tenants/alpha/acl-new')).toBe(false);
   });
 
@@ -749,7 +749,7 @@ describe('ACLs and identity', () => {
       expect(await err(client, OpCode.setACL, { path: '/', acl, version: -1 })).toBe(ErrorCode.INVALIDACL);
       expect(await err(client, OpCode.create, { path: '/acl-super2', data: null, acl, flags: 0 })).toBe(ErrorCode.INVALIDACL);
     }
-    const serverAcl = (await tree.client.call(OpCode.getACL, { path: '/tenants/alpha/acl-super' })).body!.acl;
+    const serverAcl = (await tree.acl('/tenants/alpha/acl-super'));
     // The platform admin is added to every ACL a tenant sets (hidden from the tenant's getACL).
     expect(serverAcl).toEqual([
       { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
@@ -781,7 +781,7 @@ describe('ACLs and identity', () => {
     expect(await tree.exists('/tenants/alpha')).toBe(true);
     expect(await tree.exists('/tenants/a')).toBe(true);
     expect(await client.call(OpCode.setACL, { path: '/', acl: OPEN_ACL, version: -1 }).then((reply) => reply.err)).toBe(ErrorCode.OK);
-    const serverAcl = (await tree.client.call(OpCode.getACL, { path: '/tenants/alpha' })).body!.acl as { id: { scheme: string; id: string } }[];
+    const serverAcl = (await tree.acl('/tenants/alpha')) as { id: { scheme: string; id: string } }[];
     expect(serverAcl).toContainEqual({ perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } });
     expect(serverAcl.map((entry) => entry.id.scheme)).not.toContain('world');
     // beta (direct, with its real identity) still cannot read alpha's root.
@@ -1026,7 +1026,7 @@ describe('frames', () => {
       [4, ErrorCode.OK],
     ]);
     const alpha = tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity;
-    expect((await tree.client.call(OpCode.getACL, { path: '/tenants/alpha/early' })).body!.acl).toEqual([
+    expect((await tree.acl('/tenants/alpha/early'))).toEqual([
       { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
       { perms: Perms.ALL, id: { scheme: 'digest', id: digestId('super', 'super-secret') } },
     ]);
@@ -1152,7 +1152,7 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
       expect(await err(client, OpCode.setACL, { path, acl: grab, version: -1 }), path).toBe(ErrorCode.NOAUTH);
       expect(await err(client, OpCode.setACL, { path, acl: OPEN_ACL, version: -1 }), path).toBe(ErrorCode.NOAUTH);
     }
-    const acl = (await tree.client.call(OpCode.getACL, { path: alphaNode })).body!.acl as { id: { id: string } }[];
+    const acl = (await tree.acl(alphaNode)) as { id: { id: string } }[];
     expect(acl.map((entry) => entry.id.id)).toEqual([tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity.id, digestId('super', 'super-secret')]);
   });
 

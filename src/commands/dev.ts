@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { formatHostPort, validateConfig } from '../config/config.ts';
 import { DEFAULT_REGISTRY_PATH } from '../config/registry.ts';
+import { validateSettings } from '../controller/settings.ts';
 import { LocalEnsemble } from '../embedded/ensemble.ts';
 import { createLogger } from '../observability/logger.ts';
 import { ProxyServer } from '../server/proxy-server.ts';
@@ -49,7 +50,18 @@ export async function runDev(options: DevOptions): Promise<void> {
     exitOnSignals(proxy, config, log, () => ensemble.close());
     const tenants = Object.fromEntries(proxy.listenerAddresses().map(({ tenant, address }) => [tenant, formatHostPort(address)]));
     const admin = proxy.adminListenAddress();
-    const platform = { registry: DEFAULT_REGISTRY_PATH, secretFile, ensembleAdmin };
+    // A controller configuration for this dev platform: `./zkp tenant create acme --config <it>`.
+    const controllerConfig = join(ensemble.baseDir, 'controller.json');
+    const controllerSettings = {
+      ensemble: ensemble.connectString(),
+      security: { secretFile, ensembleAdmin },
+      registry: { path: DEFAULT_REGISTRY_PATH },
+      platform: { domain: 'dev.localhost', proxyAddress: '127.0.0.1:{port}', tenantListenerHost: '127.0.0.1', tenantListenerPorts: '17460-17999' },
+      apply: { mode: 'directory', directory: join(process.cwd(), 'manifests') },
+    };
+    validateSettings(controllerSettings); // a typo here would only show when someone uses it
+    writeFileSync(controllerConfig, `${JSON.stringify(controllerSettings, null, 2)}\n`, { mode: 0o600 });
+    const platform = { registry: DEFAULT_REGISTRY_PATH, secretFile, ensembleAdmin, controllerConfig };
     process.stdout.write(`${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants, platform })}\n`);
     process.stdout.write(instructions(ensemble, tenants, admin ? formatHostPort(admin) : null));
   } catch (error) {

@@ -3,31 +3,15 @@
  * authenticated as the platform admin, plus the few tree operations the controller needs.
  */
 import { ErrorCode, OpCode, type RecordValue } from 'jute-ts';
-import { JuteClient, KeeperError } from 'jute-ts/client';
-import { formatHostPort, type HostPort } from '../config/config.ts';
+import { KeeperError, type JuteClient } from 'jute-ts/client';
+import { EnsembleMembers } from '../backend/members.ts';
+import { openPlatformSession } from '../backend/platform-session.ts';
+import type { HostPort } from '../config/config.ts';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
 
-export async function connectEnsemble(members: readonly HostPort[], admin: DigestIdentity | undefined, sessionTimeoutMs = 10_000): Promise<JuteClient> {
-  const failures: string[] = [];
-  // Random order spreads controllers and CLI calls over the members.
-  for (const member of [...members].sort(() => Math.random() - 0.5)) {
-    let client: JuteClient;
-    try {
-      client = await JuteClient.connect({ host: member.host, port: member.port, sessionTimeoutMs, connectTimeoutMs: 3000 });
-    } catch (error) {
-      failures.push(`${formatHostPort(member)}: ${(error as Error).message}`);
-      continue;
-    }
-    if (admin) {
-      const reply = await client.addAuth('digest', `${admin.user}:${admin.password}`);
-      if (reply.err !== ErrorCode.OK) {
-        client.destroy('authentication failed');
-        throw new Error(`the ensemble refused the admin identity ${admin.user} (error ${reply.err})`);
-      }
-    }
-    return client;
-  }
-  throw new Error(`cannot reach the ensemble (${failures.join('; ')})`);
+export function connectEnsemble(members: readonly HostPort[], admin: DigestIdentity | undefined, sessionTimeoutMs = 10_000): Promise<JuteClient> {
+  // Random member order (healthy first) spreads controllers and CLI calls over the members.
+  return openPlatformSession(new EnsembleMembers(members, { initialMs: 500, maxMs: 5000 }), { connectTimeoutMs: 3000, sessionTimeoutMs, admin, purpose: 'for the controller' });
 }
 
 export interface NodeData {

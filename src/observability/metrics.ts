@@ -34,6 +34,7 @@ export class ProxyMetrics {
   readonly isolationDrops = new Counter({ name: 'zkproxy_isolation_drops_total', help: 'Server paths outside the tenant chroot that were withheld from the client', labelNames: ['tenant'], registers: [this.registry] });
   readonly backendConnections = new Gauge({ name: 'zkproxy_backend_connections', help: 'Backend connections per ensemble member', labelNames: ['member'], registers: [this.registry] });
   readonly backendFailures = new Counter({ name: 'zkproxy_backend_connect_failures_total', help: 'Failed attempts to open a backend session, by member', labelNames: ['member'], registers: [this.registry] });
+  readonly backendSilent = new Counter({ name: 'zkproxy_backend_silent_total', help: 'Clients that gave up on a member that stopped answering (the member is then tried last for a while)', labelNames: ['member'], registers: [this.registry] });
   readonly backendLost = new Counter({ name: 'zkproxy_backend_lost_total', help: 'Backend connections lost while relaying (client asked to fail over)', labelNames: ['tenant'], registers: [this.registry] });
   readonly bufferedBytes = new Gauge({ name: 'zkproxy_buffered_bytes', help: 'Bytes held in proxy buffers (pending writes, partial frames, held requests)', registers: [this.registry] });
   readonly memoryPressure = new Gauge({ name: 'zkproxy_memory_pressure', help: '1 while the memory guard stops reading from clients', registers: [this.registry] });

@@ -109,6 +109,11 @@ export class ProxyServer {
         metrics.backendFailures.labels(member).inc();
         log.warn({ member, reason }, 'ensemble member refused or failed a session');
       },
+      onBackendSilent: (member, silentMs) => {
+        this.members.markFailure(member);
+        metrics.backendSilent.labels(member.key).inc();
+        this.limitLog.warn(`silent/${member.key}`, { member: member.key, silentMs: Math.round(silentMs) }, 'a client gave up on an ensemble member that stopped answering; trying others first');
+      },
       onBackendOpened: (member) => metrics.backendConnections.labels(member).inc(),
       onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
       allowSasl: config.security.allowSasl,

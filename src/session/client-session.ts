@@ -41,7 +41,7 @@ import {
   type MapContext,
 } from 'jute-ts';
 import { connectBackend, NoBackendError, type BackendSession } from '../backend/connector.ts';
-import type { EnsembleMembers } from '../backend/members.ts';
+import type { EnsembleMembers, MemberState } from '../backend/members.ts';
 import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
@@ -65,6 +65,8 @@ export interface SessionEnvironment {
   onBackendAttemptFailed(memberKey: string, reason: string): void;
   onBackendOpened(memberKey: string): void;
   onBackendClosed(memberKey: string): void;
+  /** The client gave up on a member that stopped answering: others should be tried first. */
+  onBackendSilent(member: MemberState, silentMs: number): void;
   /** Forward SASL (opcode 102) instead of refusing it. */
   allowSasl: boolean;
   /** The ensemble's jute.maxbuffer: no request leaves the proxy larger than this. */
@@ -135,6 +137,8 @@ export class ClientSession {
   private backendReader: FrameReader | undefined;
   private earlyFrames: Buffer[] = [];
   private sessionId: bigint | undefined;
+  /** performance.now() of the last bytes from the ensemble member. */
+  private lastBackendDataAt = 0;
   /**
    * Highest zxid the ensemble put in a reply on this connection; proxy-made replies reuse it.
    * A double: zxids stay far below 2^53 (epoch << 32 | counter), and no BigInt per reply.
@@ -177,7 +181,10 @@ export class ClientSession {
       this.updateFlow();
     });
     client.on('error', (error) => this.close(`client error: ${error.message}`));
-    client.on('close', () => this.close('client closed'));
+    client.on('close', () => {
+      this.noticeSilentBackend();
+      this.close('client closed');
+    });
     this.handshakeTimer = setTimeout(() => {
       if (this.state === 'handshake') this.close(`no ConnectRequest within ${env.handshakeTimeoutMs} ms`);
     }, env.handshakeTimeoutMs);
@@ -333,6 +340,7 @@ export class ClientSession {
       this.log.error('the ensemble\'s session passwords do not follow ZooKeeper\'s generatePasswd: resume passwords are no longer checked by the proxy (a tenant could make another tenant\'s connection drop by guessing its session id)');
     }
     this.state = 'relaying';
+    this.lastBackendDataAt = performance.now();
     this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
     if (this.env.log.isLevelEnabled('info')) {
       this.log.info({ session: sessionHex(response.sessionId), member: backend.member.key, timeout: response.timeOut, readOnly: response.readOnly === true }, 'session established');
@@ -550,8 +558,22 @@ export class ClientSession {
 
   // ------------------------------------------------------------------ ensemble → client
 
+  /**
+   * A client leaves when the server has said nothing for 2/3 of its session timeout (pings
+   * unanswered): the member is alive to TCP but not serving (SIGSTOP, GC pause, partition), and
+   * the proxy cannot see that from its own side. Recording it sends this client's reconnect, and
+   * everyone else's, to other members first instead of spending a connect timeout on it.
+   */
+  private noticeSilentBackend(): void {
+    const backend = this.backend;
+    if (this.state !== 'relaying' || backend === undefined || this.tracker.size === 0) return;
+    const silentMs = performance.now() - this.lastBackendDataAt;
+    if (silentMs >= backend.response.timeOut / 3) this.env.onBackendSilent(backend.member, silentMs);
+  }
+
   private onBackendData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.lastBackendDataAt = performance.now();
     try {
       this.backendReader!.push(chunk, this.onBackendFrameBound);
       // Replies freed in-flight room: requests held for it may go now.

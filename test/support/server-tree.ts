@@ -4,7 +4,7 @@
  * so it sees whatever any member had committed before the call. It authenticates as the
  * ensemble's super user: tenant nodes carry ACLs that refuse everyone else.
  */
-import { ErrorCode, OpCode } from 'jute-ts';
+import { ErrorCode, OpCode, type RecordValue } from 'jute-ts';
 import { JuteClient, KeeperError } from 'jute-ts/client';
 import type { LocalEnsemble } from '../../src/embedded/ensemble.ts';
 
@@ -49,6 +49,12 @@ export class ServerTree {
     await this.sync('/');
     const reply = await this.client.call(OpCode.getData, { path, watch: false });
     return (reply.body!.data as Buffer | null) ?? null;
+  }
+
+  /** The node's ACL as the ensemble stores it (after a sync, like every read here). */
+  async acl(path: string): Promise<RecordValue[]> {
+    await this.sync('/');
+    return (await this.client.call(OpCode.getACL, { path })).body!.acl as RecordValue[];
   }
 
   /** Root children other than the ones ZooKeeper and the proxy own (`/zookeeper`, `/tenants`). */
