@@ -313,6 +313,12 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
 
 export async function startEnsemble(size: number, tenants: number): Promise<LocalEnsemble> {
   const ensemble = await LocalEnsemble.start({ size });
-  await createBenchNodes(ensemble.members[0]!.clientPort, tenants);
+  try {
+    await createBenchNodes(ensemble.members[0]!.clientPort, tenants);
+  } catch (error) {
+    // The caller never gets the ensemble to close: its JVMs would outlive the failed run.
+    await ensemble.close();
+    throw error;
+  }
   return ensemble;
 }
