@@ -51,6 +51,9 @@ export async function ensureTenantRoot(client: JuteClient, spec: TenantRootSpec)
   let aclCorrected = false;
   const created = await client.request(OpCode.create, { path: root, data: null, acl, flags: 0 });
   if (created.err === ErrorCode.NODEEXISTS) {
+    // Without a platform admin, only the tenant's own identity may read (and correct) the ACL of
+    // a root that another replica made: this session takes it on too.
+    if (spec.admin === undefined) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${spec.identity.user}:${spec.identity.password}`) });
     const current = await client.call(OpCode.getACL, { path: root });
     if (!sameAcl(current.body!.acl as RecordValue[], acl)) {
       await client.call(OpCode.setACL, { path: root, acl, version: -1 });
