@@ -4,11 +4,13 @@
  * (shared/reference/dsh-flink-service.md), and the Kubernetes manifests against the API schemas
  * (strict, test/support/kubernetes-schema.ts).
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseFlinkConfig } from '../src/controller/flink-config.ts';
 import { manifestsYaml, renderCluster, type Manifest } from '../src/controller/manifests.ts';
-import { validateSettings } from '../src/controller/settings.ts';
+import { ControllerSettingsSchema, validateSettings } from '../src/controller/settings.ts';
+import { readConfigFile } from '../src/config/load.ts';
 import { ValidationError } from '../src/controller/errors.ts';
 import { checkLimits, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from '../src/controller/spec.ts';
 import { validateKubernetesYaml } from './support/kubernetes-schema.ts';
@@ -67,6 +69,14 @@ describe('cluster specification', () => {
     expect(problems({ flinkVersion: '2.0' })).toEqual(['flinkVersion "2.0" is not supported (supported: 1.12, 1.15)']);
     expect(problems({})).toEqual(['flinkVersion is required (supported: 1.12, 1.15)']);
     expect(problems({ flinkVersion: 1.15 })).toEqual(['flinkVersion 1.15 is not supported (supported: 1.12, 1.15)']);
+  });
+});
+
+describe('controller settings', () => {
+  it('deploy/controller.example.yaml is valid and names every top-level key', () => {
+    const raw = readConfigFile(join(import.meta.dirname, '..', 'deploy', 'controller.example.yaml'));
+    expect(() => validateSettings(raw)).not.toThrow();
+    expect(Object.keys(raw).sort()).toEqual(Object.keys(ControllerSettingsSchema.shape).sort());
   });
 });
 
