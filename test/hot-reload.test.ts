@@ -6,6 +6,7 @@
  * connections of unchanged tenants are never touched.
  */
 import { writeFileSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
@@ -187,6 +188,59 @@ describe('configuration file reload', () => {
       steady.destroy();
     } finally {
       await proxy.close();
+    }
+  }, 90_000);
+});
+
+describe('the registry watch when the ensemble is away', () => {
+  it('an unreachable ensemble does not hold the start-up back: the file\'s tenants are served', async () => {
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    const proxy = await startInProcessProxy(nowhere, [{ name: 'early' }], { registry: { path: REGISTRY } });
+    try {
+      expect(hasTenant(proxy, 'early')).toBe(true);
+      const connection = await new Promise<boolean>((resolve) => {
+        const socket = createConnection({ host: '127.0.0.1', port: proxy.port('early') }, () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      expect(connection).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  }, 30_000);
+
+  it('registry tenants stay served while the watch session is lost; a new session picks up later changes', async () => {
+    const own = await LocalEnsemble.start({ size: 1 });
+    const proxy = await startInProcessProxy(own.connectString(), [{ name: 'base' }], { registry: { path: REGISTRY } });
+    const write = async (document: RegistryDocumentInput) => {
+      const admin = await ServerTree.open(own);
+      try {
+        const { user, password } = own.superAuth;
+        const acl = [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestIdentity(user, password).id } }];
+        await admin.client.request(OpCode.create, { path: '/zkproxy', data: null, acl, flags: 0 });
+        const data = serializeRegistry(document);
+        const created = await admin.client.request(OpCode.create, { path: REGISTRY, data, acl, flags: 0 });
+        if (created.err === ErrorCode.NODEEXISTS) await admin.client.call(OpCode.setData, { path: REGISTRY, data, version: -1 });
+      } finally {
+        await admin.close();
+      }
+    };
+    try {
+      await write({ revision: 1, tenants: [{ name: 'alpha', listeners: ['127.0.0.1:0'] }] });
+      await waitFor('alpha is served', () => hasTenant(proxy, 'alpha'), 15_000);
+      await own.stop(1);
+      // The registry session is gone; the last registry read stays in force.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(hasTenant(proxy, 'alpha')).toBe(true);
+      await own.restart(1);
+      await write({ revision: 2, tenants: [{ name: 'alpha', listeners: ['127.0.0.1:0'] }, { name: 'beta', listeners: ['127.0.0.1:0'] }] });
+      await waitFor('beta is served after the watch came back', () => hasTenant(proxy, 'beta'), 30_000);
+      expect(hasTenant(proxy, 'alpha')).toBe(true);
+    } finally {
+      await proxy.close();
+      await own.close();
     }
   }, 90_000);
 });
