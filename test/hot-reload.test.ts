@@ -34,13 +34,13 @@ afterAll(async () => {
 });
 
 /** Writes the registry znode as the controller does (admin-only ACL). */
-async function writeRegistry(document: RegistryDocumentInput): Promise<void> {
+async function writeRegistry(document: RegistryDocumentInput, on: { ensemble: LocalEnsemble; tree: ServerTree } = { ensemble, tree }): Promise<void> {
   const data = serializeRegistry(document);
-  const { user, password } = ensemble.superAuth;
+  const { user, password } = on.ensemble.superAuth;
   const adminOnly = [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestIdentity(user, password).id } }];
-  await tree.client.request(OpCode.create, { path: '/zkproxy', data: null, acl: adminOnly, flags: 0 });
-  const created = await tree.client.request(OpCode.create, { path: REGISTRY, data, acl: adminOnly, flags: 0 });
-  if (created.err === ErrorCode.NODEEXISTS) await tree.client.call(OpCode.setData, { path: REGISTRY, data, version: -1 });
+  await on.tree.client.request(OpCode.create, { path: '/zkproxy', data: null, acl: adminOnly, flags: 0 });
+  const created = await on.tree.client.request(OpCode.create, { path: REGISTRY, data, acl: adminOnly, flags: 0 });
+  if (created.err === ErrorCode.NODEEXISTS) await on.tree.client.call(OpCode.setData, { path: REGISTRY, data, version: -1 });
   else expect(created.err).toBe(ErrorCode.OK);
 }
 
@@ -217,12 +217,7 @@ describe('the registry watch when the ensemble is away', () => {
     const write = async (document: RegistryDocumentInput) => {
       const admin = await ServerTree.open(own);
       try {
-        const { user, password } = own.superAuth;
-        const acl = [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestIdentity(user, password).id } }];
-        await admin.client.request(OpCode.create, { path: '/zkproxy', data: null, acl, flags: 0 });
-        const data = serializeRegistry(document);
-        const created = await admin.client.request(OpCode.create, { path: REGISTRY, data, acl, flags: 0 });
-        if (created.err === ErrorCode.NODEEXISTS) await admin.client.call(OpCode.setData, { path: REGISTRY, data, version: -1 });
+        await writeRegistry(document, { ensemble: own, tree: admin });
       } finally {
         await admin.close();
       }
