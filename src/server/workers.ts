@@ -34,6 +34,15 @@ type PrimaryMessage = { type: 'zkproxy:describe'; id: string } | { type: 'zkprox
 const RESTART_DELAY_MS = 1000;
 const REPLY_TIMEOUT_MS = 3000;
 
+/**
+ * Workers not yet dead. A worker whose process exited stays in cluster.workers until its IPC
+ * channel is also closed, and those two events come in either order: counting cluster.workers
+ * would miss the last exit.
+ */
+function runningWorkers(): number {
+  return Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined && !worker.isDead()).length;
+}
+
 /** The worker count the flag asks for: a number, or the machine's cores when absent or 0. */
 export function workerCount(requested: number | undefined, cores: number): number {
   return requested === undefined || requested <= 0 ? cores : requested;
@@ -77,7 +86,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
       else if ('id' in message) pending.get(message.id)?.(message);
     });
     worker.once('exit', (code, signal) => {
-      alive.set(Object.keys(cluster.workers ?? {}).length);
+      alive.set(runningWorkers());
       if (draining) return;
       restartCount++;
       restarts.set(restartCount);
@@ -90,7 +99,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   let listeningCount = 0;
   let adminAddress: string | undefined;
   const listening = (message: Extract<WorkerMessage, { type: 'zkproxy:listening' }>) => {
-    alive.set(Object.keys(cluster.workers ?? {}).length);
+    alive.set(runningWorkers());
     if (announced || ++listeningCount < workers) return;
     announced = true;
     log.info({ workers, listeners: message.listeners, tlsListeners: message.tlsListeners, admin: adminAddress, ensemble: config.ensemble.map(formatHostPort) }, 'proxy listening');
@@ -108,7 +117,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
         {
           ready: async () => {
             if (draining) return { ready: false, reason: 'draining' };
-            if (Object.keys(cluster.workers ?? {}).length === 0) return { ready: false, reason: 'no worker running' };
+            if (runningWorkers() === 0) return { ready: false, reason: 'no worker running' };
             return (await probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
           },
           describe: async () => ({ workers: await ask({ type: 'zkproxy:describe', id: randomUUID() }, (r) => (r.type === 'zkproxy:describe-reply' ? r.view : undefined)) }),
@@ -137,7 +146,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
     };
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, onSignal);
     cluster.on('exit', () => {
-      if (draining && Object.keys(cluster.workers ?? {}).length === 0) resolve();
+      if (draining && runningWorkers() === 0) resolve();
     });
   });
   await admin?.close();
@@ -161,10 +170,18 @@ export function serveWorker(proxy: ProxyServer, log: Logger): void {
         void proxy
           .drain(message.periodMs)
           .then(() => proxy.close())
-          .then(() => {
-            log.flush();
-            process.exit(0);
-          });
+          .then(
+            () => {
+              log.flush();
+              process.exit(0);
+            },
+            (error: unknown) => {
+              // Exit anyway: the primary waits for every worker before it exits itself.
+              log.error({ err: error }, 'worker drain failed');
+              log.flush();
+              process.exit(1);
+            },
+          );
         return;
     }
   });
