@@ -8,7 +8,7 @@ zkp_setup_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # zookeeper: the server jars the test fixture runs (the package ships no service; zookeeperd
 # would, and we do not install it). The others are clients and peers the tests talk to.
-zkp_setup_debian_packages=(zookeeper python3-kazoo libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless)
+zkp_setup_debian_packages=(zookeeper python3-kazoo libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless maven)
 zkp_setup_min_node_major=24
 
 zkp_setup_say() { printf 'setup: %s\n' "$*" >&2; }
@@ -107,6 +107,28 @@ zkp_setup_npm_packages() {
   zkp_setup_say "installing npm packages (npm ci)"
   (cd "$zkp_setup_root" && npm ci --no-audit --no-fund --loglevel=error >&2) || return 1
   touch "$stamp"
+}
+
+# Real peers from Maven Central that only the tests and benchmarks need (Flink, ZooKeeper clients and
+# servers of other versions, Curator versions): one folder per artifact set under scripts/maven/,
+# each a pom.xml whose runtime dependencies are copied into .cache/maven/<set>/ (ignored by git).
+# A set is fetched again only when its pom.xml changed. Called by `./zkp test` and `./zkp bench`.
+zkp_setup_maven_sets() {
+  local pom set target stamp
+  for pom in "$zkp_setup_root"/scripts/maven/*/pom.xml; do
+    [ -e "$pom" ] || continue
+    set="$(basename "$(dirname "$pom")")"
+    target="$zkp_setup_root/.cache/maven/$set"
+    stamp="$target/.zkp-fetched.stamp"
+    if [ -e "$stamp" ] && [ ! "$pom" -nt "$stamp" ]; then continue; fi
+    zkp_setup_say "fetching Maven artifact set $set into .cache/maven/$set"
+    rm -rf "$target" && mkdir -p "$target" || return 1
+    mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$target" >&2 || {
+      zkp_setup_say "could not fetch Maven artifact set $set (see the messages above)"
+      return 1
+    }
+    touch "$stamp"
+  done
 }
 
 zkp_setup_debian && zkp_setup_node && zkp_setup_npm_packages
