@@ -8,7 +8,9 @@
  * §6; the README section "Flink HA conformance" maps each test to it.
  */
 import { join } from 'node:path';
-import { ErrorCode, OpCode } from 'jute-ts';
+import { ErrorCode, OpCode, Perms } from 'jute-ts';
+import { JuteClient } from 'jute-ts/client';
+import { digestId } from '../src/tenancy/credentials.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
@@ -38,7 +40,7 @@ beforeAll(async () => {
   // Empty containers are reaped within about a second instead of a minute.
   ensemble = await LocalEnsemble.start({ size: 1, systemProperties: { 'znode.container.checkIntervalMs': '1000' } });
   compiled = await compiling;
-  const tenants = ['acme', 'globex', 'legacy', 'std', 'tol'].map((name) => ({ name }));
+  const tenants = ['acme', 'globex', 'legacy', 'std', 'tol', 'secure'].map((name) => ({ name }));
   proxy = await startInProcessProxy(ensemble.connectString(), tenants);
   tree = await ServerTree.open(ensemble);
 }, 150_000);
@@ -359,6 +361,53 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
     for (const cluster of clusters) expectOneLeaderAtATime(cluster.contenders);
     for (const cluster of clusters) expect(cluster.contenders.flatMap((c) => c.events).filter((e) => e.ev === 'fatal')).toEqual([]);
   });
+});
+
+// ---- creator ACLs ------------------------------------------------------------------------------
+
+describe('Flink with `high-availability.zookeeper.client.acl: creator`: CREATOR_ALL_ACL on every node', () => {
+  const FLINK = { user: 'flink', password: 'flink-ha-secret' };
+  const root = `/tenants/secure/flink/${CLUSTER_ID}`;
+
+  it('both JobManagers (same credentials) elect, publish, store job graphs and count; the tenant\'s other sessions get NOAUTH; the ensemble names only the credentials', async () => {
+    const group = await Promise.all([1, 2].map((n) => startContender({ connectString: proxy!.address('secure'), layout: '1.15', policy: 'standard', name: `secure-jm-${n}`, creator: FLINK })));
+    const leader = await leaderOf(group);
+    const standby = group.find((contender) => contender !== leader)!;
+    const granted = leader.first('leader');
+    await standby.waitFor('dispatcher retrieved', (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.leaderSession === granted.leaderSession);
+    const jobId = 'c3'.repeat(16);
+    await leader.send('submit', jobId);
+    await standby.waitFor('job graph added', (e) => e.ev === 'jobgraph-added' && e.jobId === jobId);
+    expect((await leader.send('checkpoint', jobId)).checkpointId).toBe(1);
+    const [a, b] = await Promise.all([leader.send('count', jobId, 10), standby.send('count', jobId, 10)]);
+    expect([...(a.values as number[]), ...(b.values as number[])].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+
+    // A session of the same tenant without Flink's credentials: ZooKeeper's answer, NOAUTH.
+    const outsider = await JuteClient.connect({ port: proxy!.port('secure'), sessionTimeoutMs: 10_000 });
+    try {
+      const base = `/flink/${CLUSTER_ID}`;
+      expect((await outsider.request(OpCode.getData, { path: `${base}/leader/dispatcher/connection_info`, watch: false })).err).toBe(ErrorCode.NOAUTH);
+      expect((await outsider.request(OpCode.getChildren, { path: `${base}/jobgraphs`, watch: false })).err).toBe(ErrorCode.NOAUTH);
+      expect((await outsider.request(OpCode.setData, { path: `${base}/jobgraphs/${jobId}`, data: Buffer.from('x'), version: -1 })).err).toBe(ErrorCode.NOAUTH);
+      expect((await outsider.request(OpCode.create, { path: `${base}/leader/latch/_c_intruder-latch-`, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 3 })).err).toBe(ErrorCode.NOAUTH);
+      expect((await outsider.request(OpCode.getACL, { path: `${base}/jobgraphs/${jobId}` })).err).toBe(ErrorCode.NOAUTH);
+    } finally {
+      await outsider.close();
+    }
+    const expected = [digestId(FLINK.user, FLINK.password), digestId('super', 'super-secret')];
+    for (const path of [`/tenants/secure/flink`, root, `${root}/leader/latch`, `${root}/jobgraphs/${jobId}`, `${root}/leader/dispatcher/connection_info`]) {
+      expect((await tree.acl(path)).map((entry) => [entry.perms, (entry.id as { id: string }).id]), path).toEqual(expected.map((id) => [Perms.ALL, id]));
+    }
+
+    // Orderly hand-over: the standby, with the same credentials, takes over the job.
+    await leader.close();
+    await standby.waitFor('leadership', (e) => e.ev === 'leader', 60_000);
+    const recovered = await standby.waitFor('job graphs recovered', (e) => e.ev === 'leader-action' && e.action === 'recover-jobgraphs');
+    expect(recovered.jobIds).toEqual([jobId]);
+    expect(group.flatMap((c) => c.events).filter((e) => e.ev === 'fatal')).toEqual([]);
+    expectOneLeaderAtATime(group);
+    await standby.close();
+  }, 120_000);
 });
 
 // ---- Flink 1.12 ------------------------------------------------------------------------------------

@@ -700,18 +700,21 @@ describe('ACLs and identity', () => {
   const alpha = tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity;
   const adminId = digestId('super', 'super-secret');
 
-  it('getACL of the tenant root (and of nodes made with world:anyone or auth:) shows world:anyone, never the tenant digest or the admin', async () => {
+  it('getACL of the tenant root (and of nodes made with world:anyone, or auth: after addAuth) shows what the client set, never the tenant digest or the admin', async () => {
     const { client } = await session('alpha');
     const rootAcl = (await client.call(OpCode.getACL, { path: '/' })).body!.acl;
     expect(rootAcl).toEqual(OPEN_ACL);
     // The server's truth: the tenant's digest identity and the platform admin.
     const serverAcl = (await tree.acl('/tenants/alpha')) as { id: { id: string } }[];
     expect(serverAcl.map((entry) => entry.id.id).sort()).toEqual([adminId, alpha.id].sort());
+    // auth: means the identities the client authenticated with (ZooKeeper answers INVALIDACL without one).
+    await client.addAuth('digest', 'carol:carols-password');
     await client.call(OpCode.create, { path: '/acl-auth', data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
     await create(client, '/acl-open');
+    const expected: Record<string, unknown> = { '/acl-auth': [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestId('carol', 'carols-password') } }], '/acl-open': OPEN_ACL };
     for (const path of ['/acl-auth', '/acl-open']) {
       const reply = await client.call(OpCode.getACL, { path });
-      expect(reply.body!.acl, path).toEqual(OPEN_ACL);
+      expect(reply.body!.acl, path).toEqual(expected[path]);
       const raw = JSON.stringify(reply.body, (_, value: unknown) => (typeof value === 'bigint' ? String(value) : value));
       expect(raw).not.toContain('zkproxy-tenant');
       expect(raw).not.toContain('super');
@@ -771,6 +774,26 @@ describe('ACLs and identity', () => {
     expect(JSON.stringify(infos)).not.toContain(alpha.user);
     // beta's user name with a wrong password opens nothing of beta's: the digest id differs.
     expect(await err(client, OpCode.getData, { path: '/secret', watch: false })).toBe(ErrorCode.NONODE);
+  });
+
+  it('beta, holding the username and password alpha used for a node, is still contained to its own tree', async () => {
+    const eve = 'eve:eves-password';
+    const owner = await session('alpha');
+    await owner.client.addAuth('digest', eve);
+    await owner.client.call(OpCode.create, { path: '/eve-only', data: Buffer.from('alpha-eve'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+    const { client } = await session('beta');
+    await client.addAuth('digest', eve);
+    for (const path of ['/eve-only', '/tenants/alpha/eve-only', '/../alpha/eve-only']) {
+      const reply = await client.request(OpCode.getData, { path, watch: false });
+      expect([ErrorCode.NONODE, ErrorCode.BADARGUMENTS], path).toContain(reply.err);
+    }
+    // beta's own /eve-only is beta's: same credentials, separate trees.
+    await client.call(OpCode.create, { path: '/eve-only', data: Buffer.from('beta-eve'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+    await client.call(OpCode.setData, { path: '/eve-only', data: Buffer.from('beta-eve-2'), version: -1 });
+    expect(String(await tree.data('/tenants/alpha/eve-only'))).toBe('alpha-eve');
+    expect(String(await tree.data('/tenants/beta/eve-only'))).toBe('beta-eve-2');
+    expect(await children(client, '/')).toEqual(await tree.children('/tenants/beta'));
+    await client.call(OpCode.delete, { path: '/eve-only', version: -1 });
   });
 
   it('the tenant cannot delete its own root, and setACL on "/" keeps the root bound to the tenant identity', async () => {

@@ -11,37 +11,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateMode, ErrorCode, EventType, OpCode, Perms, type WatcherEventRecord } from 'jute-ts';
 import { JuteClient, SessionExpiredError } from 'jute-ts/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalEnsemble } from '../src/embedded/ensemble.ts';
-import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
+import { describe, expect, it } from 'vitest';
 import { expectSuccess, resultLine, startInteractive } from './support/run-process.ts';
-import { ServerTree } from './support/server-tree.ts';
+import { useProxiedEnsemble } from './support/proxied-ensemble.ts';
 
 const CLIENTS_DIR = join(import.meta.dirname, 'clients');
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 const TENANTS = ['alpha', 'beta', 'a', 'ab'];
 
-let ensemble: LocalEnsemble | undefined;
-let proxy: InProcessProxy | undefined;
-let tree: ServerTree;
-const opened: JuteClient[] = [];
-
-beforeAll(async () => {
-  // Isolation is the proxy's job, not the ensemble's: one member keeps this file light.
-  ensemble = await LocalEnsemble.start({ size: 1 });
-  proxy = await startInProcessProxy(
-    ensemble.connectString(),
-    TENANTS.map((name) => ({ name })),
-  );
-  tree = await ServerTree.open(ensemble);
-}, 120_000);
-
-afterAll(async () => {
-  for (const client of opened) client.destroy();
-  await tree?.close().catch(() => {});
-  await proxy?.close();
-  await ensemble?.close();
-});
+const env = useProxiedEnsemble(TENANTS.map((name) => ({ name })));
 
 interface Session {
   client: JuteClient;
@@ -50,8 +28,8 @@ interface Session {
 
 /** A raw session through a tenant's listener, recording every notification. */
 async function session(tenant: string, resume?: { sessionId: bigint; password: Buffer }): Promise<Session> {
-  const client = await JuteClient.connect({ port: proxy!.port(tenant), sessionTimeoutMs: 15_000, ...resume });
-  opened.push(client);
+  const client = await JuteClient.connect({ port: env.proxy.port(tenant), sessionTimeoutMs: 15_000, ...resume });
+  env.opened.push(client);
   const events: WatcherEventRecord[] = [];
   client.on('notification', (event) => events.push(event));
   return { client, events };
@@ -114,7 +92,7 @@ describe('two tenants, same workload, same paths, same time', () => {
     const processes = Object.entries(plan).map(([tenant, { other, updates, sequentials }]) =>
       startInteractive(
         '/usr/bin/python3',
-        ['-u', join(CLIENTS_DIR, 'kazoo_same_paths.py'), proxy!.address(tenant), tenant, other, String(updates), String(sequentials)],
+        ['-u', join(CLIENTS_DIR, 'kazoo_same_paths.py'), env.proxy.address(tenant), tenant, other, String(updates), String(sequentials)],
         { timeoutMs: 100_000 },
       ),
     );
@@ -167,10 +145,10 @@ describe('two tenants, same workload, same paths, same time', () => {
         for (const path of eventPaths) expect(['/', '/app', '/app/config']).toContain(path);
 
         // Server side: the tenant's nodes are under its own chroot, with its own data.
-        expect(await tree.children(`/tenants/${tenant}/app/seq`)).toEqual(sequence);
-        expect((await tree.data(`/tenants/${tenant}/app/config`))?.toString()).toBe(`${tenant}-${updates}`);
-        expect(await tree.exists(`/tenants/${tenant}/app/only-${tenant}`)).toBe(true);
-        expect(await tree.exists(`/tenants/${tenant}/app/only-${other}`)).toBe(false);
+        expect(await env.tree.children(`/tenants/${tenant}/app/seq`)).toEqual(sequence);
+        expect((await env.tree.data(`/tenants/${tenant}/app/config`))?.toString()).toBe(`${tenant}-${updates}`);
+        expect(await env.tree.exists(`/tenants/${tenant}/app/only-${tenant}`)).toBe(true);
+        expect(await env.tree.exists(`/tenants/${tenant}/app/only-${other}`)).toBe(false);
       }
     } finally {
       for (const child of processes) child.kill();
@@ -233,10 +211,10 @@ describe('two tenants, same workload, same paths, same time', () => {
       expect(result.jute).toEqual(['alpha-only', 'beta-only', 'eph', 'seqs', 'x']);
       expect(result.juteData.toString()).toBe(`${tenant}!`);
       // "/" is the tenant root: exactly the server's /tenants/<tenant>, nothing of the other one.
-      expect(result.root).toEqual(await tree.children(`/tenants/${tenant}`));
+      expect(result.root).toEqual(await env.tree.children(`/tenants/${tenant}`));
       expect(result.root).toContain(`top-${tenant}`);
       expect(result.root).not.toContain(`top-${other}`);
-      expect(await tree.children(`/tenants/${tenant}/jute/seqs`)).toEqual(result.sequence.map((path) => path.slice('/jute/seqs/'.length)));
+      expect(await env.tree.children(`/tenants/${tenant}/jute/seqs`)).toEqual(result.sequence.map((path) => path.slice('/jute/seqs/'.length)));
     }
   }, 90_000);
 });
@@ -246,8 +224,8 @@ describe('path tricks', () => {
 
   it('are refused with BADARGUMENTS by every kind of request, and the connection stays usable', async () => {
     const { client } = await session('alpha');
-    const betaBefore = await tree.children('/tenants/beta');
-    const rootBefore = await tree.children('/');
+    const betaBefore = await env.tree.children('/tenants/beta');
+    const rootBefore = await env.tree.children('/');
     for (const path of BAD_PATHS) {
       const requests: Array<[number, Record<string, unknown>]> = [
         [OpCode.create, { path, data: Buffer.from('trick'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT }],
@@ -280,13 +258,13 @@ describe('path tricks', () => {
     expect(client.closed).toBe(false);
     expect(await create(client, '/after-tricks')).toBe('/after-tricks');
     expect(await create(client, '/..x')).toBe('/..x'); // a legal name that merely starts with dots
-    expect(await children(client, '/')).toEqual(await tree.children('/tenants/alpha'));
-    expect(await tree.exists('/tenants/alpha/after-tricks')).toBe(true);
-    expect(await tree.exists('/tenants/alpha/..x')).toBe(true);
-    expect(await tree.exists('/tenants/alpha/fine')).toBe(false);
-    expect(await tree.exists('/tenants/alpha/x')).toBe(false);
-    expect(await tree.children('/tenants/beta')).toEqual(betaBefore);
-    expect(await tree.children('/')).toEqual(rootBefore);
+    expect(await children(client, '/')).toEqual(await env.tree.children('/tenants/alpha'));
+    expect(await env.tree.exists('/tenants/alpha/after-tricks')).toBe(true);
+    expect(await env.tree.exists('/tenants/alpha/..x')).toBe(true);
+    expect(await env.tree.exists('/tenants/alpha/fine')).toBe(false);
+    expect(await env.tree.exists('/tenants/alpha/x')).toBe(false);
+    expect(await env.tree.children('/tenants/beta')).toEqual(betaBefore);
+    expect(await env.tree.children('/')).toEqual(rootBefore);
     await client.close();
   }, 60_000);
 });
@@ -304,11 +282,11 @@ describe('sequential creates at the tenant root', () => {
       expect(nested).toBe('/seqdir/0000000000');
       expect(await children(client, '/')).toEqual(expect.arrayContaining([persistent.slice(1), ephemeral.slice(1)]));
 
-      expect((await tree.data(`/tenants/${tenant}${persistent}`))?.toString()).toBe('p');
-      expect((await tree.data(`/tenants/${tenant}${ephemeral}`))?.toString()).toBe('e');
-      expect(await tree.exists(`/tenants/${tenant}/seqdir/0000000000`)).toBe(true);
-      for (const name of (await tree.children('/tenants'))!) expect(name).not.toMatch(/\d{10}$/);
-      for (const name of (await tree.children('/'))!) expect(name).not.toMatch(/\d{10}$/);
+      expect((await env.tree.data(`/tenants/${tenant}${persistent}`))?.toString()).toBe('p');
+      expect((await env.tree.data(`/tenants/${tenant}${ephemeral}`))?.toString()).toBe('e');
+      expect(await env.tree.exists(`/tenants/${tenant}/seqdir/0000000000`)).toBe(true);
+      for (const name of (await env.tree.children('/tenants'))!) expect(name).not.toMatch(/\d{10}$/);
+      for (const name of (await env.tree.children('/'))!) expect(name).not.toMatch(/\d{10}$/);
       await client.close();
     }
   }, 60_000);
@@ -344,7 +322,7 @@ describe('chroot boundary: tenant a (/tenants/a) vs tenant ab (/tenants/ab)', ()
     expect(describeEvents(aRecursive.events)).toEqual([]);
 
     // What a sees: its own nodes and data only.
-    expect(await children(a.client, '/')).toEqual(await tree.children('/tenants/a'));
+    expect(await children(a.client, '/')).toEqual(await env.tree.children('/tenants/a'));
     expect(await children(a.client, '/')).not.toContain('ab-only');
     expect(await children(a.client, '/shared')).toEqual([]);
     expect(((await a.client.call(OpCode.getData, { path: '/shared', watch: false })).body!.data as Buffer).toString()).toBe('a');
@@ -362,7 +340,7 @@ describe('chroot boundary: tenant a (/tenants/a) vs tenant ab (/tenants/ab)', ()
     const back = await session('ab', { sessionId, password });
     expect(back.client.sessionId).toBe(sessionId);
     expect((await ephemerals(back.client, '/')).paths).toEqual(['/e1', '/shared/e2', abSequential].sort());
-    expect(await tree.children('/tenants/ab')).toEqual(['ab-only', 'e1', 'shared', abSequential.slice(1)].sort());
+    expect(await env.tree.children('/tenants/ab')).toEqual(['ab-only', 'e1', 'shared', abSequential.slice(1)].sort());
     await back.client.close();
 
     // Positive control: a's watches were armed all along, and fire for a's own changes.
@@ -375,8 +353,8 @@ describe('chroot boundary: tenant a (/tenants/a) vs tenant ab (/tenants/ab)', ()
     await waitForEvents(aRecursive, 1);
     expect(describeEvents(a.events)).toEqual(['NodeChildrenChanged /', 'NodeCreated /ab-only']);
     expect(describeEvents(aRecursive.events)).toEqual(['NodeCreated /ab-only']);
-    expect(await tree.exists('/tenants/a/ab-only')).toBe(true);
-    for (const name of (await tree.children('/tenants'))!) expect(TENANTS).toContain(name);
+    expect(await env.tree.exists('/tenants/a/ab-only')).toBe(true);
+    for (const name of (await env.tree.children('/tenants'))!) expect(TENANTS).toContain(name);
     await a.client.close();
     await aRecursive.client.close();
   }, 60_000);

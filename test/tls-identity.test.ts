@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type SecureVersion } from 'node:tls';
-import { encodeConnectRequest, OpCode, Perms, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import { encodeConnectRequest, ErrorCode, OpCode, Perms, SESSION_PASSWORD_LENGTH } from 'jute-ts';
 import { JuteClient, SessionExpiredError } from 'jute-ts/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import { validateConfig, type ProxyConfigInput } from '../src/config/config.ts';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { ProxyMetrics } from '../src/observability/metrics.ts';
 import { ProxyServer } from '../src/server/proxy-server.ts';
+import { X509_USER_PREFIX } from '../src/tenancy/credentials.ts';
 import { parseSubjectAltNames, tenantOfCertificate, type CertificateNames, type TenantFrom } from '../src/tenancy/tls-identity.ts';
 import { compileJava, runJava, type CompiledJava } from './support/java.ts';
 import { TEST_SECRET } from './support/proxy.ts';
@@ -70,6 +71,8 @@ beforeAll(async () => {
   const client = (subject: string, ...altNames: string[]) => ({ subject, altNames, usage: 'client' as const });
   const issuing: [string, Issued, ReturnType<typeof client>][] = [
     ['alpha', ca, client('/CN=alpha/O=tenant alpha', 'DNS.1 = alpha', `URI.1 = ${URI}alpha`)],
+    // Another certificate of tenant alpha, with another subject: another x509 identity inside alpha.
+    ['alpha-ops', ca, client('/CN=alpha/O=ops, east')],
     ['beta', ca, client('/CN=beta', 'DNS.1 = beta', `URI.1 = ${URI}beta`)],
     // A valid certificate for a tenant that is not configured.
     ['gamma', ca, client('/CN=gamma', 'DNS.1 = gamma', `URI.1 = ${URI}gamma`)],
@@ -422,6 +425,49 @@ describe('TLS listener with real clients', () => {
 });
 
 // ------------------------------------------------------------------ identity rules on the wire
+
+describe('x509 identities in ACLs', () => {
+  // As ZooKeeper's X509AuthenticationProvider names them: Java's X500Principal.getName() (RFC 2253).
+  const ALPHA_DN = 'O=tenant alpha,CN=alpha';
+  const OPS_DN = 'O=ops\\, east,CN=alpha';
+
+  it('a TLS client\'s auth: entries name its certificate subject: another certificate of the tenant and the plain listener get NOAUTH; getACL and whoAmI show x509:<DN>', async () => {
+    const owner = await bridgedSession(ports.cn, certs.get('alpha')!);
+    const ops = await bridgedSession(ports.cn, certs.get('alpha-ops')!);
+    const plain = await JuteClient.connect({ host: '127.0.0.1', port: ports.plainAlpha, sessionTimeoutMs: 10_000 });
+    try {
+      expect((await owner.call(OpCode.whoAmI)).body!.clientInfo).toContainEqual({ authScheme: 'x509', user: ALPHA_DN });
+      await owner.call(OpCode.create, { path: '/x509-owned', data: Buffer.from('cert'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+      expect((await owner.call(OpCode.getACL, { path: '/x509-owned' })).body!.acl).toEqual([{ perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } }]);
+      for (const other of [ops, plain]) {
+        expect((await other.request(OpCode.getData, { path: '/x509-owned', watch: false })).err).toBe(ErrorCode.NOAUTH);
+        expect((await other.request(OpCode.create, { path: '/x509-owned/c', data: null, acl: OPEN_ACL, flags: 0 })).err).toBe(ErrorCode.NOAUTH);
+      }
+      // Naming the other certificate's identity explicitly lets it read.
+      await owner.call(OpCode.setACL, {
+        path: '/x509-owned',
+        acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } }, { perms: Perms.READ, id: { scheme: 'x509', id: OPS_DN } }],
+        version: -1,
+      });
+      expect((await ops.call(OpCode.getData, { path: '/x509-owned', watch: false })).body!.data?.toString()).toBe('cert');
+      expect((await ops.request(OpCode.setData, { path: '/x509-owned', data: Buffer.from('x'), version: -1 })).err).toBe(ErrorCode.NOAUTH);
+      expect((await plain.request(OpCode.getData, { path: '/x509-owned', watch: false })).err).toBe(ErrorCode.NOAUTH);
+      // A new connection with the owner's certificate is the owner again.
+      const again = await bridgedSession(ports.cn, certs.get('alpha')!);
+      expect((await again.request(OpCode.setData, { path: '/x509-owned', data: Buffer.from('again'), version: -1 })).err).toBe(ErrorCode.OK);
+      await again.close();
+      // The ensemble, which has no x509 provider here, holds digest stand-ins for both DNs, no tenant identity.
+      const stored = (await tree.acl('/tenants/alpha/x509-owned')) as { perms: number; id: { scheme: string; id: string } }[];
+      expect(stored.slice(0, 2).map((entry) => [entry.perms, entry.id.scheme, entry.id.id.startsWith(X509_USER_PREFIX)])).toEqual([
+        [Perms.ALL, 'digest', true],
+        [Perms.READ, 'digest', true],
+      ]);
+      expect(JSON.stringify(stored)).not.toContain('zkproxy-tenant');
+    } finally {
+      await Promise.all([owner.close(), ops.close(), plain.close()]);
+    }
+  });
+});
 
 describe('tenantFrom rules on real certificates', () => {
   /** Creates `path` through the listener and returns the tenant whose tree it landed in. */

@@ -29,6 +29,12 @@ export class ProxyMetrics {
   );
   readonly replyErrors = new Counter({ name: 'zkproxy_reply_errors_total', help: 'Replies with a non-zero ZooKeeper error code', labelNames: ['tenant', 'code'], registers: [this.registry] });
   readonly refused = new Counter({ name: 'zkproxy_refused_total', help: 'Requests or connections the proxy answered or closed itself', labelNames: ['tenant', 'reason'], registers: [this.registry] });
+  readonly clientAuth = new Counter({
+    name: 'zkproxy_client_auth_total',
+    help: 'addAuth requests of clients, forwarded to the ensemble (scheme: digest, ip, x509, sasl or other)',
+    labelNames: ['tenant', 'scheme'],
+    registers: [this.registry],
+  });
   readonly bytes = new HotCounter(this.registry, 'zkproxy_bytes_total', 'Bytes relayed');
   readonly decodeErrors = new Counter({ name: 'zkproxy_decode_errors_total', help: 'Malformed frames', labelNames: ['tenant', 'source', 'kind'], registers: [this.registry] });
   readonly isolationDrops = new Counter({ name: 'zkproxy_isolation_drops_total', help: 'Server paths outside the tenant chroot that were withheld from the client', labelNames: ['tenant'], registers: [this.registry] });

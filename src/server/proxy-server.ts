@@ -19,7 +19,7 @@ import { ClientSession, type SessionEnvironment } from '../session/client-sessio
 import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
 import { tenantFromConfig, type Tenant, type TenantContext } from '../tenancy/tenant.ts';
 import { RateLimitedLog } from '../observability/rate-limited-log.ts';
-import { tenantOfCertificate } from '../tenancy/tls-identity.ts';
+import { tenantOfCertificate, x509SubjectName } from '../tenancy/tls-identity.ts';
 import { answerFourLetterWord } from './four-letter-words.ts';
 
 interface Listener {
@@ -357,7 +357,7 @@ export class ProxyServer {
   }
 
   /** `via`: the TLS listener and the certificate identity, which every log line of the session carries. */
-  private accept(socket: Socket, tenant: Tenant, via?: { listener: TlsListener; identity: Record<string, unknown> }): void {
+  private accept(socket: Socket, tenant: Tenant, via?: { listener: TlsListener; identity: Record<string, unknown>; x509Subject: string | undefined }): void {
     if (this.draining) {
       socket.destroy();
       return;
@@ -379,7 +379,7 @@ export class ProxyServer {
       this.sessions.delete(closed);
       tenant.limiter.closeConnection();
       if (via !== undefined) via.listener.connections--;
-    });
+    }, via?.x509Subject);
     this.sessions.add(session);
   }
 
@@ -448,7 +448,8 @@ export class ProxyServer {
       return;
     }
     const tenant = this.tenants.get(result.tenant)!;
-    this.accept(socket, tenant, { listener, identity: { listener: where.listener, identity: result.identity, subject: certificate.subject, serial: certificate.serial, fingerprint256: certificate.fingerprint256 } });
+    const x509Subject = x509SubjectName(socket.getPeerX509Certificate());
+    this.accept(socket, tenant, { listener, identity: { listener: where.listener, identity: result.identity, subject: certificate.subject, serial: certificate.serial, fingerprint256: certificate.fingerprint256 }, x509Subject });
   }
 
   /**

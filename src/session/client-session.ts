@@ -46,6 +46,7 @@ import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { WatchLedger } from '../limits/watch-ledger.ts';
+import { ClientIdentities } from '../tenancy/client-identities.ts';
 import { refusalFor } from '../tenancy/request-policy.ts';
 import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
 import { WriteBatch } from './write-batch.ts';
@@ -99,6 +100,9 @@ type InFlight = number | Settled | ProxyReply | typeof SWALLOW;
 
 /** Opcodes never held back by limits: they keep a session alive, authenticated and closable. */
 const NEVER_HELD = new Set<number>([OpCode.ping, OpCode.auth, OpCode.closeSession]);
+
+/** addAuth schemes counted by name in zkproxy_client_auth_total; any other is "other" (bounded labels). */
+const AUTH_SCHEME_LABELS = new Set(['digest', 'ip', 'x509', 'sasl']);
 
 /** The reply to the proxy's own auth packet: checked, never shown to the client. */
 const SWALLOW = Symbol('reply to the proxy itself');
@@ -162,8 +166,12 @@ export class ClientSession {
   private readonly watches: WatchLedger;
   /** Client xids (>= 0) with a request or a proxy-made reply still pending. */
   private readonly xidsInFlight = new Set<number>();
+  /** What the client authenticated with: its x509 subject on a TLS listener, its addAuth digests. */
+  private readonly identities: ClientIdentities;
+  private readonly x509Subject: string | undefined;
 
-  constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void) {
+  /** `x509Subject`: the verified client certificate's subject DN (RFC 2253), on a TLS listener. */
+  constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void, x509Subject?: string) {
     this.client = client;
     this.tenant = tenant;
     this.env = env;
@@ -171,7 +179,9 @@ export class ClientSession {
     this.onClose = onClose;
     this.remote = `${client.remoteAddress}:${client.remotePort}`;
     this.clientReader = new FrameReader(env.maxFrameBytes);
-    this.requestMappers = { path: tenant.chroot.toServer, acl: tenant.acl.toServer };
+    this.x509Subject = x509Subject;
+    this.identities = new ClientIdentities(x509Subject);
+    this.requestMappers = { path: tenant.chroot.toServer, acl: tenant.acl.toServerFor(this.identities) };
     this.replyMappers = { path: tenant.chroot.toClient, acl: tenant.acl.toClient };
     this.watches = new WatchLedger((delta) => (tenant.limiter.watches += delta));
     client.setNoDelay(true);
@@ -350,9 +360,9 @@ export class ClientSession {
     try {
       // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
       // tenant's nodes name this identity. Its reply is swallowed in xid order.
-      const { user, password } = this.tenant.identity;
-      this.tracker.request(Xid.auth, OpCode.auth, SWALLOW);
-      this.toBackend.add(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
+      this.authenticateBackend(this.tenant.identity);
+      // A TLS client's own x509 identity, which the ensemble only knows by its digest stand-in.
+      if (this.x509Subject !== undefined) this.authenticateBackend(this.tenant.x509IdentityOf(this.x509Subject));
       for (const frame of early) this.onRequest(frame);
     } catch (error) {
       this.onClientFrameError(error);
@@ -361,6 +371,18 @@ export class ClientSession {
     }
     if (backend.leftover !== undefined) this.onBackendData(backend.leftover);
     this.updateFlow();
+  }
+
+  private authenticateBackend({ user, password }: { user: string; password: string }): void {
+    this.tracker.request(Xid.auth, OpCode.auth, SWALLOW);
+    this.toBackend.add(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
+  }
+
+  /** A client's addAuth: a digest identity is recorded (it expands the client's `auth` ACL entries). */
+  private noteAuth(frame: Buffer): void {
+    const body = decodeRequest(frame).body as { scheme: string; auth: Buffer | null };
+    if (body.scheme === 'digest') this.identities.addDigest(body.auth ?? Buffer.alloc(0));
+    this.metrics.root.clientAuth.labels(this.tenant.name, AUTH_SCHEME_LABELS.has(body.scheme) ? body.scheme : 'other').inc();
   }
 
   // ------------------------------------------------------------------ limits
@@ -494,6 +516,7 @@ export class ClientSession {
     }
     let mapped: Buffer | Rejection;
     try {
+      if (opcode === OpCode.auth) this.noteAuth(frame);
       mapped = mapFields(frame, this.requestContext, this.requestMappers);
     } catch (error) {
       if (!isProtocolError(error)) throw error;
@@ -655,9 +678,11 @@ export class ClientSession {
     const reply = decodeReply(frame, OpCode.whoAmI);
     if (reply.err !== ErrorCode.OK || reply.body === undefined) return frame;
     const infos = (reply.body.clientInfo as { authScheme: string | null; user: string | null }[] | null) ?? [];
-    const own = infos
-      .filter((info) => !(info.authScheme === 'digest' && info.user === this.tenant.identity.user))
-      .map((info) => (info.authScheme === 'ip' ? { authScheme: 'ip', user: this.client.remoteAddress?.replace(/^::ffff:/, '') ?? null } : info));
+    const own = infos.flatMap((info) => {
+      if (info.authScheme === 'ip') return [{ authScheme: 'ip', user: this.client.remoteAddress?.replace(/^::ffff:/, '') ?? null }];
+      const shown = this.tenant.acl.shownClientInfo(info.authScheme, info.user, this.x509Subject);
+      return shown === undefined ? [] : [shown];
+    });
     return encodeReply({ ...reply, body: { clientInfo: own } }, OpCode.whoAmI);
   }
 

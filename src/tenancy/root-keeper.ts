@@ -2,7 +2,7 @@
  * Makes sure a tenant's root znode exists on the ensemble, with an ACL that grants only the
  * tenant's identity (and the platform admin), before any of the tenant's requests is forwarded:
  * Curator and others assume "/" exists, and the ensemble must refuse every other identity.
- * A root that exists with another ACL (an older proxy, a hand-made node) is corrected.
+ * A root that exists with an ACL opening it to other tenants (a hand-made node) is corrected.
  */
 import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
 import type { EnsembleMembers } from '../backend/members.ts';
@@ -10,7 +10,7 @@ import type { JuteClient } from 'jute-ts/client';
 import { openPlatformSession } from '../backend/platform-session.ts';
 import type { Logger } from '../observability/logger.ts';
 import { applyQuota, type Quota } from '../limits/quota.ts';
-import type { DigestIdentity } from './credentials.ts';
+import { TENANT_USER_PREFIX, type DigestIdentity } from './credentials.ts';
 import type { Tenant } from './tenant.ts';
 
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
@@ -54,8 +54,13 @@ export async function ensureTenantRoot(client: JuteClient, spec: TenantRootSpec)
     // Without a platform admin, only the tenant's own identity may read (and correct) the ACL of
     // a root that another replica made: this session takes it on too.
     if (spec.admin === undefined) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${spec.identity.user}:${spec.identity.password}`) });
-    const current = await client.call(OpCode.getACL, { path: root });
-    if (!sameAcl(current.body!.acl as RecordValue[], acl)) {
+    const current = await client.request(OpCode.getACL, { path: root });
+    if (current.err === ErrorCode.NOAUTH) {
+      // The tenant gave its root an ACL that names neither its own identity nor an admin: it may
+      // (ZooKeeper lets a chroot's owner do that), and only an operator can undo it.
+    } else if (current.err !== ErrorCode.OK) {
+      throw new Error(`getACL ${root}: error ${current.err}`);
+    } else if (!isSafeRootAcl(current.body!.acl as RecordValue[], spec)) {
       await client.call(OpCode.setACL, { path: root, acl, version: -1 });
       aclCorrected = true;
     }
@@ -118,7 +123,15 @@ export class TenantRootKeeper {
   }
 }
 
-function sameAcl(a: RecordValue[], b: RecordValue[]): boolean {
-  const key = (acl: RecordValue[]) => JSON.stringify(acl.map((e) => [e.perms, (e.id as RecordValue).scheme, (e.id as RecordValue).id]).sort());
-  return key(a) === key(b);
+/**
+ * Whether an existing root's ACL is one the tenant could have set through the proxy: no entry for
+ * the world or for another tenant's identity (either would open the tree to other tenants on the
+ * ensemble), and the platform admin kept. Anything else the tenant chose, as ZooKeeper lets a
+ * chroot's owner choose it, and stays; a root made by hand or by an older proxy is corrected.
+ */
+function isSafeRootAcl(acl: RecordValue[], spec: TenantRootSpec): boolean {
+  const ids = acl.map((entry) => entry.id as { scheme: string; id: string });
+  const opensToOthers = ids.some(({ scheme, id }) => scheme === 'world' || (scheme === 'digest' && id.startsWith(TENANT_USER_PREFIX) && id !== spec.identity.id));
+  const adminKept = spec.admin === undefined || acl.some((entry) => entry.perms === Perms.ALL && (entry.id as { id: string }).id === spec.admin!.id);
+  return !opensToOthers && adminKept;
 }

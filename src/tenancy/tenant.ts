@@ -3,7 +3,7 @@ import { defaultChroot, type Limits, type TenantConfig } from '../config/config.
 import { TenantLimiter } from '../limits/tenant-limiter.ts';
 import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
-import { tenantSecrets, type DigestIdentity } from './credentials.ts';
+import { tenantSecrets, x509Identity, type DigestIdentity } from './credentials.ts';
 import { SessionSeal } from './session-seal.ts';
 
 export interface Tenant {
@@ -13,6 +13,8 @@ export interface Tenant {
   readonly identity: DigestIdentity;
   readonly seal: SessionSeal;
   readonly acl: AclPolicy;
+  /** The digest identity standing for a TLS client's x509 identity (its certificate's subject DN). */
+  readonly x509IdentityOf: (dn: string) => DigestIdentity;
   /** This process's view of the tenant's limits: counters, token bucket, current limits. */
   readonly limiter: TenantLimiter;
 }
@@ -26,12 +28,28 @@ export interface TenantContext {
 
 export function tenantFromConfig(config: TenantConfig, context: TenantContext): Tenant {
   const { identity, sealKey } = tenantSecrets(context.secret, config.name);
+  const x509IdentityOf = x509IdentityCache(context.secret, config.name);
   return {
     name: config.name,
     chroot: new Chroot(config.chroot ?? defaultChroot(config.name)),
     identity,
     seal: new SessionSeal(sealKey),
-    acl: new AclPolicy(identity, context.hiddenIdentities),
+    acl: new AclPolicy(identity, context.hiddenIdentities, x509IdentityOf),
+    x509IdentityOf,
     limiter: new TenantLimiter(context.limits),
+  };
+}
+
+/** Stand-ins are derived (HMAC, SHA-1) per DN; a tenant names few DNs, so they are kept. */
+function x509IdentityCache(secret: Buffer, tenant: string): (dn: string) => DigestIdentity {
+  const known = new Map<string, DigestIdentity>();
+  return (dn) => {
+    let identity = known.get(dn);
+    if (identity === undefined) {
+      identity = x509Identity(secret, tenant, dn);
+      if (known.size >= 1024) known.clear();
+      known.set(dn, identity);
+    }
+    return identity;
   };
 }

@@ -12,6 +12,7 @@
  * Under the SAN rules a certificate naming two different configured tenants names nobody. Anything
  * that does not name exactly one configured tenant is refused: the result is never a guess.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 
 export const TENANT_FROM = ['cn', 'san-dns', 'san-uri'] as const;
@@ -86,4 +87,15 @@ export function parseSubjectAltNames(text: string | undefined): { type: string; 
     at = end + 2;
   }
   return entries;
+}
+
+/**
+ * The client's x509 identity as ZooKeeper's X509AuthenticationProvider names it: the subject DN in
+ * RFC 2253 form (Java's X500Principal.getName(): most specific RDN first, comma-separated). Node
+ * prints the subject one RDN per line in certificate order, already escaped per RFC 2253.
+ */
+export function x509SubjectName(certificate: X509Certificate | undefined): string | undefined {
+  const subject = certificate?.subject;
+  if (subject === undefined || subject === '') return undefined;
+  return subject.split('\n').reverse().join(',');
 }

@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.api.transaction.CuratorOp;
+import org.apache.curator.framework.api.ACLProvider;
 import org.apache.curator.framework.imps.DefaultACLProvider;
 import org.apache.curator.framework.recipes.cache.ChildData;
 import org.apache.curator.framework.recipes.cache.NodeCache;
@@ -45,11 +46,13 @@ import org.apache.zookeeper.data.Stat;
  * One Flink JobManager's use of ZooKeeper HA, driven line by line by
  * test/flink-ha-conformance.test.ts:
  *
- *   java FlinkHaContender <connectString> <clusterId> <layout 1.15|1.12> <policy standard|tolerate> <name>
+ *   java FlinkHaContender <connectString> <clusterId> <layout 1.15|1.12> <policy standard|tolerate> <name> [creator:<user>:<password>]
  *
  * The client is built like Flink's ZooKeeperUtils.startCuratorFramework (namespace flink/<clusterId>,
  * 60 s session, 15 s connection timeout, ExponentialBackoffRetry(5000, 3), open ACL, EnsembleTracker
- * on, SessionConnectionStateErrorPolicy for "tolerate"). The znode layout, node modes and operation
+ * on, SessionConnectionStateErrorPolicy for "tolerate"; with "creator:<user>:<password>" Flink's
+ * `high-availability.zookeeper.client.acl: creator`, i.e. CREATOR_ALL_ACL on every node, with the
+ * client authenticated by digest instead of Kerberos). The znode layout, node modes and operation
  * shapes follow Flink 1.15 (one LeaderLatch at leader/latch, locks/<uuid> lock nodes) or 1.12 (a
  * latch per component, <uuid> lock children, no containers); see the README section "Flink HA
  * conformance".
@@ -89,9 +92,10 @@ public final class FlinkHaContender {
         legacy = args[2].equals("1.12");
         boolean tolerate = args[3].equals("tolerate");
         name = args[4];
+        String creator = args.length > 5 && args[5].startsWith("creator:") ? args[5].substring("creator:".length()) : null;
         Thread.setDefaultUncaughtExceptionHandler((thread, error) -> fatal("uncaught in " + thread.getName(), error));
         try {
-            start(connectString, clusterId, tolerate);
+            start(connectString, clusterId, tolerate, creator);
         } catch (Throwable error) {
             fatal("start", error);
         }
@@ -105,15 +109,16 @@ public final class FlinkHaContender {
         Runtime.getRuntime().halt(0);
     }
 
-    static void start(String connectString, String clusterId, boolean tolerate) throws Exception {
+    static void start(String connectString, String clusterId, boolean tolerate, String creator) throws Exception {
         CuratorFrameworkFactory.Builder builder = CuratorFrameworkFactory.builder()
                 .connectString(connectString)
                 .sessionTimeoutMs(60_000)
                 .connectionTimeoutMs(15_000)
                 .retryPolicy(new ExponentialBackoffRetry(5_000, 3))
                 .namespace("flink/" + clusterId)
-                .aclProvider(new DefaultACLProvider())
+                .aclProvider(creator == null ? new DefaultACLProvider() : new CreatorAclProvider())
                 .ensembleTracker(true);
+        if (creator != null) builder.authorization("digest", creator.getBytes(StandardCharsets.UTF_8));
         if (tolerate) builder.connectionStateErrorPolicy(new SessionConnectionStateErrorPolicy());
         // The 1.12 client (ZooKeeper 3.4) cannot create containers.
         if (legacy) builder.dontUseContainerParents();
@@ -889,6 +894,19 @@ public final class FlinkHaContender {
                 else json.append(c);
             }
             json.append('"');
+        }
+    }
+
+    /** Flink's SecureAclProvider: CREATOR_ALL_ACL for every path. */
+    static final class CreatorAclProvider implements ACLProvider {
+        @Override
+        public List<org.apache.zookeeper.data.ACL> getDefaultAcl() {
+            return org.apache.zookeeper.ZooDefs.Ids.CREATOR_ALL_ACL;
+        }
+
+        @Override
+        public List<org.apache.zookeeper.data.ACL> getAclForPath(String path) {
+            return org.apache.zookeeper.ZooDefs.Ids.CREATOR_ALL_ACL;
         }
     }
 }

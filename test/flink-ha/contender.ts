@@ -15,6 +15,8 @@ export interface ContenderOptions {
   layout: Layout;
   policy: Policy;
   name: string;
+  /** Flink's `high-availability.zookeeper.client.acl: creator`, authenticated with this digest identity. */
+  creator?: { user: string; password: string };
 }
 
 /** One event line; `ev`, `t` (epoch ms) and `who` are always there, the rest depends on `ev`. */
@@ -56,6 +58,7 @@ export class Contender {
   private constructor(compiled: CompiledJava, options: ContenderOptions) {
     this.options = options;
     const args = [options.connectString, options.clusterId, options.layout, options.policy, options.name];
+    if (options.creator !== undefined) args.push(`creator:${options.creator.user}:${options.creator.password}`);
     this.#child = spawn('java', javaArguments(compiled, 'FlinkHaContender', args), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child.stdin!.on('error', () => {});
     createInterface({ input: this.#child.stdout! }).on('line', (line) => {
