@@ -1,12 +1,13 @@
 /**
  * Real Flink in ZooKeeper HA mode through the proxy (docs/flink-real.md): per release, two real
  * JobManagers (StandaloneSessionClusterEntrypoint) and a TaskManager (TaskManagerRunner) of tenant
- * acme, as separate JVMs assembled from Maven Central, with the flink-conf.yaml the controller
- * renders; their ZooKeeper quorum is the tenant's listeners on two proxy replicas (two processes)
+ * acme, as separate JVMs assembled from Maven Central, with the flink-conf.yaml the controller's
+ * CLI (`tenant create`, `cluster deploy`, a real process against the real ensemble) rendered into
+ * its ConfigMaps; their ZooKeeper quorum is the tenant's listeners on two proxy replicas (two processes)
  * in front of a real ZooKeeper. A checkpointed counter job (test/flink-real/CounterJob.java) is
  * submitted through the REST API. Then: kill -9 of the leading JobManager (the standby recovers
  * the job from its latest checkpoint), kill -9 of the proxy replica the JobManager uses (nothing
- * lost), cluster destroy + deploy (new JVMs, same cluster-id: the job is found again). Tenant
+ * lost), `cluster destroy` + `cluster deploy` (new JVMs, same cluster-id: the job is found again). Tenant
  * globex runs a JobManager with the same high-availability.cluster-id at the same time: each
  * tenant sees only its own jobs and leaders. Prints the failover and recovery times, the znodes
  * Flink created and the opcodes it sent (the proxies' metrics).
@@ -19,9 +20,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { PollAbort, pollUntil } from '../src/embedded/poll.ts';
+import { reserveFreePorts } from '../src/embedded/free-ports.ts';
+import { ControllerCli } from './flink-real/controller-cli.ts';
 import {
   FLINK_RELEASES,
   FlinkProcess,
+  controllerVersion,
   SESSION_TIMEOUT_MS,
   buildCounterJob,
   checkpoints,
@@ -29,15 +33,15 @@ import {
   submitCounterJob,
   type FlinkRelease,
 } from './flink-real/flink-processes.ts';
-import { addCounts, clusterRoot, connectedPorts, readCounterEvents, requestCounts, restLeaderUrl, subtree, type CounterEvents } from './flink-real/observe.ts';
-import { spawnProxyProcess, type ProxyProcess, type TestTenant } from './support/proxy.ts';
+import { clusterRoot, connectedPorts, readCounterEvents, restLeaderUrl, subtree, sumCounts, tenantCounter, type CounterEvents } from './flink-real/observe.ts';
+import { spawnProxyProcess, type ProxyProcess } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
 
 const RELEASES = (process.env.ZKP_FLINK_RELEASES ?? '1.15.2').split(',').map((release) => {
   if (!(FLINK_RELEASES as readonly string[]).includes(release)) throw new Error(`ZKP_FLINK_RELEASES: ${release} is not one of ${FLINK_RELEASES.join(', ')}`);
   return release as FlinkRelease;
 });
-const TENANTS: TestTenant[] = [{ name: 'acme' }, { name: 'globex' }];
+const TENANTS = ['acme', 'globex'];
 /** JVM start-up on two shared cores is slow; the waits are generous, the figures say what it took. */
 const START_TIMEOUT_MS = 150_000;
 const STEP_TIMEOUT_MS = 120_000;
@@ -49,16 +53,26 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
   const replicas: ProxyProcess[] = [];
   const flink: FlinkProcess[] = [];
   let jar: string;
+  let cli: ControllerCli;
+  /** Each tenant's listener on each replica: [replica][tenant]. */
+  let listeners: Record<string, string>[];
   let acmeJob: string;
   let globexJob: string;
   const acmeEvents = () => readCounterEvents(join(dir, 'acme-events.log'));
   const figures: Record<string, number> = {};
-  /** Requests the proxies relayed for acme, summed over replicas (a killed replica's are read before it dies). */
-  const opcodes = new Map<string, number>();
+  /** Per replica process (a killed one read just before it dies): what it relayed and answered for acme. */
+  const relayed = new Map<ProxyProcess, { opcodes: Map<string, number>; errors: Map<string, number>; refused: Map<string, number> }>();
 
-  const run = (tenant: string) => ({ dir: join(dir, tenant), quorum: replicas.map((replica) => replica.address(tenant)).join(',') });
+  const run = (tenant: string) => ({ dir: join(dir, tenant), quorum: listeners.map((replica) => replica[tenant]!).join(',') });
+  const startReplica = (index: number) => spawnProxyProcess(ensemble!.connectString(), TENANTS.map((name) => ({ name, listen: [listeners[index]![name]!] })));
+  /** `cluster deploy` as the platform's users run it (one TaskManager); the rendered configuration. */
+  const deploy = async (tenant: string) => {
+    await cli.run('cluster', 'deploy', tenant, '--flink-version', controllerVersion(release), '--taskmanagers', '1');
+    return cli.renderedConfig(tenant) ?? fail(`cluster deploy ${tenant} applied no cluster`);
+  };
   const start = async (role: 'jobmanager' | 'taskmanager', name: string, tenant = 'acme') => {
-    const jvm = await FlinkProcess.start(role, name, release, tenant, run(tenant));
+    const rendered = cli.renderedConfig(tenant) ?? fail(`${tenant} has no cluster deployed`);
+    const jvm = await FlinkProcess.start(role, name, release, rendered[role], run(tenant));
     flink.push(jvm);
     return jvm;
   };
@@ -79,8 +93,17 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     const building = buildCounterJob(release, dir);
     building.catch(() => {});
     ensemble = await LocalEnsemble.start({ size: 1 });
-    for (let i = 0; i < 2; i++) replicas.push(await spawnProxyProcess(ensemble.connectString(), TENANTS));
     tree = await ServerTree.open(ensemble);
+    const ports = await reserveFreePorts(2 * TENANTS.length);
+    listeners = [0, 1].map((replica) => Object.fromEntries(TENANTS.map((name, i) => [name, `127.0.0.1:${ports[replica * TENANTS.length + i]}`])));
+    cli = new ControllerCli(dir, ensemble.connectString());
+    await Promise.all(
+      TENANTS.map(async (tenant) => {
+        await cli.run('tenant', 'create', tenant, '--listener', listeners[0]![tenant]!);
+        await deploy(tenant);
+      }),
+    );
+    replicas.push(...(await Promise.all([startReplica(0), startReplica(1)])));
     await Promise.all([start('jobmanager', 'jm1'), start('jobmanager', 'jm2'), start('taskmanager', 'tm1'), start('jobmanager', 'globex-jm', 'globex')]);
     jar = await building;
   }, START_TIMEOUT_MS);
@@ -144,10 +167,19 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
   }
 
   async function scrapeOpcodes(replica: ProxyProcess): Promise<void> {
-    addCounts(opcodes, await requestCounts(replica.adminUrl, 'acme'));
+    relayed.set(replica, {
+      opcodes: await tenantCounter(replica.adminUrl, 'zkproxy_requests_total', 'acme', 'opcode'),
+      errors: await tenantCounter(replica.adminUrl, 'zkproxy_reply_errors_total', 'acme', 'code'),
+      refused: await tenantCounter(replica.adminUrl, 'zkproxy_refused_total', 'acme', 'reason'),
+    });
   }
 
   it('elects one leader per tenant through the proxy; the counter job runs and checkpoints every second', async () => {
+    for (const tenant of TENANTS) {
+      const rendered = cli.renderedConfig(tenant)!;
+      expect(rendered.jobmanager).toMatchObject({ 'high-availability': 'zookeeper', 'high-availability.cluster-id': '/flink-cluster' });
+      expect(rendered.taskmanager['high-availability.zookeeper.quorum']).toBe(listeners[0]![tenant]);
+    }
     const leader = await restLeader('acme');
     acmeJob = await submitCounterJob(leader.restUrl, jar, join(dir, 'acme-events.log'));
     const globexLeader = await restLeader('globex');
@@ -206,7 +238,7 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     victim.kill('SIGKILL');
     await victim.exited;
     // The replica comes back on its ports (a restarted pod), so later steps have two again.
-    replicas[index] = await spawnProxyProcess(ensemble!.connectString(), TENANTS.map((t) => ({ ...t, listen: [victim.address(t.name)] })));
+    replicas[index] = await startReplica(index);
     // The JobManager stays up (a Curator error it cannot handle would have made it exit) and the counter goes on past where it was.
     await waitFor('the counter going on after the proxy kill', STEP_TIMEOUT_MS, async () => (acmeEvents().counts.at(-1)!.value > countBefore + 40 ? true : undefined));
     figures.proxyKillCounterResumedMs = Date.now() - killedAt;
@@ -223,11 +255,15 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     const leader = await restLeader('acme');
     const floor = await latestCompleted(leader, acmeJob, 1);
     for (const replica of replicas) await scrapeOpcodes(replica);
-    // destroy: the Deployments go, so every acme JVM gets SIGTERM (and SIGKILL after a grace period).
+    // cluster destroy removes the Deployments: every acme JVM gets SIGTERM (SIGKILL after a grace period).
+    await cli.run('cluster', 'destroy', 'acme');
+    expect(cli.renderedConfig('acme'), 'destroy removed the applied cluster').toBeUndefined();
     await Promise.all(flink.filter((jvm) => jvm.alive && !jvm.name.startsWith('globex')).map((jvm) => jvm.stop()));
     expect(await tree!.children(`${clusterRoot('acme')}/jobgraphs`), 'the job graph survives destroy').toEqual([acmeJob]);
     const lineAtDeploy = acmeEvents().lines;
     const deployedAt = Date.now();
+    const rendered = await deploy('acme');
+    expect(rendered.jobmanager['high-availability.cluster-id']).toBe('/flink-cluster');
     await Promise.all([start('jobmanager', 'jm3'), start('taskmanager', 'tm2')]);
     const newLeader = await restLeader('acme');
     expect(newLeader.name).toBe('jm3');
@@ -243,10 +279,13 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     const root = clusterRoot('acme');
     const nodes = (await subtree(tree!, root)).map((path) => path.slice(root.length) || '/');
     console.log(`real Flink ${release}: znodes under ${root}:\n  ${nodes.join('\n  ')}`);
-    console.log(`real Flink ${release}: requests relayed for acme by opcode: ${JSON.stringify(Object.fromEntries([...opcodes].sort()))}`);
+    const opcodes = sumCounts([...relayed.values()].map((r) => r.opcodes));
+    console.log(`real Flink ${release}: requests relayed for acme by opcode: ${JSON.stringify(opcodes)}`);
+    console.log(`real Flink ${release}: error replies to acme by code: ${JSON.stringify(sumCounts([...relayed.values()].map((r) => r.errors)))}`);
+    console.log(`real Flink ${release}: answered by the proxy itself: ${JSON.stringify(sumCounts([...relayed.values()].map((r) => r.refused)))}`);
     // Still isolated at the end: globex's job and leader are its own.
     expect((await jobsOverview(live('globex-jm').restUrl))?.map((job) => job.jid)).toEqual([globexJob]);
-    const sent = new Set(opcodes.keys());
+    const sent = new Set(Object.keys(opcodes));
     for (const opcode of ['create', 'delete', 'exists', 'getData', 'setData', 'getChildren2', 'multi', 'ping']) expect(sent, opcode).toContain(opcode);
     if (release.startsWith('1.12')) {
       // The ZooKeeper 3.4 client: plain creates only, no containers.

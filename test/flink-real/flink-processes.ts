@@ -1,15 +1,15 @@
 /**
  * Real Flink JobManagers (StandaloneSessionClusterEntrypoint) and TaskManagers (TaskManagerRunner)
  * as separate JVMs, assembled from a Maven artifact set (scripts/maven/flink-<version>/), with the
- * flink-conf.yaml the controller renders (src/controller/flink-config.ts) plus the few overrides a
- * run on one machine needs, each listed in LOCAL_OVERRIDES with its reason. Also the test job
+ * flink-conf.yaml the controller rendered (its ConfigMaps, read by controller-cli.ts) plus the few
+ * overrides a run on one machine needs, each listed in localOverrides with its reason. Also the test job
  * (CounterJob.java, compiled at test time against the set) and the REST calls that submit it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jobManagerConfig, taskManagerConfig, formatFlinkConfig, type FlinkConfig } from '../../src/controller/flink-config.ts';
-import { CLUSTER_DEFAULTS, type FlinkVersion } from '../../src/controller/spec.ts';
+import { formatFlinkConfig, type FlinkConfig } from '../../src/controller/flink-config.ts';
+import type { FlinkVersion } from '../../src/controller/spec.ts';
 import { fixtureMarkerArgs } from '../../src/embedded/fixture-processes.ts';
 import { reserveFreePorts } from '../../src/embedded/free-ports.ts';
 import { REPO_ROOT, mavenClasspath } from '../support/maven.ts';
@@ -62,6 +62,13 @@ const JAVA_MODULE_FLAGS = [
 /** The session timeout the test asks for (the rendered default is Flink's 60 s). */
 export const SESSION_TIMEOUT_MS = 5000;
 
+export type Role = 'jobmanager' | 'taskmanager';
+export interface LocalPorts {
+  rest: number;
+  blob: number;
+  metrics: number;
+}
+
 export interface LocalRun {
   /** The run's own directory: HA storage, checkpoints, blobs, uploads and logs go below it. */
   dir: string;
@@ -70,17 +77,15 @@ export interface LocalRun {
 }
 
 /**
- * What differs from the rendered configuration, and why. Everything else is the controller's.
- * Ports are per process because all JVMs share 127.0.0.1.
+ * What differs from the configuration the controller rendered, and why; everything else is the
+ * controller's. Ports are per process because all JVMs share 127.0.0.1.
  */
-export function localOverrides(
-  role: 'jobmanager' | 'taskmanager',
-  release: FlinkRelease,
-  run: LocalRun,
-  ports: { rest: number; blob: number; metrics: number },
-): FlinkConfig {
+export function localOverrides(role: Role, run: LocalRun, ports: LocalPorts): FlinkConfig {
   const storage = `file://${run.dir}`;
   const common: FlinkConfig = {
+    // The platform renders one load-balanced proxy address; here the two replicas are two
+    // addresses, given to Flink's ZooKeeper client as a connect string listing both.
+    'high-availability.zookeeper.quorum': run.quorum,
     // The rendered value is the Kubernetes Service name, which does not resolve here.
     'jobmanager.rpc.address': '127.0.0.1',
     // Every JVM runs a Prometheus reporter; the rendered 9163 can be bound once per machine only.
@@ -129,18 +134,11 @@ const TASKMANAGER_MEMORY: FlinkConfig = {
   'taskmanager.memory.jvm-overhead.max': '64m',
 };
 
-/** The configuration a process of `tenant` runs with: the controller's rendering, then the overrides. */
-export function flinkConfiguration(role: 'jobmanager' | 'taskmanager', release: FlinkRelease, tenant: string, run: LocalRun, ports: { rest: number; blob: number; metrics: number }): FlinkConfig {
-  const input = {
-    tenant,
-    spec: { ...CLUSTER_DEFAULTS, zone: 'local', flinkVersion: controllerVersion(release) },
-    zookeeperAddress: run.quorum,
-    bucket: `flink-${tenant}`,
-    bucketEndpoint: 'http://127.0.0.1:1',
-  };
-  if (role === 'jobmanager') return { ...jobManagerConfig(input), ...localOverrides(role, release, run, ports) };
-  const { 'taskmanager.memory.process.size': _replaced, ...rendered } = taskManagerConfig(input);
-  return { ...rendered, ...localOverrides(role, release, run, ports), ...TASKMANAGER_MEMORY };
+/** The configuration a process runs with: the controller's rendering for its role, then the local overrides. */
+export function localConfiguration(role: Role, rendered: FlinkConfig, run: LocalRun, ports: LocalPorts): FlinkConfig {
+  if (role === 'jobmanager') return { ...rendered, ...localOverrides(role, run, ports) };
+  const { 'taskmanager.memory.process.size': _replaced, ...kept } = rendered;
+  return { ...kept, ...localOverrides(role, run, ports), ...TASKMANAGER_MEMORY };
 }
 
 const LOG4J_PROPERTIES = `rootLogger.level = INFO
@@ -165,7 +163,7 @@ process.once('exit', () => {
 
 export class FlinkProcess {
   readonly name: string;
-  readonly role: 'jobmanager' | 'taskmanager';
+  readonly role: Role;
   readonly child: ChildProcess;
   readonly logFile: string;
   readonly restPort: number;
@@ -173,7 +171,7 @@ export class FlinkProcess {
   /** True once kill() or stop() was called: an exit after that is ours, not Flink's. */
   stopping = false;
 
-  private constructor(name: string, role: 'jobmanager' | 'taskmanager', child: ChildProcess, logFile: string, restPort: number) {
+  private constructor(name: string, role: Role, child: ChildProcess, logFile: string, restPort: number) {
     this.name = name;
     this.role = role;
     this.child = child;
@@ -198,12 +196,13 @@ export class FlinkProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  static async start(role: 'jobmanager' | 'taskmanager', name: string, release: FlinkRelease, tenant: string, run: LocalRun): Promise<FlinkProcess> {
+  /** Starts `role` with the controller's `rendered` flink-conf.yaml for it (plus the local overrides). */
+  static async start(role: Role, name: string, release: FlinkRelease, rendered: FlinkConfig, run: LocalRun): Promise<FlinkProcess> {
     const [rest, blob, metrics] = await reserveFreePorts(3);
     const ports = { rest: rest!, blob: blob!, metrics: metrics! };
     const confDir = join(run.dir, `conf-${name}`);
     mkdirSync(confDir, { recursive: true });
-    writeFileSync(join(confDir, 'flink-conf.yaml'), formatFlinkConfig(flinkConfiguration(role, release, tenant, run, ports)));
+    writeFileSync(join(confDir, 'flink-conf.yaml'), formatFlinkConfig(localConfiguration(role, rendered, run, ports)));
     writeFileSync(join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
     const logFile = join(run.dir, `${name}.log`);
     const mainClass = role === 'jobmanager'

@@ -66,23 +66,28 @@ export async function subtree(tree: ServerTree, root: string): Promise<string[]>
   return paths.sort();
 }
 
-/** `zkproxy_requests_total` of one tenant from a replica's /metrics: opcode name -> count. */
-export async function requestCounts(adminUrl: string, tenant: string): Promise<Map<string, number>> {
+/**
+ * One counter of one tenant from a replica's /metrics, by the value of `label`: e.g.
+ * zkproxy_requests_total by opcode, zkproxy_reply_errors_total by code.
+ */
+export async function tenantCounter(adminUrl: string, metric: string, tenant: string, label: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
-    if (!line.startsWith('zkproxy_requests_total{')) continue;
+    if (!line.startsWith(`${metric}{`)) continue;
     const labels = line.slice(line.indexOf('{') + 1, line.indexOf('}'));
     if (!labels.includes(`tenant="${tenant}"`)) continue;
-    const opcode = labels.match(/opcode="([^"]+)"/)?.[1];
-    if (opcode !== undefined) counts.set(opcode, (counts.get(opcode) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+    const value = labels.match(new RegExp(`${label}="([^"]+)"`))?.[1];
+    if (value !== undefined) counts.set(value, (counts.get(value) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
   return counts;
 }
 
-export function addCounts(into: Map<string, number>, from: Map<string, number>): Map<string, number> {
-  for (const [opcode, count] of from) into.set(opcode, (into.get(opcode) ?? 0) + count);
-  return into;
+/** The sum of several replicas' counts. */
+export function sumCounts(all: Iterable<Map<string, number>>): Record<string, number> {
+  const total = new Map<string, number>();
+  for (const counts of all) for (const [key, count] of counts) total.set(key, (total.get(key) ?? 0) + count);
+  return Object.fromEntries([...total].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** The local ports `pid` has established TCP connections to (from `ss`), among `ports`. */
