@@ -70,20 +70,6 @@ async function ownerOnServer(path: string): Promise<string | null> {
   return BigInt.asUintN(64, stat.ephemeralOwner).toString(16);
 }
 
-/** Every path under `root` (itself included), sorted. */
-async function subtreeOnServer(root: string): Promise<string[]> {
-  const paths: string[] = [];
-  const pending = [root];
-  while (pending.length > 0) {
-    const path = pending.pop()!;
-    const children = await tree.children(path);
-    if (children === null) continue;
-    paths.push(path);
-    for (const child of children) pending.push(path === '/' ? `/${child}` : `${path}/${child}`);
-  }
-  return paths.sort();
-}
-
 function hex(session: string): string {
   return session.replace(/^0x/, '');
 }
@@ -290,7 +276,7 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
       const view = views[index]!;
       const other = clusters[1 - index]!;
       // Exactly the server's subtree of this tenant, seen from inside its chroot.
-      const onServer = await subtreeOnServer(`/tenants/${cluster.tenant}`);
+      const onServer = await tree.subtree(`/tenants/${cluster.tenant}`);
       const fromInside = [...view.keys()].map((path) => (path === '/' ? `/tenants/${cluster.tenant}` : `/tenants/${cluster.tenant}${path}`)).sort();
       expect(fromInside).toEqual(onServer);
       expect(onServer).toContain(`/tenants/${cluster.tenant}/flink/${CLUSTER_ID}/jobgraphs/${cluster.jobId}`);
@@ -345,7 +331,7 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
       clusters.map(async (cluster) => {
         const { standby, jobId } = cluster;
         await standby.send('cleanup-job', jobId);
-        const afterJob = await subtreeOnServer(root(cluster));
+        const afterJob = await tree.subtree(root(cluster));
         expect(afterJob.filter((path) => path.includes(jobId))).toEqual([]);
         expect(afterJob).toContain(`${root(cluster)}/jobgraphs`);
         await standby.send('cleanup-cluster');
@@ -466,7 +452,7 @@ describe('Flink 1.12 layout: a latch per component, lock nodes as direct childre
     expect((await tree.data(`${root}/checkpoint-counter/${jobId}`))!.readInt32BE(0)).toBe(3);
 
     await dispatcher.send('cleanup-job', jobId);
-    expect((await subtreeOnServer(root)).filter((path) => path.includes(jobId))).toEqual([]);
+    expect((await tree.subtree(root)).filter((path) => path.includes(jobId))).toEqual([]);
   });
 
   it('never had two leaders of one component; the empty latch parents are persistent nodes, not containers', async () => {

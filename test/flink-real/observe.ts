@@ -13,7 +13,8 @@ export interface CounterEvents {
   starts: { line: number; attempt: number; restored: boolean; value: number }[];
   /** checkpoint id -> the counter value in that snapshot. */
   snapshots: Map<number, number>;
-  completed: number[];
+  /** `complete` lines: checkpoints the running attempt heard were completed. */
+  completed: { line: number; id: number }[];
   /** Every counted value, in file order. */
   counts: { line: number; value: number }[];
   /** Complete lines so far: the index the next line will have. */
@@ -29,7 +30,7 @@ export function readCounterEvents(file: string): CounterEvents {
     const [kind, a, b, c] = text.split(' ');
     if (kind === 'count') events.counts.push({ line, value: Number(a) });
     else if (kind === 'snapshot') events.snapshots.set(Number(a), Number(b));
-    else if (kind === 'complete') events.completed.push(Number(a));
+    else if (kind === 'complete') events.completed.push({ line, id: Number(a) });
     else if (kind === 'start') events.starts.push({ line, attempt: Number(a), restored: b === 'restored', value: Number(c) });
   });
   events.lines = lines.length;
@@ -50,20 +51,6 @@ export function restLeaderNode(release: FlinkRelease): string {
 export async function restLeaderUrl(tree: ServerTree, tenant: string, release: FlinkRelease): Promise<string | undefined> {
   const data = await tree.data(clusterRoot(tenant) + restLeaderNode(release));
   return data?.toString('latin1').match(/http:\/\/[0-9.]+:\d+/)?.[0];
-}
-
-/** Every path under `root` (itself included), sorted, each with " (ephemeral)" when it is one. */
-export async function subtree(tree: ServerTree, root: string): Promise<string[]> {
-  const paths: string[] = [];
-  const pending = [root];
-  while (pending.length > 0) {
-    const path = pending.pop()!;
-    const children = await tree.children(path);
-    if (children === null) continue;
-    paths.push(path);
-    for (const child of children) pending.push(`${path}/${child}`);
-  }
-  return paths.sort();
 }
 
 /**

@@ -57,6 +57,20 @@ export class ServerTree {
     return (await this.client.call(OpCode.getACL, { path })).body!.acl as RecordValue[];
   }
 
+  /** Every path under `root` (itself included), sorted; empty when `root` does not exist. */
+  async subtree(root: string): Promise<string[]> {
+    const paths: string[] = [];
+    const pending = [root];
+    while (pending.length > 0) {
+      const path = pending.pop()!;
+      const children = await this.children(path);
+      if (children === null) continue;
+      paths.push(path);
+      for (const child of children) pending.push(path === '/' ? `/${child}` : `${path}/${child}`);
+    }
+    return paths.sort();
+  }
+
   /** Root children other than the ones ZooKeeper and the proxy own (`/zookeeper`, `/tenants`). */
   async foreignRootChildren(): Promise<string[]> {
     return ((await this.children('/')) ?? []).filter((name) => name !== 'zookeeper' && name !== 'tenants');
