@@ -51,6 +51,8 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
   let ensemble: LocalEnsemble | undefined;
   let tree: ServerTree | undefined;
   const replicas: ProxyProcess[] = [];
+  /** Every replica process of the run, killed ones included, for their logs. */
+  const everyReplica: ProxyProcess[] = [];
   const flink: FlinkProcess[] = [];
   let jar: string;
   let cli: ControllerCli;
@@ -65,8 +67,12 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
   const relayed = new Map<ProxyProcess, { opcodes: Map<string, number>; errors: Map<string, number>; refused: Map<string, number> }>();
 
   const run = (tenant: string) => ({ dir: join(dir, tenant), quorum: listeners.map((replica) => replica[tenant]!).join(',') });
-  const startReplica = (index: number) =>
-    spawnProxyProcess(ensemble!.connectString(), TENANTS.map((name) => ({ name, listen: [listeners[index]![name]!] })), {}, { startTimeoutMs: 90_000 });
+  const startReplica = async (index: number) => {
+    const tenants = TENANTS.map((name) => ({ name, listen: [listeners[index]![name]!] }));
+    const replica = await spawnProxyProcess(ensemble!.connectString(), tenants, {}, { startTimeoutMs: 90_000 });
+    everyReplica.push(replica);
+    return replica;
+  };
   /** `cluster deploy` as the platform's users run it (one TaskManager); the rendered configuration. */
   const deploy = async (tenant: string) => {
     await cli.run('cluster', 'deploy', tenant, '--flink-version', controllerVersion(release), '--taskmanagers', '1');
@@ -294,6 +300,9 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     console.log(`real Flink ${release}: requests relayed for acme by opcode: ${JSON.stringify(opcodes)}`);
     console.log(`real Flink ${release}: error replies to acme by code: ${JSON.stringify(sumCounts([...relayed.values()].map((r) => r.errors)))}`);
     console.log(`real Flink ${release}: answered by the proxy itself: ${JSON.stringify(sumCounts([...relayed.values()].map((r) => r.refused)))}`);
+    // What the proxies logged at warn and above while real Flink ran through them.
+    const warnings = everyReplica.flatMap((replica) => replica.logs).filter((line) => /"level":(40|50|60)/.test(line));
+    console.log(`real Flink ${release}: proxy warnings and errors: ${warnings.length}\n  ${warnings.slice(0, 20).join('\n  ')}`);
     // Still isolated at the end: globex's job and leader are its own.
     expect((await jobsOverview(live('globex-jm').restUrl))?.map((job) => job.jid)).toEqual([globexJob]);
     const sent = new Set(Object.keys(opcodes));
