@@ -33,7 +33,7 @@ import {
   submitCounterJob,
   type FlinkRelease,
 } from './flink-real/flink-processes.ts';
-import { clusterRoot, connectedPorts, readCounterEvents, restLeaderUrl, sumCounts, tenantCounter, type CounterEvents } from './flink-real/observe.ts';
+import { clusterRoot, connectedPorts, readCounterEvents, restLeaderSession, restLeaderUrl, sumCounts, tenantCounter, type CounterEvents } from './flink-real/observe.ts';
 import { spawnProxyProcess, type ProxyProcess } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
 
@@ -250,6 +250,8 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     const before = acmeEvents();
     const lineAtKill = before.lines;
     const newestSnapshot = Math.max(...before.snapshots.keys());
+    const sessionBefore = await restLeaderSession(tree!, 'acme', release);
+    expect(sessionBefore).toBeDefined();
     await scrapeOpcodes(victim);
     const killedAt = Date.now();
     victim.kill('SIGKILL');
@@ -265,6 +267,9 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     expect(leader.alive).toBe(true);
     expect((await connectedPorts(leader.pid, ports)).length, 'reconnected to a proxy replica').toBeGreaterThan(0);
     const nowLeader = await restLeader('acme');
+    // The same JobManager leads in the same ZooKeeper session: the proxy moved the session, it did not lose it.
+    expect(nowLeader).toBe(leader);
+    expect(await restLeaderSession(tree!, 'acme', release)).toBe(sessionBefore);
     await waitForRunning(nowLeader, acmeJob);
     expectResumedFrom(lineAtKill, floor);
     figures.proxyKillRestarts = acmeEvents().starts.filter((s) => s.line >= lineAtKill).length;

@@ -4,6 +4,7 @@
  * per-opcode request counters, and which proxy replica a process is connected to.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { ErrorCode, OpCode } from 'jute-ts';
 import { runProcess } from '../support/run-process.ts';
 import type { ServerTree } from '../support/server-tree.ts';
 import type { FlinkRelease } from './flink-processes.ts';
@@ -51,6 +52,13 @@ export function restLeaderNode(release: FlinkRelease): string {
 export async function restLeaderUrl(tree: ServerTree, tenant: string, release: FlinkRelease): Promise<string | undefined> {
   const data = await tree.data(clusterRoot(tenant) + restLeaderNode(release));
   return data?.toString('latin1').match(/http:\/\/[0-9.]+:\d+/)?.[0];
+}
+
+/** The session owning the REST leader node (an ephemeral), or undefined while there is none. */
+export async function restLeaderSession(tree: ServerTree, tenant: string, release: FlinkRelease): Promise<bigint | undefined> {
+  const reply = await tree.client.request(OpCode.exists, { path: clusterRoot(tenant) + restLeaderNode(release), watch: false });
+  if (reply.err !== ErrorCode.OK) return undefined;
+  return (reply.body!.stat as { ephemeralOwner: bigint }).ephemeralOwner;
 }
 
 /**
