@@ -33,7 +33,9 @@ export function controllerVersion(release: FlinkRelease): FlinkVersion {
 export function flinkJava(release: FlinkRelease): string {
   if (!release.startsWith('1.12')) return 'java';
   const java = join(REPO_ROOT, '.cache', 'jdk11', 'runtime', 'bin', 'java');
-  if (!existsSync(java)) throw new Error(`no Java 11 runtime at ${java}: run ./zkp test (scripts/setup.sh zkp_setup_java11_runtime) to fetch it`);
+  if (!existsSync(java)) {
+    throw new Error(`no Java 11 runtime at ${java}: run ./zkp test (scripts/setup.sh zkp_setup_java11_runtime) to fetch it`);
+  }
   return java;
 }
 
@@ -56,7 +58,9 @@ const JAVA_MODULE_FLAGS = [
   'java.base/java.util.concurrent.atomic',
   'java.base/java.util.concurrent.locks',
 ].map((pkg) => `--add-opens=${pkg}=ALL-UNNAMED`).concat(
-  ['java.base/sun.net.util', 'java.rmi/sun.rmi.registry', 'java.security.jgss/sun.security.krb5'].map((pkg) => `--add-exports=${pkg}=ALL-UNNAMED`),
+  ['java.base/sun.net.util', 'java.rmi/sun.rmi.registry', 'java.security.jgss/sun.security.krb5'].map(
+    (pkg) => `--add-exports=${pkg}=ALL-UNNAMED`,
+  ),
 );
 
 /** The session timeout the test asks for (the rendered default is Flink's 60 s). */
@@ -271,7 +275,8 @@ export async function buildCounterJob(release: FlinkRelease, dir: string): Promi
   mkdirSync(classes, { recursive: true });
   const source = join(import.meta.dirname, 'CounterJob.java');
   const classpath = mavenClasspath(`flink-${release}`).join(':');
-  expectSuccess('javac CounterJob.java', await runProcess('javac', ['-nowarn', '--release', '11', '-encoding', 'UTF-8', '-d', classes, '-cp', classpath, source]));
+  const javac = ['-nowarn', '--release', '11', '-encoding', 'UTF-8', '-d', classes, '-cp', classpath, source];
+  expectSuccess('javac CounterJob.java', await runProcess('javac', javac));
   const jar = join(dir, 'counter-job.jar');
   expectSuccess('jar', await runProcess('jar', ['cf', jar, '-C', classes, '.']));
   return jar;
