@@ -120,9 +120,9 @@ export function localOverrides(role: Role, run: LocalRun, ports: LocalPorts): Fl
 }
 
 /**
- * Started without Flink's launcher script, a TaskManager needs its memory components explicitly
- * (the script derives them from taskmanager.memory.process.size, which the explicit sizes then
- * replace); small ones, because the JVM gets a small heap on this shared machine.
+ * Flink's launcher script derives a TaskManager's memory components from
+ * taskmanager.memory.process.size; started directly, TaskManagerRunner gets them explicitly (they
+ * replace the process size); small ones, because the JVM gets a small heap on this shared machine.
  */
 const TASKMANAGER_MEMORY: FlinkConfig = {
   'taskmanager.cpu.cores': '1',
