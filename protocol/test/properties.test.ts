@@ -132,6 +132,9 @@ describe('round trips of random records', () => {
   });
 });
 
+// The runs are counted, not timed: on a loaded 2-core machine 100,000 cases take over a minute.
+const HOSTILE_TIMEOUT_MS = 300_000;
+
 describe('hostile bytes', () => {
   // 60,000 random + 50,000 mutated frames, each through every decoder: > 100,000 cases per run.
   it('random payloads yield decoded values or a ProtocolError, nothing else', () => {
@@ -139,7 +142,7 @@ describe('hostile bytes', () => {
       fc.property(fc.uint8Array({ maxLength: 96 }), arbReplyOpcode, (payload, opcode) => decodeEverything(frameOf(payload), opcode)),
       { numRuns: 60_000 },
     );
-  });
+  }, HOSTILE_TIMEOUT_MS);
 
   it('mutated valid frames (bit flips, truncation, insertion) yield decoded values or a ProtocolError', () => {
     const mutation = fc.oneof(
@@ -163,7 +166,7 @@ describe('hostile bytes', () => {
       }),
       { numRuns: 50_000 },
     );
-  });
+  }, HOSTILE_TIMEOUT_MS);
 
   it('a frame whose prefix disagrees with its size is a frameLengthMismatch error', () => {
     const frame = encodeRequest({ xid: 1, opcode: 4, body: { path: '/a', watch: false } });
