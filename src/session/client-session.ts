@@ -362,7 +362,7 @@ export class ClientSession {
   private onBackendData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.lastBackendDataAt = performance.now();
-    this.handleBackend(() => this.backend!.reader.push(chunk, this.onBackendFrameBound));
+    this.handleBackend(() => this.backend!.reader.push(chunk, this.onBackendFrameBound, this.replies));
   }
 
   /** Frames that came with the ConnectResponse. */

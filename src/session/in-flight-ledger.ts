@@ -84,6 +84,11 @@ export class InFlightLedger {
     return pending;
   }
 
+  /** The oldest entry, left in place. */
+  oldest(): PendingRequest<InFlight> | undefined {
+    return this.tracker.peek();
+  }
+
   /** The oldest entry when it is a reply of the proxy's own (its turn has come), removed. */
   nextProxyReply(): ProxyReply | undefined {
     const head = this.tracker.peek();
