@@ -39,7 +39,8 @@ const REPLAY_TABLES: Readonly<Record<string, string>> = {
 export type MappedPaths = readonly string[];
 
 export class WatchLedger {
-  private readonly keys = new Set<string>();
+  /** Made on first use: most connections never hold a watch. */
+  private keySet: Set<string> | undefined;
   private readonly onCountChange: (delta: number) => void;
 
   constructor(onCountChange: (delta: number) => void) {
@@ -47,7 +48,11 @@ export class WatchLedger {
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.keySet?.size ?? 0;
+  }
+
+  private get keys(): Set<string> {
+    return (this.keySet ??= new Set());
   }
 
   /**
@@ -63,7 +68,7 @@ export class WatchLedger {
       case 'child-flag':
         return serverFrame[serverFrame.length - 1] !== 0;
       case 'remove':
-        return this.keys.size > 0;
+        return this.size > 0;
       default:
         return true;
     }
@@ -91,7 +96,7 @@ export class WatchLedger {
       default:
         return [];
     }
-    return [...new Set(candidates)].filter((key) => !this.keys.has(key));
+    return [...new Set(candidates)].filter((key) => this.keySet?.has(key) !== true);
   }
 
   /** What a removeWatches/checkWatches (effect `remove`) removes once it succeeds. */
@@ -136,13 +141,13 @@ export class WatchLedger {
 
   /** The connection is gone: the ensemble dropped all its watches. */
   clear(): void {
-    if (this.keys.size > 0) this.onCountChange(-this.keys.size);
-    this.keys.clear();
+    if (this.size > 0) this.onCountChange(-this.size);
+    this.keySet = undefined;
   }
 
   private remove(keys: readonly string[]): void {
     let removed = 0;
-    for (const key of keys) if (this.keys.delete(key)) removed++;
+    for (const key of keys) if (this.keySet?.delete(key) === true) removed++;
     if (removed > 0) this.onCountChange(-removed);
   }
 }

@@ -27,13 +27,19 @@ export interface AdmissionHost {
   released(): void;
 }
 
+/** Shared by every connection that holds nothing (most): the first hold allocates its own. */
+const NOTHING_HELD: Buffer[] = [];
+const NO_TIMES: number[] = [];
+Object.freeze(NOTHING_HELD);
+Object.freeze(NO_TIMES);
+
 export class Admission {
   private readonly limiter: TenantLimiter;
   private readonly ledger: InFlightLedger;
   private readonly host: AdmissionHost;
   /** Requests read but held back by a limit, oldest first (copied: they outlive their chunk). */
-  private held: Buffer[] = [];
-  private heldSince: number[] = [];
+  private held: Buffer[] = NOTHING_HELD;
+  private heldSince: number[] = NO_TIMES;
   private heldBytesNow = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly releaseBound = () => this.release();
@@ -101,8 +107,8 @@ export class Admission {
   close(): void {
     clearTimeout(this.timer);
     this.limiter.cancelWait(this.releaseBound);
-    this.held = [];
-    this.heldSince = [];
+    this.held = NOTHING_HELD;
+    this.heldSince = NO_TIMES;
     this.heldBytesNow = 0;
   }
 
@@ -131,6 +137,7 @@ export class Admission {
   }
 
   private hold(frame: Buffer, reason: HoldReason): void {
+    if (this.held === NOTHING_HELD) (this.held = []), (this.heldSince = []);
     this.held.push(Buffer.from(frame));
     this.heldSince.push(performance.now());
     this.heldBytesNow += frame.length;

@@ -24,11 +24,11 @@ import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { ClientIdentities } from '../tenancy/client-identities.ts';
 import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
-import { Admission, type HoldReason } from './admission.ts';
+import { Admission, type AdmissionHost, type HoldReason } from './admission.ts';
 import { expiredConnectResponse, readConnectRequest, sealedConnectResponse } from './handshake.ts';
 import { InFlightLedger } from './in-flight-ledger.ts';
-import { ReplySequencer } from './reply-sequencer.ts';
-import { RequestPipeline } from './request-pipeline.ts';
+import { ReplySequencer, type ReplySink } from './reply-sequencer.ts';
+import { RequestPipeline, type RequestHost } from './request-pipeline.ts';
 import { WriteBatch } from './write-batch.ts';
 
 export interface SessionEnvironment {
@@ -62,7 +62,7 @@ const MAX_EARLY_FRAMES = 1024;
 /** How long a closing connection may take to flush its last replies. */
 const CLOSE_FLUSH_MS = 5000;
 
-export class ClientSession {
+export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   readonly tenant: Tenant;
   readonly remote: string;
   private readonly client: Socket;
@@ -70,7 +70,7 @@ export class ClientSession {
   private readonly metrics: TenantMetrics;
   private readonly onClose: (session: ClientSession) => void;
   /** Created on first use: at the default level an idle connection never logs (~0.4 KB each). */
-  private logger: Logger | undefined;
+  private childLog: Logger | undefined;
   private readonly clientReader: FrameReader;
   private readonly ledger = new InFlightLedger();
   private readonly watches: WatchLedger;
@@ -78,7 +78,7 @@ export class ClientSession {
   private readonly requests: RequestPipeline;
   private readonly replies: ReplySequencer;
   private readonly toBackend = new WriteBatch();
-  private readonly toClient = new WriteBatch();
+  private readonly clientWrites = new WriteBatch();
   private readonly onClientFrameBound = (frame: Buffer) => this.onClientFrame(frame);
   private readonly onBackendFrameBound = (frame: Buffer) => this.onBackendFrame(frame);
   /** Only while the backend handshake runs: an idle connection does not keep it (~0.5 KB). */
@@ -106,49 +106,10 @@ export class ClientSession {
     this.clientReader = new FrameReader(env.maxFrameBytes);
     this.x509Subject = x509Subject;
     this.watches = new WatchLedger((delta) => (tenant.limiter.watches += delta));
-    this.replies = new ReplySequencer(
-      tenant,
-      this.ledger,
-      this.watches,
-      metrics,
-      {
-        toClient: (frame) => this.writeToClient(frame),
-        close: (reason) => this.close(reason),
-        answered: () => this.admission.answered(),
-        log: () => this.log,
-      },
-      () => client.remoteAddress,
-      x509Subject,
-    );
-    this.requests = new RequestPipeline(
-      tenant,
-      env,
-      new ClientIdentities(x509Subject),
-      this.watches,
-      metrics,
-      this.ledger,
-      this.replies,
-      this.toBackend,
-      (reason, detail) => this.refuse(reason, detail),
-    );
-    this.admission = new Admission(tenant.limiter, this.ledger, {
-      forward: (frame) => this.requests.forward(frame),
-      throttled: (frame, maxWaitMs) => {
-        this.refuse('throttled', `held over ${maxWaitMs} ms`);
-        // Like ZooKeeper's own request throttle (3.7+): the request was not executed.
-        this.replies.answer(requestXid(frame), ErrorCode.THROTTLEDOP, false);
-      },
-      held: (reason: HoldReason) => {
-        this.metrics.held(reason);
-        this.updateFlow();
-      },
-      relaying: () => this.state === 'relaying',
-      failed: (error) => this.onClientFrameError(error),
-      released: () => {
-        this.flushWrites();
-        this.updateFlow();
-      },
-    });
+    // The session is each stage's host: no per-connection callback objects (idle memory).
+    this.replies = new ReplySequencer(tenant, this.ledger, this.watches, metrics, this, x509Subject);
+    this.requests = new RequestPipeline(tenant, env, new ClientIdentities(x509Subject), this.watches, metrics, this.ledger, this.replies, this.toBackend, this);
+    this.admission = new Admission(tenant.limiter, this.ledger, this);
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => {
@@ -170,7 +131,7 @@ export class ClientSession {
   }
 
   private get log(): Logger {
-    return (this.logger ??= this.env.log.child({ tenant: this.tenant.name, remote: this.remote }));
+    return (this.childLog ??= this.env.log.child({ tenant: this.tenant.name, remote: this.remote }));
   }
 
   get closed(): boolean {
@@ -185,6 +146,48 @@ export class ClientSession {
   /** The memory guard changed its mind: read again if nothing else holds this session back. */
   refreshFlow(): void {
     this.updateFlow();
+  }
+
+  // ------------------------------------------------------------------ stage callbacks (AdmissionHost, ReplySink, RequestHost)
+
+  forward(frame: Buffer): boolean {
+    return this.requests.forward(frame);
+  }
+
+  throttled(frame: Buffer, maxWaitMs: number): void {
+    this.refuse('throttled', `held over ${maxWaitMs} ms`);
+    // Like ZooKeeper's own request throttle (3.7+): the request was not executed.
+    this.replies.answer(requestXid(frame), ErrorCode.THROTTLEDOP, false);
+  }
+
+  held(reason: HoldReason): void {
+    this.metrics.held(reason);
+    this.updateFlow();
+  }
+
+  relaying(): boolean {
+    return this.state === 'relaying';
+  }
+
+  failed(error: unknown): void {
+    this.onClientFrameError(error);
+  }
+
+  released(): void {
+    this.flushWrites();
+    this.updateFlow();
+  }
+
+  answered(): void {
+    this.admission.answered();
+  }
+
+  logger(): Logger {
+    return this.log;
+  }
+
+  clientAddress(): string | undefined {
+    return this.client.remoteAddress;
   }
 
   // ------------------------------------------------------------------ client → ensemble
@@ -252,7 +255,7 @@ export class ClientSession {
     clearTimeout(this.handshakeTimer);
     if ('expired' in verdict) {
       this.refuse('policy', verdict.expired);
-      this.writeToClient(expiredConnectResponse());
+      this.toClient(expiredConnectResponse());
       this.close('session expired or invalid (password not sealed for this tenant)');
       return;
     }
@@ -310,12 +313,12 @@ export class ClientSession {
 
     const { response } = backend;
     if (response.timeOut <= 0) {
-      this.writeToClient(backend.responseFrame);
+      this.toClient(backend.responseFrame);
       // Expired or unknown session: the server closes next; so do we, after the answer is out.
       this.close('session expired or invalid');
       return;
     }
-    this.writeToClient(sealedConnectResponse(backend.responseFrame, this.tenant));
+    this.toClient(sealedConnectResponse(backend.responseFrame, this.tenant));
     this.sessionId = response.sessionId;
     if (!resumed && response.passwd !== null && !confirmEnsemblePassword(response.sessionId, response.passwd)) {
       this.log.error("the ensemble's session passwords do not follow ZooKeeper's generatePasswd: resume passwords are no longer checked by the proxy (a tenant could make another tenant's connection drop by guessing its session id)");
@@ -398,16 +401,16 @@ export class ClientSession {
   }
 
   /** Queued until the end of the current chunk (flushWrites), so that one chunk costs one write. */
-  private writeToClient(frame: Buffer): void {
+  toClient(frame: Buffer): void {
     this.metrics.bytesOut.inc(frame.length);
-    this.toClient.add(frame);
+    this.clientWrites.add(frame);
   }
 
   private flushWrites(): void {
     if (this.state === 'closed') return;
     const backend = this.backend?.socket;
     if (backend !== undefined && !this.toBackend.empty && !this.toBackend.flush(backend)) this.backendWaitsForDrain = true;
-    if (!this.toClient.empty && !this.toClient.flush(this.client)) this.clientWaitsForDrain = true;
+    if (!this.clientWrites.empty && !this.clientWrites.flush(this.client)) this.clientWaitsForDrain = true;
     if (this.backendWaitsForDrain || this.clientWaitsForDrain) this.updateFlow();
   }
 
@@ -433,7 +436,7 @@ export class ClientSession {
     this.close(reason);
   }
 
-  private refuse(reason: RefusalReason, detail: string): void {
+  refuse(reason: RefusalReason, detail: string): void {
     this.metrics.refused(reason);
     // A tenant can make the proxy refuse thousands of requests a second (a flood over its rate
     // limit): a line for each would cost the shared proxy enough to slow every other tenant.
@@ -447,7 +450,7 @@ export class ClientSession {
       return;
     }
     // Replies already decided on (UNIMPLEMENTED before a close, an expired session's answer) go out first.
-    if (!this.toClient.empty) this.toClient.flush(this.client);
+    if (!this.clientWrites.empty) this.clientWrites.flush(this.client);
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     // A reason of our own: abort() without one builds a DOMException (a stack trace) per connection.

@@ -37,8 +37,8 @@ export function isClientRequest(data: InFlight): data is number | Settled {
 
 export class InFlightLedger {
   private readonly tracker = new ConversationTracker<InFlight>();
-  /** Client xids (>= 0) with a request or a proxy-made reply pending. */
-  private readonly xids = new Set<number>();
+  /** Client xids (>= 0) with a request or a proxy-made reply pending; made on first use (idle connections have none). */
+  private xidSet: Set<number> | undefined;
   private clientRequests = 0;
 
   /** Entries of every kind. */
@@ -53,13 +53,13 @@ export class InFlightLedger {
 
   /** Whether a request or proxy reply with this client xid is pending. */
   holds(xid: number): boolean {
-    return this.xids.has(xid);
+    return this.xidSet?.has(xid) === true;
   }
 
   /** A client request sent to the ensemble, under the xid its reply will carry. */
   sent(replyXid: number, opcode: number, data: number | Settled): void {
     this.tracker.request(replyXid, opcode, data);
-    if (replyXid >= 0) this.xids.add(replyXid);
+    if (replyXid >= 0) (this.xidSet ??= new Set()).add(replyXid);
     this.clientRequests++;
   }
 
@@ -71,14 +71,14 @@ export class InFlightLedger {
   /** A reply of the proxy's own, behind every entry pending now. */
   queue(xid: number, reply: ProxyReply): void {
     this.tracker.request(xid, -1, reply);
-    if (xid >= 0) this.xids.add(xid);
+    if (xid >= 0) (this.xidSet ??= new Set()).add(xid);
   }
 
   /** The entry the ensemble's reply with `xid` answers, removed; undefined when none is pending. */
   answered(xid: number): PendingRequest<InFlight> | undefined {
     const pending = this.tracker.reply(xid);
     if (pending !== undefined && isClientRequest(pending.data)) {
-      this.xids.delete(xid);
+      this.xidSet?.delete(xid);
       this.clientRequests--;
     }
     return pending;
@@ -94,7 +94,7 @@ export class InFlightLedger {
     const head = this.tracker.peek();
     if (head === undefined || typeof head.data !== 'object' || !('frame' in head.data)) return undefined;
     this.tracker.shift();
-    this.xids.delete(head.xid);
+    this.xidSet?.delete(head.xid);
     return head.data;
   }
 
@@ -102,7 +102,7 @@ export class InFlightLedger {
   clear(): number {
     const unanswered = this.clientRequests;
     this.tracker.drain();
-    this.xids.clear();
+    this.xidSet = undefined;
     this.clientRequests = 0;
     return unanswered;
   }

@@ -37,7 +37,9 @@ export interface ReplySink {
   close(reason: string): void;
   /** A client request was answered by the ensemble: its admission slot goes back. */
   answered(): void;
-  log(): Logger;
+  logger(): Logger;
+  /** The client's address as the client sees it (whoAmI's ip entry). */
+  clientAddress(): string | undefined;
 }
 
 /** The reply matched a request of the proxy's own, or closed the connection: nothing goes to the client. */
@@ -53,8 +55,6 @@ export class ReplySequencer implements FrameStream {
   private readonly watches: WatchLedger;
   private readonly metrics: TenantMetrics;
   private readonly sink: ReplySink;
-  /** The client's address as the client sees it (whoAmI's ip entry). */
-  private readonly clientAddress: () => string | undefined;
   private readonly x509Subject: string | undefined;
   private readonly context = { direction: 'reply' as const, opcode: undefined as number | undefined };
   private readonly mappers: FieldMappers;
@@ -66,13 +66,12 @@ export class ReplySequencer implements FrameStream {
   /** A reply is being relayed piece by piece: proxy-made replies wait until it has ended. */
   private streaming = false;
 
-  constructor(tenant: Tenant, ledger: InFlightLedger, watches: WatchLedger, metrics: TenantMetrics, sink: ReplySink, clientAddress: () => string | undefined, x509Subject: string | undefined) {
+  constructor(tenant: Tenant, ledger: InFlightLedger, watches: WatchLedger, metrics: TenantMetrics, sink: ReplySink, x509Subject: string | undefined) {
     this.tenant = tenant;
     this.ledger = ledger;
     this.watches = watches;
     this.metrics = metrics;
     this.sink = sink;
-    this.clientAddress = clientAddress;
     this.x509Subject = x509Subject;
     this.mappers = { path: tenant.chroot.toClient, acl: tenant.acl.toClient };
   }
@@ -108,7 +107,7 @@ export class ReplySequencer implements FrameStream {
     if (mapped instanceof Rejection) {
       // A server path outside the chroot must never reach the client.
       this.metrics.isolationDrop();
-      this.sink.log().error({ xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) }, 'withheld a frame carrying a path outside the tenant chroot');
+      this.sink.logger().error({ xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) }, 'withheld a frame carrying a path outside the tenant chroot');
       if (xid === Xid.notification) return;
       this.sink.close('reply carried a path outside the tenant chroot');
       return;
@@ -155,7 +154,7 @@ export class ReplySequencer implements FrameStream {
       }
     } else if (pending.data === SWALLOW) {
       if (err !== ErrorCode.OK) {
-        this.sink.log().error({ err: errorName(err), identity: this.tenant.identity.user }, 'the ensemble refused the tenant identity');
+        this.sink.logger().error({ err: errorName(err), identity: this.tenant.identity.user }, 'the ensemble refused the tenant identity');
         this.sink.close('tenant authentication failed');
         return HANDLED;
       }
@@ -184,7 +183,7 @@ export class ReplySequencer implements FrameStream {
     if (reply.err !== ErrorCode.OK || reply.body === undefined) return frame;
     const infos = (reply.body.clientInfo as { authScheme: string | null; user: string | null }[] | null) ?? [];
     const own = infos.flatMap((info) => {
-      if (info.authScheme === 'ip') return [{ authScheme: 'ip', user: this.clientAddress()?.replace(/^::ffff:/, '') ?? null }];
+      if (info.authScheme === 'ip') return [{ authScheme: 'ip', user: this.sink.clientAddress()?.replace(/^::ffff:/, '') ?? null }];
       const shown = this.tenant.acl.shownClientInfo(info.authScheme, info.user, this.x509Subject);
       return shown === undefined ? [] : [shown];
     });

@@ -43,6 +43,11 @@ const AUTH_SCHEME_LABELS = new Set(['digest', 'ip', 'x509', 'sasl']);
 
 const REQUEST_CONTEXT: MapContext = { direction: 'request' };
 
+export interface RequestHost {
+  /** The proxy answered or dropped a request itself: counted and (rate-limited) logged. */
+  refuse(reason: RefusalReason, detail: string): void;
+}
+
 export class RequestPipeline {
   private readonly tenant: Tenant;
   private readonly options: RequestPipelineOptions;
@@ -52,11 +57,11 @@ export class RequestPipeline {
   private readonly ledger: InFlightLedger;
   private readonly replies: ReplySequencer;
   private readonly toBackend: WriteBatch;
-  private readonly refuse: (reason: RefusalReason, detail: string) => void;
+  private readonly host: RequestHost;
   private readonly mappers: FieldMappers;
   /** Server paths the mapper produced for the current request, while watch accounting needs them. */
   private collecting = false;
-  private readonly mappedPaths: string[] = [];
+  private mappedPaths: string[] | undefined;
   private sessionEnded = false;
 
   constructor(
@@ -68,7 +73,7 @@ export class RequestPipeline {
     ledger: InFlightLedger,
     replies: ReplySequencer,
     toBackend: WriteBatch,
-    refuse: (reason: RefusalReason, detail: string) => void,
+    host: RequestHost,
   ) {
     this.tenant = tenant;
     this.options = options;
@@ -78,12 +83,12 @@ export class RequestPipeline {
     this.ledger = ledger;
     this.replies = replies;
     this.toBackend = toBackend;
-    this.refuse = refuse;
+    this.host = host;
     const toServer = tenant.chroot.toServer;
     this.mappers = {
       path: (path, createFlags, field) => {
         const mapped = toServer(path, createFlags, field);
-        if (this.collecting && typeof mapped === 'string') this.mappedPaths.push(field, mapped);
+        if (this.collecting && typeof mapped === 'string') (this.mappedPaths ??= []).push(field, mapped);
         return mapped;
       },
       acl: tenant.acl.toServerFor(identities),
@@ -121,13 +126,13 @@ export class RequestPipeline {
     const refusal = refusalOf(policy, this.options);
     if (refusal !== undefined) {
       const unimplemented = refusal.code === ErrorCode.UNIMPLEMENTED;
-      this.refuse(unimplemented ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
+      this.host.refuse(unimplemented ? 'unimplemented' : 'policy', `${opcodeName(opcode)}: ${refusal.reason}`);
       // ZooKeeper's own UNIMPLEMENTED reply carries zxid -1.
       this.replies.answer(xid, refusal.code, refusal.close, unimplemented ? -1 : undefined);
       return false;
     }
     this.collecting = this.watches.concerns(policy.watches, frame);
-    this.mappedPaths.length = 0;
+    if (this.mappedPaths !== undefined) this.mappedPaths.length = 0;
     let mapped: Buffer | Rejection;
     try {
       if (policy.inspect === 'auth') this.noteAuth(frame);
@@ -136,14 +141,14 @@ export class RequestPipeline {
       if (!isProtocolError(error)) throw error;
       // A header we understood with a body we cannot parse: ZooKeeper answers MARSHALLINGERROR.
       this.metrics.decodeError('client', error.kind);
-      this.refuse('malformed', `${opcodeName(opcode)}: ${error.message}`);
+      this.host.refuse('malformed', `${opcodeName(opcode)}: ${error.message}`);
       this.replies.answer(xid, ErrorCode.MARSHALLINGERROR, false);
       return false;
     } finally {
       this.collecting = false;
     }
     if (mapped instanceof Rejection) {
-      this.refuse(mapped.code === ErrorCode.BADARGUMENTS ? 'bad_path' : 'policy', `${opcodeName(opcode)}: ${mapped.reason}`);
+      this.host.refuse(mapped.code === ErrorCode.BADARGUMENTS ? 'bad_path' : 'policy', `${opcodeName(opcode)}: ${mapped.reason}`);
       this.replies.answer(xid, mapped.code, false);
       return false;
     }
@@ -152,11 +157,12 @@ export class RequestPipeline {
     // (the ensemble would close the connection, taking the session's other requests with it).
     const limit = Math.min(this.options.maxFrameBytes, this.options.ensembleMaxFrameBytes);
     if (mapped.length - 4 > limit) {
-      this.refuse('frame_too_large', `${opcodeName(opcode)}: ${mapped.length - 4} bytes once rewritten, above the limit of ${limit}`);
+      this.host.refuse('frame_too_large', `${opcodeName(opcode)}: ${mapped.length - 4} bytes once rewritten, above the limit of ${limit}`);
       this.replies.answer(xid, ErrorCode.BADARGUMENTS, false);
       return false;
     }
-    const inFlight = this.mappedPaths.length === 0 ? performance.now() : this.watchAccounting(policy.watches, opcode, xid, mapped);
+    const paths = this.mappedPaths;
+    const inFlight = paths === undefined || paths.length === 0 ? performance.now() : this.watchAccounting(policy.watches, opcode, xid, mapped, paths);
     if (inFlight === undefined) return false;
     if (policy.endsSession === true) this.sessionEnded = true;
     // ZooKeeper answers a ping with xid -2 whatever xid it carried: track it under the xid of its
@@ -168,17 +174,17 @@ export class RequestPipeline {
   }
 
   /** Counts the watches a request registers (or removes once answered); undefined when it was refused for the tenant's watch limit. */
-  private watchAccounting(effect: WatchEffect, opcode: number, xid: number, mapped: Buffer): number | Settled | undefined {
+  private watchAccounting(effect: WatchEffect, opcode: number, xid: number, mapped: Buffer, paths: readonly string[]): number | Settled | undefined {
     const sentAt = performance.now();
     if (effect === 'remove') {
-      const { type, serverPath } = this.watches.removal(mapped, this.mappedPaths);
+      const { type, serverPath } = this.watches.removal(mapped, paths);
       return { sentAt, settle: (err) => err === ErrorCode.OK && this.watches.removed(type, serverPath) };
     }
-    const newWatches = this.watches.wouldAdd(effect, mapped, this.mappedPaths);
+    const newWatches = this.watches.wouldAdd(effect, mapped, paths);
     if (newWatches.length === 0) return sentAt;
     const { maxWatches } = this.tenant.limiter.limits;
     if (maxWatches > 0 && this.tenant.limiter.watches + newWatches.length > maxWatches) {
-      this.refuse('watch_limit', `${opcodeName(opcode)} would exceed the tenant's ${maxWatches} watches`);
+      this.host.refuse('watch_limit', `${opcodeName(opcode)} would exceed the tenant's ${maxWatches} watches`);
       this.replies.answer(xid, ErrorCode.QUOTAEXCEEDED, false);
       return undefined;
     }
