@@ -121,6 +121,20 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     expect(await registryTenants()).toEqual(['acme']);
   });
 
+  it('cluster deploy --dry-run prints what a deploy would apply and records, converges and applies nothing', async () => {
+    const before = { cluster: readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8'), status: await cliJson('cluster', 'status', 'acme') };
+    const preview = await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.12', '--taskmanagers', '5', '--dry-run');
+    expect(preview).toMatchObject({ tenant: 'acme', dryRun: true, listener: address, zookeeperAddress: address, spec: { flinkVersion: '1.12', taskManager: { instances: 5 } } });
+    expect(preview.flinkConfig.jobManager).toContain(`high-availability.zookeeper.quorum: ${address}`);
+    expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(before.cluster);
+    const after = await cliJson('cluster', 'status', 'acme');
+    expect(after.reconcile.generation).toBe(before.status.reconcile.generation);
+    expect(after.cluster.desired).toEqual(before.status.cluster.desired);
+    const missing = await cli('cluster', 'deploy', 'nobody', '--flink-version', '1.15', '--dry-run');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr.trim()).toBe('zookeeper-proxy: tenant "nobody" does not exist');
+  });
+
   it('cluster status shows what is deployed and the ZooKeeper usage against the quota', async () => {
     const status = await cliJson('cluster', 'status', 'acme');
     const znodes = (await tree.children('/tenants/acme')) === null ? 0 : Number((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_stats'))!.toString().match(/count=(\d+)/)![1]);
@@ -274,6 +288,21 @@ describe('two controller replicas', () => {
 
     const invalid = await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15', taskManager: { instances: 0 } });
     expect(invalid).toEqual({ status: 400, body: { error: 'invalid request', problems: ['taskManager.instances 0 is below the minimum 1'] } });
+
+    // ?dryRun=true (PUT or POST): 200 with the preview, the desired state untouched.
+    const generation = converged.reconcile.generation;
+    for (const method of ['PUT', 'POST']) {
+      const preview = await api(follower, method, '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', taskManager: { instances: 3 } });
+      expect(preview.status).toBe(200);
+      expect(preview.body).toMatchObject({ tenant: 'gamma', dryRun: true, spec: { taskManager: { instances: 3 } }, listener: `127.0.0.1:${port}` });
+    }
+    const refusedPreview = await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', jobManager: { memoryMb: 512 } });
+    expect(refusedPreview).toEqual({ status: 400, body: { error: 'invalid request', problems: ['jobManager.memoryMb 512 is below the minimum 1024'] } });
+    expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=yes', { flinkVersion: '1.15' })).body.problems).toEqual(['dryRun "yes" must be true or false']);
+    const untouched = (await api(follower, 'GET', '/v1/tenants/gamma')).body;
+    expect(untouched.reconcile.generation).toBe(generation);
+    expect(untouched.cluster.desired).toBeNull();
+    expect(existsSync(join(manifests, 'gamma', 'cluster.yaml'))).toBe(false);
 
     leader.child.kill('SIGKILL');
     await leader.exited;

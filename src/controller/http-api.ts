@@ -28,7 +28,18 @@ class HttpError extends Error {
   }
 }
 
-type Handler = (ops: ControllerOperations, params: string[], body: unknown) => Promise<[number, unknown]>;
+type Handler = (ops: ControllerOperations, params: string[], body: unknown, query: URLSearchParams) => Promise<[number, unknown]>;
+
+/** `?dryRun=true`: render and validate only (200 with the preview); absent or `false`: apply (202). */
+function dryRun(query: URLSearchParams): boolean {
+  const value = query.get('dryRun');
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new ValidationError([`dryRun ${JSON.stringify(value)} must be true or false`]);
+}
+
+const deployCluster: Handler = async (ops, [name], body, query) =>
+  dryRun(query) ? [200, await ops.deployDryRun(name!, body)] : [202, await ops.deploy(name!, body)];
 
 const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
   { method: 'GET', pattern: /^\/v1\/tenants$/, handler: async (ops) => [200, await ops.list()] },
@@ -37,7 +48,8 @@ const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
   { method: 'DELETE', pattern: /^\/v1\/tenants\/([^/]+)$/, handler: async (ops, [name]) => [202, await ops.deleteTenant(name!)] },
   { method: 'PATCH', pattern: /^\/v1\/tenants\/([^/]+)\/limits$/, handler: async (ops, [name], body) => [202, await ops.updateLimits(name!, body)] },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name]) => [200, await ops.status(name!)] },
-  { method: 'PUT', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name], body) => [202, await ops.deploy(name!, body)] },
+  { method: 'PUT', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
+  { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
   { method: 'DELETE', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name]) => [202, await ops.destroy(name!)] },
 ];
 
@@ -84,7 +96,7 @@ export class ControllerApi {
       const body = await readJsonBody(req);
       const ops = backend.operations();
       if (ops === undefined) throw new HttpError(503, 'not connected to the ensemble; retry shortly');
-      const [status, result] = await route.handler(ops, params, body);
+      const [status, result] = await route.handler(ops, params, body, url.searchParams);
       send(res, status, result);
     } catch (error) {
       if (error instanceof ValidationError) return send(res, 400, { error: 'invalid request', problems: error.problems });

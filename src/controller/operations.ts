@@ -7,6 +7,7 @@ import { ErrorCode, OpCode } from 'jute-ts';
 import { defaultChroot, formatHostPort, parseHostPort, type HostPort, type LimitsInput } from '../config/config.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import { renderCluster } from './manifests.ts';
+import { previewCluster, type ClusterPreview } from './preview.ts';
 import { effectiveLimits } from './reconcile.ts';
 import type { RegistryWriter } from './registry-writer.ts';
 import { fillTenant, type ControllerSettings } from './settings.ts';
@@ -127,6 +128,16 @@ export class ControllerOperations {
     });
     await this.afterWrite(name);
     return this.status(name);
+  }
+
+  /** What `deploy` would apply for the tenant's listener; records, converges and applies nothing. */
+  async deployDryRun(name: string, request: unknown): Promise<ClusterPreview> {
+    checkTenantName(name);
+    resolveClusterSpec(request, this.settings.platform);
+    const found = await this.store.tenant(name);
+    if (found === null) throw new NotFoundError(`tenant "${name}" does not exist`);
+    if (found.value.deleting) throw new ConflictError(`tenant "${name}" is being deleted`);
+    return previewCluster(name, request, found.value.listener, this.settings.platform);
   }
 
   async destroy(name: string): Promise<TenantView> {

@@ -153,6 +153,17 @@ export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEn
   return validateSettings(raw);
 }
 
+/**
+ * Only the `platform` section of the configuration (file, if given): all a render needs, so that
+ * `cluster deploy --dry-run --listener` works without an ensemble, a secret or a token.
+ */
+export function loadPlatformSettings(config: string | undefined): PlatformSettings {
+  const raw = config ? readConfigFile(config) : {};
+  const result = ControllerSettingsSchema.shape.platform.safeParse(raw.platform);
+  if (!result.success) throw new ConfigError(`invalid controller configuration:\n${formatIssues(result.error.issues.map((issue) => ({ ...issue, path: ['platform', ...issue.path] })))}`);
+  return result.data;
+}
+
 function readSecretFile(key: string, file: string): string {
   let text: string;
   try {
