@@ -5,15 +5,14 @@
  * deploy / destroy / redeploy with that state intact. Then two controller replicas (real
  * processes): only the leader reconciles, and killing it hands over.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
+import { startReplica, type Replica } from './support/controller-replica.ts';
 import { compileJava, runJava, type CompiledJava } from './support/java.ts';
 import { TEST_SECRET, startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 import { describeRun, expectSuccess, resultLine, runProcess, type RunResult } from './support/run-process.ts';
@@ -210,33 +209,7 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
   });
 });
 
-interface Replica {
-  child: ChildProcess;
-  api: string;
-  id: string;
-  exited: Promise<unknown>;
-}
-
-async function startReplica(): Promise<Replica> {
-  const child = spawn(process.execPath, [CLI, 'controller', '--config', configFile, '--http-listen', '127.0.0.1:0'], {
-    env: { ...process.env, ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${lines.join('\n')}`)), 30_000);
-    void exited.then(() => reject(new Error(`controller exited:\n${lines.join('\n')}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      if (!line.includes('controller running')) return;
-      const entry = JSON.parse(line) as { api: string; replica: string };
-      clearTimeout(timer);
-      resolve({ child, api: `http://${entry.api}`, id: entry.replica, exited });
-    });
-  });
-}
+const startControllerReplica = () => startReplica(configFile, { ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN });
 
 async function api(replica: Replica, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${replica.api}${path}`, {
@@ -258,7 +231,7 @@ describe('two controller replicas', () => {
   });
 
   it('only the leader reconciles; killing it hands over to the other', async () => {
-    replicas.push(await startReplica(), await startReplica());
+    replicas.push(await startControllerReplica(), await startControllerReplica());
     const [leader, follower] = await pollUntil(
       async () => {
         const states = await Promise.all(replicas.map(health));

@@ -56,6 +56,8 @@ export const ControllerSettingsSchema = z.strictObject({
           listen: listenAddress.nullable().default(null),
           token: z.string().min(16, 'controller.http.token must be at least 16 characters').optional(),
           tokenFile: z.string().optional(),
+          /** The proxies' admin listeners (host:port, one per replica): the console shows a tenant's live traffic from their /metrics. */
+          proxyAdmin: z.array(listenAddress).default([]),
         })
         .prefault({}),
     })
