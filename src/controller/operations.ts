@@ -5,7 +5,7 @@
  */
 import { ErrorCode, OpCode } from 'jute-ts';
 import { defaultChroot, formatHostPort, parseHostPort, type HostPort, type LimitsInput } from '../config/config.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { ConflictError, NotFoundError, ProblemList } from './errors.ts';
 import { renderCluster } from './manifests.ts';
 import { previewCluster, type ClusterPreview } from './preview.ts';
 import { effectiveLimits } from './reconcile.ts';
@@ -67,21 +67,12 @@ export class ControllerOperations {
   }
 
   async createTenant(request: TenantRequest): Promise<TenantView> {
-    const problems: string[] = [];
-    const collect = <T>(check: () => T): T | undefined => {
-      try {
-        return check();
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
-        problems.push(...error.problems);
-        return undefined;
-      }
-    };
+    const found = new ProblemList();
     const nameProblem = tenantNameProblem(request.name);
-    if (nameProblem !== undefined) problems.push(nameProblem);
-    const limits = collect(() => checkLimits(request.limits));
-    const listener = request.listener === undefined ? undefined : collect(() => checkListener(request.listener));
-    if (problems.length > 0) throw new ValidationError(problems);
+    if (nameProblem !== undefined) found.problems.push(nameProblem);
+    const limits = found.check(() => checkLimits(request.limits));
+    const listener = request.listener === undefined ? undefined : found.check(() => checkListener(request.listener));
+    found.throwIfAny();
     const name = request.name as string;
     if ((await this.store.tenant(name)) !== null) throw new ConflictError(`tenant "${name}" already exists`);
     const { address, claim } = await this.claimListener(name, listener);

@@ -5,7 +5,7 @@
  * manifest directory is read or written.
  */
 import { parseHostPort, type HostPort } from '../config/config.ts';
-import { ValidationError } from './errors.ts';
+import { ProblemList } from './errors.ts';
 import { manifestsYaml, renderCluster, type Manifest } from './manifests.ts';
 import type { PlatformSettings } from './settings.ts';
 import { checkListener, checkTenantName, resolveClusterSpec, type ClusterSpec } from './spec.ts';
@@ -26,20 +26,11 @@ export interface ClusterPreview {
 
 /** Validates everything first and lists every problem (tenant name, listener, spec) at once. */
 export function previewCluster(tenant: unknown, request: unknown, listener: unknown, platform: PlatformSettings): ClusterPreview {
-  const problems: string[] = [];
-  const collect = <T>(check: () => T): T | undefined => {
-    try {
-      return check();
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      problems.push(...error.problems);
-      return undefined;
-    }
-  };
-  const name = collect(() => checkTenantName(tenant));
-  const address = collect(() => checkListener(listener));
-  const spec = collect(() => resolveClusterSpec(request, platform));
-  if (problems.length > 0) throw new ValidationError(problems);
+  const found = new ProblemList();
+  const name = found.check(() => checkTenantName(tenant));
+  const address = found.check(() => checkListener(listener));
+  const spec = found.check(() => resolveClusterSpec(request, platform));
+  found.throwIfAny();
   const port = (parseHostPort(address!) as HostPort).port;
   const rendered = renderCluster({ tenant: name!, spec: spec!, listenerPort: port, platform });
   return {
