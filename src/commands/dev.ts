@@ -99,7 +99,7 @@ Try it:
   ${kazoo(first)}
   ${kazoo(second)}
 Each tenant sees only its own tree. The whole ensemble, directly:
-  /usr/share/zookeeper/bin/zkCli.sh -server ${ensemble.connectString().split(',')[0]}   (then: ls /tenants)
+  /usr/share/zookeeper/bin/zkCli.sh -server ${ensemble.connectString().split(',')[0]}   (then: addauth digest ${user}:${password}, ls /tenants/demo-a)
 
 Ctrl-C stops the proxy and the ensemble and deletes its data.
 `;
