@@ -132,7 +132,7 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     const missing = await cli('cluster', 'deploy', 'nobody', '--flink-version', '1.15', '--dry-run');
     expect(missing.code).toBe(3);
     expect(missing.stderr.trim()).toBe('zookeeper-proxy: tenant "nobody" does not exist');
-  });
+  }, 180_000); // a sequence of CLI processes: each takes seconds on a loaded machine
 
   it('cluster status shows what is deployed and the ZooKeeper usage against the quota', async () => {
     const status = await cliJson('cluster', 'status', 'acme');
@@ -195,7 +195,7 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(clusterBefore);
     expect(await tree.children('/zkproxy/controller/tenants')).toEqual(['acme']);
     expect(await tree.children('/tenants')).toEqual(['acme']);
-  });
+  }, 180_000); // a sequence of CLI processes: each takes seconds on a loaded machine
 
   it('destroy then tenant delete: manifests, registry entry, proxy listener and ZooKeeper data are gone', async () => {
     await cliJson('cluster', 'destroy', 'acme');

@@ -18,6 +18,7 @@ import { JuteClient } from 'jute-ts/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
+import { ProxyMetrics } from '../src/observability/metrics.ts';
 import { FaultRelay } from './support/fault-relay.ts';
 import { freePort } from './support/ports.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
@@ -217,6 +218,13 @@ describe('alerting rules', () => {
     const result = await runProcess('promtool', ['test', 'rules', RULE_TESTS], { timeoutMs: 60_000 });
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain('SUCCESS');
+  });
+
+  it('the rules use only metrics the proxy exports', () => {
+    const exported = new Set(new ProxyMetrics({ processMetrics: false }).registry.getMetricsAsArray().map((m) => m.name));
+    const used = new Set([...readFileSync(RULES, 'utf8').matchAll(/\bzkproxy_[a-z0-9_]+/g)].map((m) => m[0]));
+    expect(used.size).toBeGreaterThanOrEqual(8);
+    expect([...used].filter((name) => !exported.has(name))).toEqual([]);
   });
 
   it('every alert the issue names has a rule, and every rule is unit-tested', () => {
