@@ -25,6 +25,7 @@ const state = {
   preview: { key: null, text: null },
   traffic: { previous: null, latest: null, error: null },
   timer: null,
+  refreshing: false,
 };
 
 /** Builds an element: attributes (on* as listeners), then children (strings become text nodes). */
@@ -109,7 +110,12 @@ function logout(problem = '') {
 function showConsole() {
   byId('app').replaceChildren(
     h('nav', { class: 'card', 'aria-label': 'Tenants' }, h('h2', {}, 'Tenants'), h('ul', { id: 'tenant-list' }), tenantCreateForm()),
-    h('section', { class: 'tenant', id: 'tenant', 'aria-live': 'polite' }, h('p', { class: 'card' }, 'Pick a tenant.')),
+    h(
+      'div',
+      { class: 'tenant' },
+      h('p', { class: 'problem', id: 'banner', role: 'status' }),
+      h('section', { id: 'tenant', 'aria-live': 'polite' }, h('p', { class: 'card' }, 'Pick a tenant.')),
+    ),
   );
   renderTenantList();
   if (state.tenants.length > 0) selectTenant(state.tenants[0].tenant);
@@ -185,7 +191,25 @@ function stopPolling() {
 }
 
 async function refresh() {
-  if (state.token === null) return;
+  // A slow controller must not pile up polls: one refresh at a time.
+  if (state.token === null || state.refreshing) return;
+  state.refreshing = true;
+  try {
+    await refreshOnce();
+    showBanner('');
+  } catch (error) {
+    if (error.status !== 401) showBanner(`The controller did not answer: ${error.problems.join('; ')}`);
+  } finally {
+    state.refreshing = false;
+  }
+}
+
+function showBanner(text) {
+  const banner = byId('banner');
+  if (banner !== null) banner.textContent = text;
+}
+
+async function refreshOnce() {
   try {
     state.tenants = await api('GET', '/v1/tenants');
     renderTenantList();
@@ -198,10 +222,9 @@ async function refresh() {
     await readPreview(view);
     renderTenant();
   } catch (error) {
-    if (error.status === 404 && state.selected !== null) {
-      state.selected = null;
-      byId('tenant')?.replaceChildren(h('p', { class: 'card' }, 'That tenant no longer exists.'));
-    }
+    if (error.status !== 404 || state.selected === null) throw error;
+    state.selected = null;
+    byId('tenant')?.replaceChildren(h('p', { class: 'card' }, 'That tenant no longer exists.'));
   }
 }
 
