@@ -60,7 +60,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   const pending = new Map<string, (message: WorkerMessage) => void>();
 
   const ask = <T>(message: PrimaryMessage & { id: string }, pick: (reply: WorkerMessage) => T | undefined): Promise<T[]> => {
-    const targets = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const targets = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
     return new Promise((resolve) => {
       const replies: T[] = [];
       const timer = setTimeout(finish, REPLY_TIMEOUT_MS);
