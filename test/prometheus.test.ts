@@ -5,7 +5,8 @@
  * THROTTLEDOP, watch and connection limits, a rejected registry update, lost backends and failed
  * backend connects. Then every query of deploy/grafana/zookeeper-proxy.json is evaluated by that
  * Prometheus and must return series for the tenant. The alerting rules are loaded by the same
- * Prometheus (the no-member alert goes pending during the partition), checked by
+ * Prometheus (the no-member alert goes pending during the partition, the one rejected registry
+ * update fires its alert), checked by
  * `promtool check rules` and unit-tested by `promtool test rules`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -174,6 +175,11 @@ describe('Prometheus scraping a running proxy', () => {
     for (const counter of counters) {
       await pollUntil(async () => ((await query(`${counter} > 0`)).length > 0 ? true : undefined), { deadline: Date.now() + 30_000, description: `${counter} scraped` });
     }
+    // The one rejected registry update, a counter series born at 1, fires its alert in the real Prometheus.
+    await pollUntil(async () => ((await query('ALERTS{alertname="ZooKeeperProxyRegistryReloadRejected",alertstate="firing",source="registry"}')).length > 0 ? true : undefined), {
+      deadline: Date.now() + 30_000,
+      description: 'the reload-rejected alert firing',
+    });
     // Steady traffic again through the healed member, seen by the rate window.
     await pollUntil(async () => ((await query(`sum(rate(zkproxy_requests_total{tenant="${TENANT}"}[${RATE_INTERVAL}])) > 0`)).length > 0 ? true : undefined), {
       deadline: Date.now() + 60_000,
