@@ -3,7 +3,7 @@
  * real controller replica (child process) on a real ZooKeeper ensemble, with a real proxy that
  * serves the tenant from the registry and whose metrics the console reads. A tenant is created in
  * the page, a ZooKeeper client writes Flink-like HA znodes through the proxy, then the cluster goes
- * through a refused deploy, a deploy, a destroy (with its confirmation) and a redeploy that finds
+ * through a refused deploy, a deploy, a change, a destroy (with its confirmation) and a redeploy that finds
  * the same znodes. Screenshots of each step go to .reports/console/ (ignored by git).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -191,6 +191,17 @@ describe('the console, in chromium', () => {
     expect(Number(await page.getAttribute('#traffic-requests', 'data-total'))).toBeGreaterThanOrEqual(6);
     await expect.poll(() => page.textContent('#traffic-requests'), { timeout: UI_TIMEOUT_MS }).toMatch(/^\d+\.\d\/s \(\d+ in total\)$/);
     await shot('4-deployed');
+  });
+
+  it('change: the form opens with the deployed values, and the new spec converges', async () => {
+    await page.click('#change-cluster');
+    expect(await page.inputValue('#zone')).toBe('eu-2');
+    expect(await page.inputValue('#jobManager-cpu')).toBe('0.5');
+    await page.fill('#taskManager-instances', '4');
+    await page.click('#deploy-cluster');
+    await page.locator('#applied', { hasText: '4 x TaskManager' }).waitFor();
+    await converged();
+    expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toContain('replicas: 4');
   });
 
   it('destroy asks "Yes, destroy" first; then the workloads go and the HA znodes stay', async () => {
