@@ -1,8 +1,8 @@
 /**
  * The documentation holds together: README.md stays a page a newcomer reads in five minutes (what
  * it is, the two set-up commands, the tour, links to docs/), every page in docs/ is linked from
- * it, and every relative link and #anchor in README.md and docs/*.md points at something that
- * exists.
+ * it, and every relative link and #anchor in README.md, CONTRIBUTING.md and docs/*.md points at
+ * something that exists.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 const REPO = join(import.meta.dirname, '..');
 const DOCS = join(REPO, 'docs');
-const pages = ['README.md', ...readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const docPages = readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join('docs', f));
+const pages = ['README.md', 'CONTRIBUTING.md', ...docPages];
 const read = (page: string) => readFileSync(join(REPO, page), 'utf8');
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
@@ -43,7 +44,7 @@ describe('README.md', () => {
 
   it('links every page in docs/', () => {
     const linked = new Set(links(readme).map((target) => target.split('#')[0]));
-    for (const page of pages.filter((p) => p !== 'README.md')) expect(linked, page).toContain(page);
+    for (const page of docPages) expect(linked, page).toContain(page);
   });
 });
 
