@@ -32,7 +32,10 @@ async function dryRun(...args: string[]) {
     }),
   );
   // No secret anywhere (ZKPROXY_SECRET empty counts as unset): a render needs none.
-  return runProcess(process.execPath, [CLI, 'cluster', 'deploy', ...args, '--config', configFile], { env: { ZKPROXY_SECRET: '' }, timeoutMs: 30_000 });
+  return runProcess(process.execPath, [CLI, 'cluster', 'deploy', ...args, '--config', configFile], {
+    env: { ZKPROXY_SECRET: '' },
+    timeoutMs: 30_000,
+  });
 }
 
 describe('cluster deploy --dry-run --listener, no ensemble', () => {
@@ -58,18 +61,40 @@ describe('cluster deploy --dry-run --listener, no ensemble', () => {
     const taskManagers = documents.find((d) => d.metadata.name === 'flink-cluster-taskmanager' && d.kind === 'Deployment')!;
     expect(taskManagers.spec.replicas).toBe(4);
     expect(taskManagers.spec.template.spec.nodeSelector).toEqual({ 'topology.kubernetes.io/zone': 'eu-1' });
-    const jobManagerConf = parseFlinkConfig(documents.find((d) => d.metadata.name === 'flink-cluster-jobmanager-config')!.data['flink-conf.yaml']);
-    expect(jobManagerConf).toMatchObject({ 'high-availability.zookeeper.quorum': 'zk-acme.example.com:7460', 'high-availability.cluster-id': '/flink-cluster', 'rest.port': '8081' });
+    const jobManagerConf = parseFlinkConfig(
+      documents.find((d) => d.metadata.name === 'flink-cluster-jobmanager-config')!.data['flink-conf.yaml'],
+    );
+    expect(jobManagerConf).toMatchObject({
+      'high-availability.zookeeper.quorum': 'zk-acme.example.com:7460',
+      'high-availability.cluster-id': '/flink-cluster',
+      'rest.port': '8081',
+    });
     expect(existsSync(manifests)).toBe(false);
   });
 
   it('-o json gives the preview document', async () => {
-    const result = await dryRun('acme', '--flink-version', '1.12', '--zone', 'eu-2', '--dry-run', '--listener', '127.0.0.1:7461', '-o', 'json');
+    const result = await dryRun(
+      'acme',
+      '--flink-version',
+      '1.12',
+      '--zone',
+      'eu-2',
+      '--dry-run',
+      '--listener',
+      '127.0.0.1:7461',
+      '-o',
+      'json',
+    );
     const preview = JSON.parse(expectSuccess('cluster deploy --dry-run -o json', result).stdout);
     expect(preview).toMatchObject({
       tenant: 'acme',
       dryRun: true,
-      spec: { flinkVersion: '1.12', zone: 'eu-2', jobManager: { cpu: 0.3, memoryMb: 1024 }, taskManager: { cpu: 0.3, memoryMb: 3072, instances: 2 } },
+      spec: {
+        flinkVersion: '1.12',
+        zone: 'eu-2',
+        jobManager: { cpu: 0.3, memoryMb: 1024 },
+        taskManager: { cpu: 0.3, memoryMb: 3072, instances: 2 },
+      },
       zookeeperAddress: 'zk-acme.example.com:7461',
       namespace: 'acme',
       bucket: 'flink-cluster-bucket-acme',
@@ -93,6 +118,6 @@ describe('cluster deploy --dry-run --listener, no ensemble', () => {
   it('--listener without --dry-run is refused: a deploy uses the recorded listener', async () => {
     const result = await dryRun('acme', '--flink-version', '1.15', '--listener', '127.0.0.1:7461');
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toBe('zookeeper-proxy: --listener is only for --dry-run: a deploy uses the tenant\'s recorded listener');
+    expect(result.stderr.trim()).toBe("zookeeper-proxy: --listener is only for --dry-run: a deploy uses the tenant's recorded listener");
   });
 });

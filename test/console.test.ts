@@ -24,7 +24,14 @@ const REGISTRY = '/zkproxy/registry';
 const JOB_ID = 'b3c5b1d3e4f5061728394a5b6c7d8e9f';
 const JOBGRAPHS = '/flink/flink-cluster/jobgraphs';
 const SCREENSHOTS = join(import.meta.dirname, '..', '.reports', 'console');
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 /** Generous: two cores shared with the rest of the suite. */
 const UI_TIMEOUT_MS = 30_000;
 
@@ -54,7 +61,13 @@ beforeAll(async () => {
       security: { ensembleAdmin: 'super:super-secret' },
       registry: { path: REGISTRY },
       controller: { reconcileIntervalMs: 60_000, sessionTimeoutMs: 4000, http: { proxyAdmin: [proxy.adminUrl.replace('http://', '')] } },
-      platform: { domain: 'poc.example.com', proxyAddress: '127.0.0.1:{port}', tenantListenerHost: '127.0.0.1', zones: ['eu-1', 'eu-2'], defaultZone: 'eu-1' },
+      platform: {
+        domain: 'poc.example.com',
+        proxyAddress: '127.0.0.1:{port}',
+        tenantListenerHost: '127.0.0.1',
+        zones: ['eu-1', 'eu-2'],
+        defaultZone: 'eu-1',
+      },
       apply: { mode: 'directory', directory: manifests },
       log: { level: 'info' },
     }),
@@ -125,12 +138,13 @@ describe('the console, in chromium', () => {
     });
     client = await connectClient(address);
     let path = '';
-    for (const part of [...JOBGRAPHS.split('/').slice(1), JOB_ID]) await client.create((path += `/${part}`), part === JOB_ID ? 's3://bucket/ha/job' : undefined);
+    for (const part of [...JOBGRAPHS.split('/').slice(1), JOB_ID])
+      await client.create((path += `/${part}`), part === JOB_ID ? 's3://bucket/ha/job' : undefined);
     expect(await tree!.children(`/tenants/acme${JOBGRAPHS}`)).toEqual([JOB_ID]);
     await shot('1-tenant');
   });
 
-  it('a value below a minimum shows the message next to the field and sends nothing; so does the API\'s refusal', async () => {
+  it("a value below a minimum shows the message next to the field and sends nothing; so does the API's refusal", async () => {
     const before = await apiGet('/v1/tenants/acme');
     await page.click('#add-cluster');
     expect(await page.inputValue('#taskManager-memoryMb')).toBe('3072'); // the platform's defaults filled in
@@ -161,7 +175,9 @@ describe('the console, in chromium', () => {
     await page.click('#deploy-cluster');
     await page.locator('#applied', { hasText: '3 x TaskManager 0.3 CPU / 3072 MB' }).waitFor();
     await converged();
-    expect(await page.textContent('#applied')).toBe('Flink 1.15, zone eu-2; JobManager 0.5 CPU / 1024 MB; 3 x TaskManager 0.3 CPU / 3072 MB');
+    expect(await page.textContent('#applied')).toBe(
+      'Flink 1.15, zone eu-2; JobManager 0.5 CPU / 1024 MB; 3 x TaskManager 0.3 CPU / 3072 MB',
+    );
     expect(await page.textContent('#ui a')).toBe('Flink UI: https://flink-cluster-ui-acme.poc.example.com');
     await page.locator('#flink-conf-jobmanager', { hasText: 'high-availability' }).waitFor();
     const conf = (await page.textContent('#flink-conf-jobmanager'))!;
@@ -187,7 +203,9 @@ describe('the console, in chromium', () => {
     // Live traffic: the client's requests (and a NONODE error) as the proxies' metrics count them.
     await client!.exists('/missing');
     await client!.getData('/missing').catch(() => {});
-    await expect.poll(async () => Number(await page.getAttribute('#traffic-errors', 'data-total')), { timeout: UI_TIMEOUT_MS }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => Number(await page.getAttribute('#traffic-errors', 'data-total')), { timeout: UI_TIMEOUT_MS })
+      .toBeGreaterThan(0);
     expect(Number(await page.getAttribute('#traffic-requests', 'data-total'))).toBeGreaterThanOrEqual(6);
     await expect.poll(() => page.textContent('#traffic-requests'), { timeout: UI_TIMEOUT_MS }).toMatch(/^\d+\.\d\/s \(\d+ in total\)$/);
     await shot('4-deployed');

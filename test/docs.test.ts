@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 
 const REPO = join(import.meta.dirname, '..');
 const DOCS = join(REPO, 'docs');
-const docPages = readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join('docs', f));
+const docPages = readdirSync(DOCS)
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => join('docs', f));
 const pages = ['README.md', 'CONTRIBUTING.md', ...docPages];
 const read = (page: string) => readFileSync(join(REPO, page), 'utf8');
 
@@ -18,7 +20,13 @@ const read = (page: string) => readFileSync(join(REPO, page), 'utf8');
 function anchors(markdown: string): Set<string> {
   const found = new Set<string>();
   for (const match of markdown.matchAll(/^#{1,6} (.+)$/gm)) {
-    found.add(match[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+    found.add(
+      match[1]!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-'),
+    );
   }
   return found;
 }
@@ -56,7 +64,8 @@ describe.each(pages)('%s', (page) => {
       const [path, anchor] = target.split('#') as [string, string | undefined];
       const file = path === '' ? join(REPO, page) : resolve(dirname(join(REPO, page)), path);
       if (!existsSync(file)) broken.push(`${target}: no such file`);
-      else if (anchor !== undefined && !(statSync(file).isFile() && anchors(readFileSync(file, 'utf8')).has(anchor))) broken.push(`${target}: no such heading`);
+      else if (anchor !== undefined && !(statSync(file).isFile() && anchors(readFileSync(file, 'utf8')).has(anchor)))
+        broken.push(`${target}: no such heading`);
     }
     expect(broken).toEqual([]);
   });

@@ -49,9 +49,11 @@ beforeAll(async () => {
   const member = ensemble.members[0]!;
   relay = await FaultRelay.start(member.host, member.clientPort);
   const deadMember = `127.0.0.1:${await freePort()}`;
-  proxy = await startInProcessProxy(`${relay.address},${deadMember}`, [
-    { name: TENANT, limits: { requestsPerSecond: 20, burst: 5, maxThrottleWaitMs: 20, maxConnections: 3, maxWatches: 2 } },
-  ], { registry: { path: REGISTRY } });
+  proxy = await startInProcessProxy(
+    `${relay.address},${deadMember}`,
+    [{ name: TENANT, limits: { requestsPerSecond: 20, burst: 5, maxThrottleWaitMs: 20, maxConnections: 3, maxWatches: 2 } }],
+    { registry: { path: REGISTRY } },
+  );
   tree = await ServerTree.open(ensemble);
 
   work = mkdtempSync(join(tmpdir(), 'zkproxy-prometheus-'));
@@ -69,9 +71,13 @@ beforeAll(async () => {
   );
   const port = await freePort();
   prometheusUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  prometheus = spawn(
+    'prometheus',
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(work, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   prometheus.stderr!.resume();
   await pollUntil(async () => ((await fetch(`${prometheusUrl}/-/ready`).catch(() => undefined))?.ok ? true : undefined), {
     deadline: Date.now() + 60_000,
@@ -128,9 +134,21 @@ function steadyLoad(): { stop: () => Promise<void> } {
 
 describe('Prometheus scraping a running proxy', () => {
   it('scrapes the proxy while the tenant has traffic that reaches every plotted counter', async () => {
-    await pollUntil(async () => ((await query('up{job="zookeeper-proxy"} == 1')).length === 1 ? true : undefined), { deadline: Date.now() + 30_000, description: 'target up' });
+    await pollUntil(async () => ((await query('up{job="zookeeper-proxy"} == 1')).length === 1 ? true : undefined), {
+      deadline: Date.now() + 30_000,
+      description: 'target up',
+    });
     const client = await connectTenant();
-    expect((await client.request(OpCode.create, { path: '/app', data: Buffer.from('x'), acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 })).err).toBe(ErrorCode.OK);
+    expect(
+      (
+        await client.request(OpCode.create, {
+          path: '/app',
+          data: Buffer.from('x'),
+          acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+          flags: 0,
+        })
+      ).err,
+    ).toBe(ErrorCode.OK);
     expect((await client.request(OpCode.getData, { path: '/missing', watch: false })).err).toBe(ErrorCode.NONODE);
     // maxWatches 2: the third watch registration is refused (QUOTAEXCEEDED, reason watch_limit).
     const watches = await Promise.all(['/app', '/a', '/b'].map((path) => client.request(OpCode.exists, { path, watch: true })));
@@ -147,7 +165,9 @@ describe('Prometheus scraping a running proxy', () => {
     // A registry update that is not JSON: rejected, the last good registry stays.
     const open = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
     await tree!.client.request(OpCode.create, { path: '/zkproxy', data: null, acl: open, flags: 0 });
-    expect((await tree!.client.request(OpCode.create, { path: REGISTRY, data: Buffer.from('{not json'), acl: open, flags: 0 })).err).toBe(ErrorCode.OK);
+    expect((await tree!.client.request(OpCode.create, { path: REGISTRY, data: Buffer.from('{not json'), acl: open, flags: 0 })).err).toBe(
+      ErrorCode.OK,
+    );
 
     // Backends lost while relaying, then connects failing while the member is partitioned away.
     load = steadyLoad();
@@ -173,26 +193,44 @@ describe('Prometheus scraping a running proxy', () => {
       'zkproxy_config_reloads_total{source="registry",result="rejected"}',
     ];
     for (const counter of counters) {
-      await pollUntil(async () => ((await query(`${counter} > 0`)).length > 0 ? true : undefined), { deadline: Date.now() + 30_000, description: `${counter} scraped` });
+      await pollUntil(async () => ((await query(`${counter} > 0`)).length > 0 ? true : undefined), {
+        deadline: Date.now() + 30_000,
+        description: `${counter} scraped`,
+      });
     }
     // The one rejected registry update, a counter series born at 1, fires its alert in the real Prometheus.
-    await pollUntil(async () => ((await query('ALERTS{alertname="ZooKeeperProxyRegistryReloadRejected",alertstate="firing",source="registry"}')).length > 0 ? true : undefined), {
-      deadline: Date.now() + 30_000,
-      description: 'the reload-rejected alert firing',
-    });
+    await pollUntil(
+      async () =>
+        (await query('ALERTS{alertname="ZooKeeperProxyRegistryReloadRejected",alertstate="firing",source="registry"}')).length > 0
+          ? true
+          : undefined,
+      {
+        deadline: Date.now() + 30_000,
+        description: 'the reload-rejected alert firing',
+      },
+    );
     // Steady traffic again through the healed member, seen by the rate window.
-    await pollUntil(async () => ((await query(`sum(rate(zkproxy_requests_total{tenant="${TENANT}"}[${RATE_INTERVAL}])) > 0`)).length > 0 ? true : undefined), {
-      deadline: Date.now() + 60_000,
-      description: 'requests flowing again',
-    });
+    await pollUntil(
+      async () =>
+        (await query(`sum(rate(zkproxy_requests_total{tenant="${TENANT}"}[${RATE_INTERVAL}])) > 0`)).length > 0 ? true : undefined,
+      {
+        deadline: Date.now() + 60_000,
+        description: 'requests flowing again',
+      },
+    );
   }, 240_000);
 
   it('every query of the Grafana dashboard returns series for the tenant that had traffic', async () => {
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[]; templating: { list: { name: string; definition?: string }[] } };
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+      templating: { list: { name: string; definition?: string }[] };
+    };
     // The tenant variable's own query: label_values(<metric>, tenant).
     const variable = dashboard.templating.list.find((v) => v.name === 'tenant')!;
     const [, metric] = /^label_values\((\w+), tenant\)$/.exec(variable.definition!)!;
-    const values = (await (await fetch(`${prometheusUrl}/api/v1/label/tenant/values?${new URLSearchParams({ 'match[]': metric! })}`)).json()) as { data: string[] };
+    const values = (await (
+      await fetch(`${prometheusUrl}/api/v1/label/tenant/values?${new URLSearchParams({ 'match[]': metric! })}`)
+    ).json()) as { data: string[] };
     expect(values.data).toContain(TENANT);
 
     const evaluated: string[] = [];
@@ -202,7 +240,11 @@ describe('Prometheus scraping a running proxy', () => {
         const series = await query(expr);
         expect(series.length, `${panel.title}: ${expr}`).toBeGreaterThan(0);
         // Grouped by tenant: the tenant's own series is there.
-        if (/by \([^)]*\btenant\b/.test(expr)) expect(series.map((s) => s.metric.tenant), `${panel.title}: ${expr}`).toContain(TENANT);
+        if (/by \([^)]*\btenant\b/.test(expr))
+          expect(
+            series.map((s) => s.metric.tenant),
+            `${panel.title}: ${expr}`,
+          ).toContain(TENANT);
         evaluated.push(panel.title);
       }
     }

@@ -36,7 +36,8 @@ function h(tag, attributes = {}, ...children) {
     if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
     else element.setAttribute(name, value === true ? '' : String(value));
   }
-  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) element.append(child instanceof Node ? child : String(child));
+  for (const child of children.flat())
+    if (child !== null && child !== undefined && child !== false) element.append(child instanceof Node ? child : String(child));
   return element;
 }
 
@@ -78,7 +79,7 @@ function showLogin(problem = '') {
     'form',
     { id: 'login', class: 'card narrow', novalidate: true, onsubmit: login },
     h('h2', {}, 'Log in'),
-    h('p', {}, 'The controller\'s API token (', h('code', {}, 'controller.http.token'), '). It stays in this page\'s memory only.'),
+    h('p', {}, "The controller's API token (", h('code', {}, 'controller.http.token'), "). It stays in this page's memory only."),
     h('label', { for: 'token' }, 'API token'),
     h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true }),
     h('p', { class: 'problem', id: 'login-problem', role: 'alert' }, problem),
@@ -132,7 +133,12 @@ function renderTenantList() {
         {},
         h(
           'button',
-          { type: 'button', 'data-tenant': tenant.tenant, 'aria-current': tenant.tenant === state.selected ? 'true' : 'false', onclick: () => selectTenant(tenant.tenant) },
+          {
+            type: 'button',
+            'data-tenant': tenant.tenant,
+            'aria-current': tenant.tenant === state.selected ? 'true' : 'false',
+            onclick: () => selectTenant(tenant.tenant),
+          },
           h('span', {}, tenant.tenant),
           h('span', { class: 'hint' }, tenant.flinkVersion === null ? 'no cluster' : `Flink ${tenant.flinkVersion}`),
         ),
@@ -172,7 +178,14 @@ function tenantCreateForm() {
 }
 
 async function selectTenant(name) {
-  Object.assign(state, { selected: name, view: null, form: null, confirmingDestroy: false, message: '', traffic: { previous: null, latest: null, error: null } });
+  Object.assign(state, {
+    selected: name,
+    view: null,
+    form: null,
+    confirmingDestroy: false,
+    message: '',
+    traffic: { previous: null, latest: null, error: null },
+  });
   renderTenantList();
   byId('tenant').replaceChildren(h('div', { id: 'status' }), h('div', { id: 'traffic' }), h('div', { id: 'cluster' }));
   await refresh();
@@ -269,18 +282,23 @@ function renderTenant() {
   redraw('status', [view, state.message], () => statusCard(view));
   if (state.platform.traffic) redraw('traffic', state.traffic, trafficCard);
   // The open form keeps what the user typed: only the other states are redrawn.
-  if (state.form === null) redraw('cluster', [view.tenant, view.cluster.desired, state.confirmingDestroy, state.preview], () => clusterCard(view));
+  if (state.form === null)
+    redraw('cluster', [view.tenant, view.cluster.desired, state.confirmingDestroy, state.preview], () => clusterCard(view));
 }
 
 function reconcileBadge(view) {
   if (view.reconcile.error) return h('span', { class: 'badge bad', id: 'converged' }, 'error');
-  return view.reconcile.converged ? h('span', { class: 'badge good', id: 'converged' }, 'converged') : h('span', { class: 'badge bad', id: 'converged' }, 'converging');
+  return view.reconcile.converged
+    ? h('span', { class: 'badge good', id: 'converged' }, 'converged')
+    : h('span', { class: 'badge bad', id: 'converged' }, 'converging');
 }
 
 function specText(spec) {
   if (spec === null) return 'none';
-  return `Flink ${spec.flinkVersion}, zone ${spec.zone}; JobManager ${spec.jobManager.cpu} CPU / ${spec.jobManager.memoryMb} MB; ` +
-    `${spec.taskManager.instances} x TaskManager ${spec.taskManager.cpu} CPU / ${spec.taskManager.memoryMb} MB`;
+  return (
+    `Flink ${spec.flinkVersion}, zone ${spec.zone}; JobManager ${spec.jobManager.cpu} CPU / ${spec.jobManager.memoryMb} MB; ` +
+    `${spec.taskManager.instances} x TaskManager ${spec.taskManager.cpu} CPU / ${spec.taskManager.memoryMb} MB`
+  );
 }
 
 /** The bar's fill; set through the DOM, as the Content-Security-Policy refuses inline style attributes. */
@@ -298,10 +316,22 @@ function usageBar(id, label, usage, unit) {
     h(
       'dd',
       {},
-      h('span', { id: `${id}-text` }, `${usage.used === null ? '?' : used.toLocaleString('en')} of ${usage.limit.toLocaleString('en')} ${unit}`),
+      h(
+        'span',
+        { id: `${id}-text` },
+        `${usage.used === null ? '?' : used.toLocaleString('en')} of ${usage.limit.toLocaleString('en')} ${unit}`,
+      ),
       h(
         'div',
-        { class: fraction > 0.8 ? 'bar high' : 'bar', id, role: 'meter', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': usage.limit, 'aria-valuenow': used },
+        {
+          class: fraction > 0.8 ? 'bar high' : 'bar',
+          id,
+          role: 'meter',
+          'aria-label': label,
+          'aria-valuemin': 0,
+          'aria-valuemax': usage.limit,
+          'aria-valuenow': used,
+        },
         fillTo(fraction),
       ),
     ),
@@ -318,16 +348,34 @@ function statusCard(view) {
     h(
       'dl',
       {},
-      h('dt', {}, 'Proxy address (ZooKeeper for Flink HA)'), h('dd', { id: 'proxy-address' }, cluster.zookeeperAddress),
-      h('dt', {}, 'Listener'), h('dd', {}, view.listener),
-      h('dt', {}, 'Chroot'), h('dd', {}, view.chroot),
-      h('dt', {}, 'Namespace'), h('dd', {}, cluster.namespace),
-      h('dt', {}, 'Bucket'), h('dd', { id: 'bucket' }, cluster.bucket),
-      h('dt', {}, 'Flink UI'), h('dd', { id: 'ui' }, cluster.ui === null ? 'none (no cluster)' : h('a', { href: cluster.ui, target: '_blank', rel: 'noopener noreferrer' }, `Flink UI: ${cluster.ui}`)),
-      h('dt', {}, 'Applied'), h('dd', { id: 'applied' }, specText(cluster.applied)),
+      h('dt', {}, 'Proxy address (ZooKeeper for Flink HA)'),
+      h('dd', { id: 'proxy-address' }, cluster.zookeeperAddress),
+      h('dt', {}, 'Listener'),
+      h('dd', {}, view.listener),
+      h('dt', {}, 'Chroot'),
+      h('dd', {}, view.chroot),
+      h('dt', {}, 'Namespace'),
+      h('dd', {}, cluster.namespace),
+      h('dt', {}, 'Bucket'),
+      h('dd', { id: 'bucket' }, cluster.bucket),
+      h('dt', {}, 'Flink UI'),
+      h(
+        'dd',
+        { id: 'ui' },
+        cluster.ui === null
+          ? 'none (no cluster)'
+          : h('a', { href: cluster.ui, target: '_blank', rel: 'noopener noreferrer' }, `Flink UI: ${cluster.ui}`),
+      ),
+      h('dt', {}, 'Applied'),
+      h('dd', { id: 'applied' }, specText(cluster.applied)),
       ...usageBar('znodes', 'ZooKeeper znodes', zookeeper.znodes, 'znodes'),
       ...usageBar('bytes', 'ZooKeeper bytes', zookeeper.bytes, 'bytes'),
-      h('dt', {}, 'Reconciled'), h('dd', {}, `generation ${reconcile.generation}, observed ${reconcile.observedGeneration ?? '-'}${reconcile.reconciledBy ? ` by ${reconcile.reconciledBy}` : ''}`),
+      h('dt', {}, 'Reconciled'),
+      h(
+        'dd',
+        {},
+        `generation ${reconcile.generation}, observed ${reconcile.observedGeneration ?? '-'}${reconcile.reconciledBy ? ` by ${reconcile.reconciledBy}` : ''}`,
+      ),
       reconcile.error ? [h('dt', {}, 'Last error'), h('dd', { class: 'problem', id: 'reconcile-error' }, reconcile.error)] : '',
     ),
   );
@@ -343,16 +391,21 @@ function trafficCard() {
   return h(
     'div',
     { class: 'card', id: 'traffic-card' },
-    h('h3', {}, 'Live traffic (from the proxies\' metrics)'),
+    h('h3', {}, "Live traffic (from the proxies' metrics)"),
     latest === null
       ? h('p', { class: 'hint' }, error ?? 'reading')
       : h(
           'dl',
           {},
-          h('dt', {}, 'Requests'), h('dd', { id: 'traffic-requests', 'data-total': latest.requests }, `${rate('requests')} (${latest.requests} in total)`),
-          h('dt', {}, 'Reply errors'), h('dd', { id: 'traffic-errors', 'data-total': latest.errors }, `${rate('errors')} (${latest.errors} in total)`),
-          h('dt', {}, 'Refused by the proxy'), h('dd', { id: 'traffic-refused', 'data-total': latest.refused }, `${rate('refused')} (${latest.refused} in total)`),
-          down.length > 0 ? [h('dt', {}, 'Not answering'), h('dd', { class: 'problem' }, down.map((s) => `${s.address}: ${s.error}`).join('; '))] : '',
+          h('dt', {}, 'Requests'),
+          h('dd', { id: 'traffic-requests', 'data-total': latest.requests }, `${rate('requests')} (${latest.requests} in total)`),
+          h('dt', {}, 'Reply errors'),
+          h('dd', { id: 'traffic-errors', 'data-total': latest.errors }, `${rate('errors')} (${latest.errors} in total)`),
+          h('dt', {}, 'Refused by the proxy'),
+          h('dd', { id: 'traffic-refused', 'data-total': latest.refused }, `${rate('refused')} (${latest.refused} in total)`),
+          down.length > 0
+            ? [h('dt', {}, 'Not answering'), h('dd', { class: 'problem' }, down.map((s) => `${s.address}: ${s.error}`).join('; '))]
+            : '',
         ),
   );
 }
@@ -364,7 +417,7 @@ function clusterCard(view) {
       'div',
       { class: 'card' },
       h('h2', {}, 'Flink cluster'),
-      h('p', {}, 'No Flink cluster. The tenant\'s ZooKeeper state and bucket are kept: a new cluster finds its jobs again.'),
+      h('p', {}, "No Flink cluster. The tenant's ZooKeeper state and bucket are kept: a new cluster finds its jobs again."),
       h('button', { type: 'button', id: 'add-cluster', onclick: () => openForm('deploy') }, '+ Flink Cluster'),
     );
   }
@@ -384,7 +437,11 @@ function clusterCard(view) {
       ? h(
           'div',
           { class: 'confirm', id: 'confirm-destroy', role: 'alertdialog', 'aria-label': 'Confirm destroy' },
-          h('p', {}, `Destroy the Flink cluster of ${view.tenant}? Its JobManager, TaskManagers and UI go. The ZooKeeper state (jobs, checkpoints), the bucket and the job volume stay for the next deploy.`),
+          h(
+            'p',
+            {},
+            `Destroy the Flink cluster of ${view.tenant}? Its JobManager, TaskManagers and UI go. The ZooKeeper state (jobs, checkpoints), the bucket and the job volume stay for the next deploy.`,
+          ),
           h(
             'div',
             { class: 'row' },
@@ -396,7 +453,7 @@ function clusterCard(view) {
     h(
       'details',
       { open: true },
-      h('summary', {}, 'Rendered Flink configuration (the platform\'s fixed settings)'),
+      h('summary', {}, "Rendered Flink configuration (the platform's fixed settings)"),
       h('h3', {}, 'JobManager flink-conf.yaml'),
       h('pre', { id: 'flink-conf-jobmanager' }, preview?.jobManager ?? 'rendering'),
       h('h3', {}, 'TaskManager flink-conf.yaml'),
@@ -447,34 +504,74 @@ function openForm(mode) {
   const current = state.view.cluster.desired;
   const initial = (key) => read(current ?? platform.defaults, key);
   const problemSlot = (key) => h('p', { class: 'problem', id: `${fieldId(key)}-problem`, role: 'alert' });
-  const zoneList = platform.zones.length > 0 ? h('datalist', { id: 'zones' }, ...platform.zones.map((zone) => h('option', { value: zone }))) : '';
+  const zoneList =
+    platform.zones.length > 0 ? h('datalist', { id: 'zones' }, ...platform.zones.map((zone) => h('option', { value: zone }))) : '';
   const form = h(
     'form',
     { class: 'card', id: 'cluster-form', novalidate: true, onsubmit: submitForm, oninput: checkForm },
     h('h2', {}, mode === 'deploy' ? 'New Flink cluster' : 'Change the Flink cluster'),
-    h('div', { class: 'grid' },
-      h('div', {},
+    h(
+      'div',
+      { class: 'grid' },
+      h(
+        'div',
+        {},
         h('label', { for: 'flinkVersion' }, 'Flink version'),
-        h('select', { id: 'flinkVersion', 'aria-describedby': 'flinkVersion-problem' },
-          ...platform.flinkVersions.map((version) => h('option', { value: version, selected: version === (current?.flinkVersion ?? platform.flinkVersions.at(-1)) }, version))),
-        problemSlot('flinkVersion')),
-      h('div', {},
+        h(
+          'select',
+          { id: 'flinkVersion', 'aria-describedby': 'flinkVersion-problem' },
+          ...platform.flinkVersions.map((version) =>
+            h('option', { value: version, selected: version === (current?.flinkVersion ?? platform.flinkVersions.at(-1)) }, version),
+          ),
+        ),
+        problemSlot('flinkVersion'),
+      ),
+      h(
+        'div',
+        {},
         h('label', { for: 'zone' }, 'Zone'),
-        h('input', { id: 'zone', value: current?.zone ?? platform.defaultZone, list: platform.zones.length > 0 ? 'zones' : undefined, 'aria-describedby': 'zone-problem zone-hint' }),
+        h('input', {
+          id: 'zone',
+          value: current?.zone ?? platform.defaultZone,
+          list: platform.zones.length > 0 ? 'zones' : undefined,
+          'aria-describedby': 'zone-problem zone-hint',
+        }),
         zoneList,
-        h('span', { class: 'hint', id: 'zone-hint' }, platform.zones.length > 0 ? `one of ${platform.zones.join(', ')}` : `default ${platform.defaultZone}`),
-        problemSlot('zone')),
+        h(
+          'span',
+          { class: 'hint', id: 'zone-hint' },
+          platform.zones.length > 0 ? `one of ${platform.zones.join(', ')}` : `default ${platform.defaultZone}`,
+        ),
+        problemSlot('zone'),
+      ),
       ...CLUSTER_FIELDS.map((field) =>
-        h('div', {},
+        h(
+          'div',
+          {},
           h('label', { for: fieldId(field.key) }, field.label),
-          h('input', { id: fieldId(field.key), 'data-field': field.key, inputmode: 'decimal', value: initial(field.key), 'aria-describedby': `${fieldId(field.key)}-problem ${fieldId(field.key)}-hint` }),
-          h('span', { class: 'hint', id: `${fieldId(field.key)}-hint` }, `default ${read(platform.defaults, field.key)}, minimum ${read(platform.minimums, field.key)}`),
-          problemSlot(field.key))),
+          h('input', {
+            id: fieldId(field.key),
+            'data-field': field.key,
+            inputmode: 'decimal',
+            value: initial(field.key),
+            'aria-describedby': `${fieldId(field.key)}-problem ${fieldId(field.key)}-hint`,
+          }),
+          h(
+            'span',
+            { class: 'hint', id: `${fieldId(field.key)}-hint` },
+            `default ${read(platform.defaults, field.key)}, minimum ${read(platform.minimums, field.key)}`,
+          ),
+          problemSlot(field.key),
+        ),
+      ),
     ),
     h('p', { class: 'problem', id: 'form-problem', role: 'alert' }),
-    h('div', { class: 'row' },
+    h(
+      'div',
+      { class: 'row' },
       h('button', { type: 'submit', id: 'deploy-cluster' }, mode === 'deploy' ? 'Deploy Flink Cluster' : 'Apply changes'),
-      h('button', { type: 'button', class: 'secondary', onclick: closeForm }, 'Cancel')),
+      h('button', { type: 'button', class: 'secondary', onclick: closeForm }, 'Cancel'),
+    ),
   );
   byId('cluster').dataset.key = '';
   byId('cluster').replaceChildren(form);

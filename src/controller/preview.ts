@@ -56,9 +56,15 @@ export function previewYamlStream(preview: ClusterPreview): string {
       ` ${spec.taskManager.instances} x TaskManager ${spec.taskManager.cpu} CPU / ${spec.taskManager.memoryMb} MB`,
     `# ZooKeeper (HA) ${preview.zookeeperAddress}, namespace ${preview.namespace}, bucket ${preview.bucket}, UI ${preview.ui}`,
     '# JobManager flink-conf.yaml:',
-    ...preview.flinkConfig.jobManager.trimEnd().split('\n').map((line) => `#   ${line}`),
+    ...preview.flinkConfig.jobManager
+      .trimEnd()
+      .split('\n')
+      .map((line) => `#   ${line}`),
     '# TaskManager flink-conf.yaml:',
-    ...preview.flinkConfig.taskManager.trimEnd().split('\n').map((line) => `#   ${line}`),
+    ...preview.flinkConfig.taskManager
+      .trimEnd()
+      .split('\n')
+      .map((line) => `#   ${line}`),
   ];
   return `${header.join('\n')}\n${manifestsYaml(preview.manifests)}`;
 }
