@@ -5,7 +5,7 @@
  * stores with their lock nodes, the checkpoint counter, failover and terminal cleanup, in the 1.15
  * and the 1.12 layout, under both connection-state policies. What lands on the ensemble is checked
  * over a direct super-user session. The checklist is /work/shared/reference/flink-ha-zookeeper.md
- * §6; the README section "Flink HA conformance" maps each test to it.
+ * §6; docs/flink-ha-conformance.md maps each test to it.
  */
 import { join } from 'node:path';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
