@@ -94,7 +94,7 @@ export interface SpawnOptions {
   keepLogLines?: number;
   /** `serve --workers` (default 1); more than 1 needs fixed listener ports (`TestTenant.listen`). */
   workers?: number;
-  /** How long to wait for the "proxy listening" line (default 20 s; tests next to busy JVMs need more). */
+  /** How long to wait for the "proxy listening" line (default 60 s; tests next to busy JVMs need more). */
   startTimeoutMs?: number;
 }
 
@@ -126,7 +126,8 @@ export async function spawnProxyProcess(
   createInterface({ input: child.stderr! }).on('line', addLine);
   let admin: string | undefined;
   const listening = new Promise<Map<string, number>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), options.startTimeoutMs ?? 20_000);
+    // Generous: on a loaded 2-core machine a cold start of the TypeScript sources has taken over 20 s.
+    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), options.startTimeoutMs ?? 60_000);
     void exited.then((code) => reject(new Error(`proxy exited with ${code}:\n${logs.join('\n')}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       addLine(line);
