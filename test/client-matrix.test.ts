@@ -1,0 +1,251 @@
+/**
+ * The client matrix: every ZooKeeper Java client release the users run (3.4 as Flink 1.12
+ * shades it, 3.5 as Flink 1.15 does, up to 3.9), Curator as Flink shades it and the newest 5.x,
+ * and kazoo (Debian's and the newest from PyPI), each through two proxy replicas (separate
+ * processes, one connect string listing both) in front of a real ensemble. The replica a
+ * watching session uses is killed with SIGKILL mid-run: the client must move to the other one
+ * with its session and get its watches back.
+ *
+ * `./zkp test` runs the short form (SHORT_CLIENTS); ZKP_MATRIX=full (`npm run test:matrix`) all.
+ * The version x feature table in docs/compatibility.md names the tests here.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalEnsemble } from '../src/embedded/ensemble.ts';
+import { compileJava, javaArguments, LEGACY_JAVA_RELEASE, legacyJavaExecutable, type CompiledJava } from './support/java.ts';
+import { mavenClasspath } from './support/maven.ts';
+import { spawnProxyProcess, type ProxyProcess } from './support/proxy.ts';
+import { resultLine, startInteractive } from './support/run-process.ts';
+import { ServerTree } from './support/server-tree.ts';
+
+const CLIENTS_DIR = join(import.meta.dirname, 'clients');
+const TENANT = 'matrix';
+const FULL = process.env.ZKP_MATRIX === 'full';
+
+const ZOOKEEPER_CLIENTS: readonly string[] = ['3.4.14', '3.5.10', '3.6.4', '3.7.2', '3.8.4', '3.9.5'];
+/** `./zkp test`: the oldest, the first of each API generation, and the newest. */
+const SHORT_CLIENTS: readonly string[] = ['3.4.14', '3.5.10', '3.6.4', '3.9.5'];
+
+/** ZooKeeper 3.4 clients cannot connect on Java 14+ (see legacyJavaExecutable); they get Java 11. */
+function needsLegacyJava(zookeeperVersion: string): boolean {
+  return zookeeperVersion.startsWith('3.4.');
+}
+
+function javaFor(zookeeperVersion: string): string {
+  return needsLegacyJava(zookeeperVersion) ? legacyJavaExecutable() : 'java';
+}
+
+let ensemble: LocalEnsemble | undefined;
+let tree: ServerTree;
+/** Two live replicas; a test that kills one replaces it. */
+const replicas: ProxyProcess[] = [];
+
+beforeAll(async () => {
+  ensemble = await LocalEnsemble.start({
+    size: 1,
+    // The container/TTL reaper runs every minute by default; the matrix waits for it.
+    systemProperties: { 'znode.container.checkIntervalMs': '1000' },
+  });
+  tree = await ServerTree.open(ensemble);
+  await ensureTwoReplicas();
+}, 120_000);
+
+afterAll(async () => {
+  await tree?.close().catch(() => {});
+  await Promise.all(replicas.map((replica) => replica.close()));
+  await ensemble?.close();
+});
+
+async function ensureTwoReplicas(): Promise<void> {
+  for (let index = replicas.length - 1; index >= 0; index--) {
+    if (replicas[index]!.child.exitCode !== null || replicas[index]!.child.signalCode !== null) replicas.splice(index, 1);
+  }
+  while (replicas.length < 2) replicas.push(await spawnProxyProcess(ensemble!.connectString(), [{ name: TENANT }]));
+}
+
+function connectString(): string {
+  return replicas.map((replica) => replica.address(TENANT)).join(',');
+}
+
+/** Kills (SIGKILL) the replica listening on `port` and waits until it is gone. */
+async function killReplicaOn(port: number): Promise<void> {
+  const victim = replicas.find((replica) => replica.port(TENANT) === port);
+  if (victim === undefined) throw new Error(`no replica on port ${port}; replicas: ${connectString()}`);
+  victim.kill('SIGKILL');
+  await victim.exited;
+}
+
+/** Runs a client program that prints "WATCHING {port}", kills that replica, and returns its RESULT. */
+async function runAcrossReplicaKill<T>(
+  program: (connectString: string) => { executable: string; args: string[] },
+  what: string,
+): Promise<T & { killedPort: number }> {
+  await ensureTwoReplicas();
+  const { executable, args } = program(connectString());
+  const run = startInteractive(executable, args, { timeoutMs: 100_000 });
+  try {
+    const watching = JSON.parse((await run.line('WATCHING ', 60_000)).slice('WATCHING '.length)) as { port: number };
+    await killReplicaOn(watching.port);
+    const result = await run.done;
+    if (result.code !== 0) throw new Error(`${what} exited with ${result.code ?? result.signal}\n${result.stdout}\n${result.stderr}`);
+    return { ...resultLine<T>(result), killedPort: watching.port };
+  } finally {
+    run.kill();
+  }
+}
+
+describe('ZooKeeper Java clients through two proxy replicas', () => {
+  interface JavaClientResult {
+    clientVersion: string;
+    plainStates: string[];
+    readOnlyCapableStates: string[];
+    created: string;
+    data: string;
+    version: number;
+    versionAfterSet: number;
+    dataSeenByOtherSession: string;
+    duplicateCreate: string;
+    staleSet: string;
+    staleDelete: string;
+    sequential: string;
+    ephemeral: string;
+    ephemeralOwnedBySession: boolean;
+    existsAfterDelete: boolean;
+    getMissing: string;
+    rootChildren: string[];
+    multiCommitted: string[];
+    multiData: string;
+    multiFailed: string[];
+    failedMultiCreatedNode: boolean;
+    dataAfterFailedMulti: string;
+    has35Api: boolean;
+    has36Api: boolean;
+    create2Path?: string;
+    create2StatFilled?: boolean;
+    create2StatMatchesExists?: boolean;
+    containerPath?: string;
+    ttlPath?: string;
+    ttlNodeExistsAtOnce?: boolean;
+    emptyContainerReaped?: boolean;
+    expiredTtlReaped?: boolean;
+    allChildrenNumber?: number;
+    ephemerals?: string[];
+    allEphemerals?: string[];
+    existsWatchOnMissing: boolean;
+    portBefore: number;
+    portAfter: number;
+    sameSessionAfterMove: boolean;
+    statesAcrossMove: string[];
+    eventsBeforeChanges: string[];
+    watchEvents: string[];
+    dataAfterMove: string;
+    baseChildren: string[];
+    seesTenantsNode: boolean;
+  }
+
+  const compiled = new Map<string, Promise<CompiledJava>>();
+  afterAll(async () => {
+    for (const classes of compiled.values()) (await classes.catch(() => undefined))?.cleanup();
+  });
+  const classesFor = (version: string): Promise<CompiledJava> => {
+    // javac against the 3.4 API and up: the driver is one source for every version.
+    if (!compiled.has(version)) {
+      const release = needsLegacyJava(version) ? LEGACY_JAVA_RELEASE : undefined;
+      compiled.set(version, compileJava([join(CLIENTS_DIR, 'ZkClientMatrix.java')], mavenClasspath(`zookeeper-${version}`), release));
+    }
+    return compiled.get(version)!;
+  };
+
+  for (const version of FULL ? ZOOKEEPER_CLIENTS : SHORT_CLIENTS) {
+    const [major, minor] = version.split('.').map(Number) as [number, number];
+    const has35 = major > 3 || minor >= 5;
+    const has36 = major > 3 || minor >= 6;
+
+    it(`${version}: connect (canBeReadOnly false/true), CRUD, multi, watches replayed on another replica${has35 ? ', create2, containers, TTL' : ''}${has36 ? ', addWatch persistent/recursive, getEphemerals, getAllChildrenNumber' : ''}`, async () => {
+      const classes = await classesFor(version);
+      const base = `/java-${version}`;
+      const result = await runAcrossReplicaKill<JavaClientResult>(
+        (servers) => ({ executable: javaFor(version), args: javaArguments(classes, 'ZkClientMatrix', [servers, base]) }),
+        `ZkClientMatrix ${version}`,
+      );
+      expect(result.clientVersion).toBe(version);
+
+      // Both connect forms get a normal read-write session (the ensemble has a quorum).
+      expect(result.plainStates).toEqual(['SyncConnected']);
+      expect(result.readOnlyCapableStates).toEqual(['SyncConnected']);
+
+      expect(result).toMatchObject({
+        created: `${base}/node`,
+        data: 'one',
+        version: 0,
+        versionAfterSet: 1,
+        dataSeenByOtherSession: 'two',
+        duplicateCreate: 'NODEEXISTS',
+        staleSet: 'BADVERSION',
+        staleDelete: 'BADVERSION',
+        ephemeral: `${base}/eph`,
+        ephemeralOwnedBySession: true,
+        existsAfterDelete: false,
+        getMissing: 'NONODE',
+        seesTenantsNode: false,
+      });
+      expect(result.sequential).toMatch(new RegExp(`^${base}/seq-\\d{10}$`));
+      expect(result.rootChildren).toContain(base.slice(1));
+      expect(result.rootChildren).not.toContain('tenants');
+
+      expect(result.multiCommitted.slice(0, 3)).toEqual([`create ${base}/txn`, 'setData version 1', 'CheckResult']);
+      expect(result.multiCommitted[3]).toMatch(new RegExp(`^create ${base}/txn-seq-\\d{10}$`));
+      expect(result.multiData).toBe('v1');
+      // The last op (a check) fails: the ops before it report 0 (rolled back), the check -103 BADVERSION.
+      expect(result.multiFailed).toEqual(['BADVERSION', '0', '0', '-103']);
+      expect(result.failedMultiCreatedNode).toBe(false);
+      expect(result.dataAfterFailedMulti).toBe('v1');
+
+      expect(result.has35Api).toBe(has35);
+      expect(result.has36Api).toBe(has36);
+      if (has35) {
+        expect(result.create2Path).toBe(`${base}/c2`);
+        expect(result.create2StatFilled).toBe(true);
+        expect(result.create2StatMatchesExists).toBe(true);
+        expect(result.containerPath).toBe(`${base}/box`);
+        expect(result.ttlPath).toBe(`${base}/ttl`);
+        expect(result.ttlNodeExistsAtOnce).toBe(true);
+        expect(result.emptyContainerReaped).toBe(true);
+        expect(result.expiredTtlReaped).toBe(true);
+      }
+      if (has36) {
+        expect(result.allChildrenNumber).toBe(3);
+        // The calling session's ephemerals only (not the other session's other-eph), client-relative.
+        expect(result.ephemerals).toEqual([`${base}/eph`]);
+        expect(result.allEphemerals).toEqual([`${base}/eph`]);
+      }
+
+      // The session moved from the killed replica to the other one and kept its watches.
+      expect(result.portBefore).toBe(result.killedPort);
+      expect(result.portAfter).not.toBe(result.portBefore);
+      expect(replicas.map((replica) => replica.port(TENANT))).toContain(result.portAfter);
+      expect(result.sameSessionAfterMove).toBe(true);
+      expect(result.statesAcrossMove).toEqual(['SyncConnected', 'Disconnected', 'SyncConnected']);
+      expect(result.eventsBeforeChanges).toEqual([]);
+      expect(result.existsWatchOnMissing).toBe(true);
+      const oneShot = [`data NodeDataChanged ${base}/w`, `child NodeChildrenChanged ${base}/w`, `exist NodeCreated ${base}/absent`];
+      const persistent = has36
+        ? [
+            `persistent NodeDataChanged ${base}/p`,
+            `persistent NodeDataChanged ${base}/p`,
+            `recursive NodeCreated ${base}/r/x`,
+            `recursive NodeDataChanged ${base}/r/x`,
+            `recursive NodeDeleted ${base}/r/x`,
+          ]
+        : [];
+      expect(result.watchEvents).toEqual([...oneShot, ...persistent]);
+      expect(result.dataAfterMove).toBe('again');
+
+      // Server side: all of it under the tenant's root, nothing else.
+      const serverBase = `/tenants/${TENANT}${base}`;
+      expect(await tree.children(serverBase)).toEqual(result.baseChildren.filter((name) => name !== 'eph'));
+      expect((await tree.data(`${serverBase}/txn`))?.toString()).toBe('v1');
+      expect(await tree.exists(base)).toBe(false);
+    }, 120_000);
+  }
+});
