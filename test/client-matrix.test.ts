@@ -15,7 +15,9 @@ import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { compileJava, javaArguments, LEGACY_JAVA_RELEASE, legacyJavaExecutable, type CompiledJava } from './support/java.ts';
 import { mavenClasspath } from './support/maven.ts';
 import { spawnProxyProcess, type ProxyProcess } from './support/proxy.ts';
-import { resultLine, startInteractive } from './support/run-process.ts';
+import { expectCuratorWorkload, expectInOrder, type CuratorWorkloadResult } from './support/curator-workload.ts';
+import { expectSuccess, resultLine, runProcess, startInteractive } from './support/run-process.ts';
+import { DEBIAN_PYTHON, venvPython } from './support/python.ts';
 import { ServerTree } from './support/server-tree.ts';
 
 const CLIENTS_DIR = join(import.meta.dirname, 'clients');
@@ -245,6 +247,165 @@ describe('ZooKeeper Java clients through two proxy replicas', () => {
       const serverBase = `/tenants/${TENANT}${base}`;
       expect(await tree.children(serverBase)).toEqual(result.baseChildren.filter((name) => name !== 'eph'));
       expect((await tree.data(`${serverBase}/txn`))?.toString()).toBe('v1');
+      expect(await tree.exists(base)).toBe(false);
+    }, 120_000);
+  }
+});
+
+describe('Apache Curator as Flink shades it (4.2.0 on ZooKeeper 3.4.14, 5.2.0 on 3.5.10) and the newest (5.9.0 on 3.9.5)', () => {
+  interface CuratorRecipesResult {
+    selectorTurnsFinished: boolean;
+    selectorMaxConcurrentLeaders: number;
+    selectorParticipants: string[];
+    selectorOrder: string[];
+    selectorNodesAfterClose: number;
+    curatorCacheRan: boolean;
+    curatorCacheIsPersistentWatch?: boolean;
+    curatorCacheEvents?: string[];
+    curatorCacheDataOfA?: string;
+    curatorCacheHasDeep?: boolean;
+  }
+
+  const CURATORS = [
+    { curator: '4.2.0', zookeeper: '3.4.14' },
+    { curator: '5.2.0', zookeeper: '3.5.10' },
+    { curator: '5.9.0', zookeeper: '3.9.5' },
+  ] as const;
+
+  for (const { curator, zookeeper } of CURATORS) {
+    const curator5 = curator.startsWith('5.');
+    it(`${curator}: LeaderLatch, TreeCache, SharedCount, transactions, LeaderSelector${curator5 ? ', CuratorCache' : ''}`, async () => {
+      const sources = ['CuratorWorkload.java', 'CuratorRecipes.java', ...(curator5 ? ['CuratorCacheRecipe.java'] : [])].map((file) => join(CLIENTS_DIR, file));
+      const classes = await compileJava(sources, mavenClasspath(`curator-${curator}`), needsLegacyJava(zookeeper) ? LEGACY_JAVA_RELEASE : undefined);
+      try {
+        await ensureTwoReplicas();
+        const servers = connectString();
+        const base = `/curator-${curator}`;
+        const java = javaFor(zookeeper);
+        const [workload, recipes] = [
+          await runProcess(java, javaArguments(classes, 'CuratorWorkload', [servers, base]), { timeoutMs: 100_000 }),
+          await runProcess(java, javaArguments(classes, 'CuratorRecipes', [servers, `${base}-recipes`]), { timeoutMs: 100_000 }),
+        ];
+        const workloadResult = resultLine<CuratorWorkloadResult>(expectSuccess(`CuratorWorkload ${curator}`, workload));
+        await expectCuratorWorkload(workloadResult, tree, `/tenants/${TENANT}`, base, { leaderParentReaped: curator5 });
+
+        const result = resultLine<CuratorRecipesResult>(expectSuccess(`CuratorRecipes ${curator}`, recipes));
+        // LeaderSelector: four turns, taken one at a time, by both participants.
+        expect(result.selectorTurnsFinished).toBe(true);
+        expect(result.selectorMaxConcurrentLeaders).toBe(1);
+        expect(result.selectorParticipants).toEqual(['selector-1', 'selector-2']);
+        expect(result.selectorOrder).toHaveLength(4);
+        expect(new Set(result.selectorOrder)).toEqual(new Set(['selector-1', 'selector-2']));
+        expect(result.selectorNodesAfterClose).toBe(0);
+
+        expect(result.curatorCacheRan).toBe(curator5);
+        if (curator5) {
+          // On a 3.6+ client the bridge is the real CuratorCache on addWatch(PERSISTENT_RECURSIVE).
+          expect(result.curatorCacheIsPersistentWatch).toBe(zookeeper !== '3.5.10');
+          expectInOrder(result.curatorCacheEvents!, [
+            `CREATED ${base}-recipes/cache/a=1`,
+            `CHANGED ${base}-recipes/cache/a=2`,
+            `CREATED ${base}-recipes/cache/a/deep=d`,
+            `DELETED ${base}-recipes/cache/a/deep`,
+          ]);
+          expect(result.curatorCacheDataOfA).toBe('2');
+          expect(result.curatorCacheHasDeep).toBe(false);
+        }
+        expect(await tree.children(`/tenants/${TENANT}${base}-recipes`)).toEqual(curator5 ? ['cache', 'selector'] : ['selector']);
+      } finally {
+        classes.cleanup();
+      }
+    }, 150_000);
+  }
+});
+
+describe('kazoo (Debian 2.8 and the newest from PyPI, 2.11) through two proxy replicas', () => {
+  interface KazooMatrixResult {
+    kazooVersion: string;
+    plainConnected: string;
+    readOnlyCapableConnected: string;
+    readOnlyCapableClientState: string;
+    created: string;
+    data: string;
+    version: number;
+    versionAfterSet: number;
+    dataSeenByOtherSession: string;
+    duplicateCreate: string;
+    staleSet: string;
+    staleDelete: string;
+    existsAfterDelete: boolean;
+    getMissing: string;
+    hasIncludeData: boolean;
+    create2Path?: string;
+    create2StatMatchesExists?: boolean;
+    txnCommitted: unknown[];
+    txnFailed: string[];
+    txnNeverExists: boolean;
+    portBefore: number;
+    portAfter: number;
+    sameSessionAfterMove: boolean;
+    statesAcrossMove: string[];
+    eventsBeforeChanges: string[];
+    watchEvents: string[];
+    dataWatchValues: string[];
+    childrenWatchValues: string[][];
+    dataAfterMove: string;
+    rootChildren: string[];
+    baseChildren: string[];
+  }
+
+  const KAZOOS = [
+    { version: '2.8.0', python: () => DEBIAN_PYTHON },
+    { version: '2.11.0', python: venvPython },
+  ];
+
+  for (const { version, python } of KAZOOS) {
+    it(`${version}: connect (read_only false/true), CRUD, create2, transactions, DataWatch/ChildrenWatch across a replica kill`, async () => {
+      const base = `/kazoo-${version}`;
+      const result = await runAcrossReplicaKill<KazooMatrixResult>(
+        (servers) => ({ executable: python(), args: ['-u', join(CLIENTS_DIR, 'kazoo_matrix.py'), servers, base] }),
+        `kazoo_matrix.py ${version}`,
+      );
+      expect(result.kazooVersion).toBe(version);
+      // With a quorum behind the proxy, read_only=True still gets a read-write session.
+      expect(result).toMatchObject({ plainConnected: 'CONNECTED', readOnlyCapableConnected: 'CONNECTED', readOnlyCapableClientState: 'CONNECTED' });
+      expect(result).toMatchObject({
+        created: `${base}/node`,
+        data: 'one',
+        version: 0,
+        versionAfterSet: 1,
+        dataSeenByOtherSession: 'two',
+        duplicateCreate: 'NodeExistsError',
+        staleSet: 'BadVersionError',
+        staleDelete: 'BadVersionError',
+        existsAfterDelete: false,
+        getMissing: 'NoNodeError',
+      });
+      if (result.hasIncludeData) {
+        expect(result.create2Path).toBe(`${base}/c2`);
+        expect(result.create2StatMatchesExists).toBe(true);
+      }
+      expect(result.txnCommitted).toEqual([`${base}/txn`, 'ZnodeStat', true]);
+      expect(result.txnFailed).toEqual(['RolledBackError', 'BadVersionError']);
+      expect(result.txnNeverExists).toBe(false);
+
+      expect(result.portBefore).toBe(result.killedPort);
+      expect(result.portAfter).not.toBe(result.portBefore);
+      expect(result.sameSessionAfterMove).toBe(true);
+      expect(result.statesAcrossMove).toEqual(['CONNECTED', 'SUSPENDED', 'CONNECTED']);
+      // kazoo's own design: one-shot watches get one NONE event on the connection loss and are
+      // dropped (kazoo sends no SetWatches), so nothing after the move reaches them.
+      for (const event of result.eventsBeforeChanges) expect(event).toMatch(/^(child|data|exist) NONE None$/);
+      expect([...result.watchEvents].sort()).toEqual(['child NONE None', 'data NONE None', 'exist NONE None']);
+      // Its recipes set their watches again on the new replica and see every later change.
+      expectInOrder(result.dataWatchValues, ['before', 'after', 'again']);
+      expect(result.dataWatchValues.at(-1)).toBe('again');
+      expect(result.childrenWatchValues[0]).toEqual([]);
+      expect(result.childrenWatchValues.at(-1)).toEqual(['child']);
+      expect(result.dataAfterMove).toBe('again');
+      expect(result.rootChildren).toContain(base.slice(1));
+      expect(result.rootChildren).not.toContain('tenants');
+      expect(await tree.children(`/tenants/${TENANT}${base}`)).toEqual(result.baseChildren);
       expect(await tree.exists(base)).toBe(false);
     }, 120_000);
   }

@@ -39,6 +39,7 @@ import { compileJava, curatorClasspath, type CompiledJava } from './support/java
 import { startInProcessProxy, TEST_SECRET, type InProcessProxy } from './support/proxy.ts';
 import { expectSuccess, resultLine, startInteractive } from './support/run-process.ts';
 import { ServerTree } from './support/server-tree.ts';
+import { serverUnderTest } from './support/server-under-test.ts';
 
 const CLIENTS_DIR = join(import.meta.dirname, 'clients');
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
@@ -67,7 +68,7 @@ beforeAll(async () => {
   const compiling = compileJava([join(CLIENTS_DIR, 'EnsembleTrackerProbe.java')]);
   compiling.catch(() => {}); // awaited below
   // Three members with reconfig on: the Curator test changes /zookeeper/config for real.
-  ensemble = await LocalEnsemble.start({ size: 3, reconfigEnabled: true, fourLetterWords: [...new Set([...DEFAULT_FOUR_LETTER_WORDS, ...LEAKY_WORDS])] });
+  ensemble = await LocalEnsemble.start({ size: 3, ...serverUnderTest(), reconfigEnabled: true, fourLetterWords: [...new Set([...DEFAULT_FOUR_LETTER_WORDS, ...LEAKY_WORDS])] });
   proxy = await startInProcessProxy(
     ensemble.connectString(),
     TENANTS.map((name) => ({ name })),

