@@ -28,3 +28,36 @@ export function serverUnderTest(): Pick<EnsembleOptions, 'serverClasspath'> {
 export function serverLabel(): string {
   return serverSet() ?? 'ZooKeeper 3.8 (Debian)';
 }
+
+/**
+ * Where the server releases of the matrix answer a direct (proxy-less) client differently. Only
+ * the hostile-tenant suite's "the ensemble itself" checks depend on these; what the proxy
+ * promises does not. Each value is what the suite observed against that release.
+ */
+export interface ServerBehaviour {
+  /**
+   * exists() is READ-ACL-checked (ZOOKEEPER-2590, in 3.8.4 and 3.9.2): NOAUTH instead of the
+   * stat for a node the caller may not read.
+   */
+  existsChecksAcl: boolean;
+  /**
+   * checkWatches answers OK when any session of the member watches the path, not only the
+   * caller (an oracle across sessions).
+   */
+  checkWatchesSeesOtherSessions: boolean;
+}
+
+const SERVER_BEHAVIOUR: Record<string, ServerBehaviour> = {
+  // Debian's 3.8.0-11+deb12u2: no ZOOKEEPER-2590 backport.
+  default: { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
+  'zookeeper-3.6.4': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
+  'zookeeper-3.7.2': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
+  'zookeeper-3.9.5': { existsChecksAcl: true, checkWatchesSeesOtherSessions: false },
+};
+
+export function serverBehaviour(): ServerBehaviour {
+  const set = serverSet() ?? 'default';
+  const behaviour = SERVER_BEHAVIOUR[set];
+  if (behaviour === undefined) throw new Error(`no ServerBehaviour recorded for ${set} (test/support/server-under-test.ts)`);
+  return behaviour;
+}
