@@ -1199,11 +1199,13 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     await create(alpha, '/did/new', CreateMode.EPHEMERAL, 'x');
     await alpha.call(OpCode.setData, { path: '/did', data: Buffer.from('alpha-private'), version: -1 });
     await sleep(500);
-    expect(describeEvents(watcher.events)).toEqual([]);
+    // Releases without that fix (3.6, 3.7) do deliver them: there only the proxy keeps tenants apart.
+    const leaked = serverBehaviour().watchEventsAclChecked ? [] : ['NodeCreated /tenants/alpha/did/new', 'NodeDataChanged /tenants/alpha/did'];
+    expect(describeEvents(watcher.events)).toEqual(leaked);
     // Control: the same connection's recursive watch on "/" does deliver what beta may read.
     await create(victim, '/churn/did-control');
-    await waitForEvents(watcher, 1);
-    expect(describeEvents(watcher.events)).toEqual(['NodeCreated /tenants/beta/churn/did-control']);
+    await waitForEvents(watcher, leaked.length + 1);
+    expect(describeEvents(watcher.events)).toEqual([...leaked, 'NodeCreated /tenants/beta/churn/did-control']);
   });
 });
 

@@ -45,14 +45,19 @@ export interface ServerBehaviour {
    * caller (an oracle across sessions).
    */
   checkWatchesSeesOtherSessions: boolean;
+  /**
+   * Watch events are ACL-checked when delivered (the CVE-2024-23944 fix: 3.8.4, 3.9.2, and
+   * Debian's 3.8.0-11+deb12u2); without it a persistent recursive watch on "/" names every node.
+   */
+  watchEventsAclChecked: boolean;
 }
 
 const SERVER_BEHAVIOUR: Record<string, ServerBehaviour> = {
-  // Debian's 3.8.0-11+deb12u2: no ZOOKEEPER-2590 backport.
-  default: { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
-  'zookeeper-3.6.4': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
-  'zookeeper-3.7.2': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true },
-  'zookeeper-3.9.5': { existsChecksAcl: true, checkWatchesSeesOtherSessions: false },
+  // Debian's 3.8.0-11+deb12u2: the CVE-2024-23944 fix backported, ZOOKEEPER-2590 not.
+  default: { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: true },
+  'zookeeper-3.6.4': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false },
+  'zookeeper-3.7.2': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false },
+  'zookeeper-3.9.5': { existsChecksAcl: true, checkWatchesSeesOtherSessions: false, watchEventsAclChecked: true },
 };
 
 export function serverBehaviour(): ServerBehaviour {
