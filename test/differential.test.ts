@@ -13,7 +13,7 @@ import zookeeper from 'node-zookeeper-client';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { chrootRequest, prng, replyShape, shape, unchrootReply } from './support/differential.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
-import { serverLabel, serverUnderTest } from './support/server-under-test.ts';
+import { serverBehaviour, serverLabel, serverUnderTest } from './support/server-under-test.ts';
 
 const OPS = Number(process.env.XCHK_OPS ?? 2500);
 const SEED = Number(process.env.XCHK_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -79,7 +79,8 @@ function workload(random: () => number): () => Op {
     [2, () => ({ opcode: OpCode.getEphemerals, body: { prefixPath: pick(['/', '/a', '/b/', '/c']) } })],
     [2, () => ({ opcode: OpCode.getAllChildrenNumber, body: { path: anyPath() } })],
     [3, () => ({ opcode: OpCode.addWatch, body: { path: anyPath(), mode: pick([AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE]) } })],
-    [1, () => ({ opcode: OpCode.whoAmI })],
+    // Servers before 3.7 have no whoAmI and close the connection on an unknown opcode.
+    ...(serverBehaviour().hasWhoAmI ? [[1, () => ({ opcode: OpCode.whoAmI })] as [number, () => Op]] : []),
   ];
   const total = generators.reduce((sum, [weight]) => sum + weight, 0);
   return () => {

@@ -764,6 +764,11 @@ describe('ACLs and identity', () => {
 
   it('whoAmI shows no zkproxy-tenant identity, only what the client authenticated itself and its own address', async () => {
     const { client } = await session('alpha');
+    if (!serverBehaviour().hasWhoAmI) {
+      // A server without whoAmI (3.6) answers UNIMPLEMENTED itself, through the proxy as directly.
+      expect(await err(client, OpCode.whoAmI, undefined)).toBe(ErrorCode.UNIMPLEMENTED);
+      return;
+    }
     const before = await client.call(OpCode.whoAmI);
     expect(before.body!.clientInfo).toEqual([{ authScheme: 'ip', user: '127.0.0.1' }]);
     await client.addAuth('digest', 'eve:eves-password');
@@ -1205,7 +1210,7 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     // Control: the same connection's recursive watch on "/" does deliver what beta may read.
     await create(victim, '/churn/did-control');
     await waitForEvents(watcher, leaked.length + 1);
-    expect(describeEvents(watcher.events)).toEqual([...leaked, 'NodeCreated /tenants/beta/churn/did-control']);
+    expect(describeEvents(watcher.events)).toEqual([...leaked, 'NodeCreated /tenants/beta/churn/did-control'].sort());
   });
 });
 

@@ -29,7 +29,7 @@ let rootBefore: string[];
 
 beforeAll(async () => {
   // javac runs while the JVMs start; neither needs the other.
-  const compiling = compileJava([join(CLIENTS_DIR, 'CuratorWorkload.java')]);
+  const compiling = compileJava([join(CLIENTS_DIR, 'CuratorWorkload.java'), join(CLIENTS_DIR, 'Json.java')]);
   compiling.catch(() => {}); // awaited below; no unhandled rejection while the ensemble starts
   ensemble = await LocalEnsemble.start({ size: 3 });
   curatorClasses = await compiling;

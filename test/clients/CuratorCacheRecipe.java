@@ -18,7 +18,7 @@ import org.apache.curator.framework.recipes.cache.CuratorCacheListener;
  * real CuratorCache on a persistent recursive watch (addWatch), on 3.5 a TreeCache underneath.
  */
 public final class CuratorCacheRecipe {
-    public static void run(CuratorFramework c1, CuratorFramework c2, String path, CuratorWorkload.Json result) throws Exception {
+    public static void run(CuratorFramework c1, CuratorFramework c2, String path, Json result) throws Exception {
         c1.create().creatingParentsIfNeeded().forPath(path, CuratorWorkload.bytes("root"));
         BlockingQueue<String> events = new LinkedBlockingQueue<>();
         CountDownLatch initialized = new CountDownLatch(1);

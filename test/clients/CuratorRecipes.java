@@ -24,7 +24,7 @@ public final class CuratorRecipes {
 
     public static void main(String[] args) {
         try {
-            CuratorWorkload.Json result = new CuratorWorkload.Json();
+            Json result = new Json();
             CuratorFramework c1 = CuratorWorkload.connect(args[0]);
             CuratorFramework c2 = CuratorWorkload.connect(args[0]);
             String base = args[1];
@@ -33,7 +33,7 @@ public final class CuratorRecipes {
             Class<?> cacheRecipe = optionalClass("CuratorCacheRecipe");
             result.bool("curatorCacheRan", cacheRecipe != null);
             if (cacheRecipe != null) {
-                Method run = cacheRecipe.getMethod("run", CuratorFramework.class, CuratorFramework.class, String.class, CuratorWorkload.Json.class);
+                Method run = cacheRecipe.getMethod("run", CuratorFramework.class, CuratorFramework.class, String.class, Json.class);
                 run.invoke(null, c1, c2, base + "/cache", result);
             }
             c2.close();
@@ -56,7 +56,7 @@ public final class CuratorRecipes {
     }
 
     /** Two selectors re-queue after each turn; four turns in all, never two leaders at once. */
-    static void leaderSelector(CuratorFramework c1, CuratorFramework c2, String path, CuratorWorkload.Json result) throws Exception {
+    static void leaderSelector(CuratorFramework c1, CuratorFramework c2, String path, Json result) throws Exception {
         final int turns = 4;
         final List<String> order = Collections.synchronizedList(new ArrayList<String>());
         final AtomicInteger leadersNow = new AtomicInteger();

@@ -50,14 +50,19 @@ export interface ServerBehaviour {
    * Debian's 3.8.0-11+deb12u2); without it a persistent recursive watch on "/" names every node.
    */
   watchEventsAclChecked: boolean;
+  /**
+   * whoAmI (3.7+). Older servers answer an unknown opcode UNIMPLEMENTED and then close the
+   * connection (UnimplementedRequestProcessor), so random workloads leave it out there.
+   */
+  hasWhoAmI: boolean;
 }
 
 const SERVER_BEHAVIOUR: Record<string, ServerBehaviour> = {
   // Debian's 3.8.0-11+deb12u2: the CVE-2024-23944 fix backported, ZOOKEEPER-2590 not.
-  default: { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: true },
-  'zookeeper-3.6.4': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false },
-  'zookeeper-3.7.2': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false },
-  'zookeeper-3.9.5': { existsChecksAcl: true, checkWatchesSeesOtherSessions: false, watchEventsAclChecked: true },
+  default: { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: true, hasWhoAmI: true },
+  'zookeeper-3.6.4': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false, hasWhoAmI: false },
+  'zookeeper-3.7.2': { existsChecksAcl: false, checkWatchesSeesOtherSessions: true, watchEventsAclChecked: false, hasWhoAmI: true },
+  'zookeeper-3.9.5': { existsChecksAcl: true, checkWatchesSeesOtherSessions: false, watchEventsAclChecked: true, hasWhoAmI: true },
 };
 
 export function serverBehaviour(): ServerBehaviour {
