@@ -7,8 +7,10 @@
 zkp_setup_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # zookeeper: the server jars the test fixture runs (the package ships no service; zookeeperd
-# would, and we do not install it). The others are clients and peers the tests talk to.
-zkp_setup_debian_packages=(zookeeper python3-kazoo python3-venv libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless maven)
+# would, and we do not install it). The others are clients and peers the tests talk to; chromium is
+# the browser the console test drives (playwright-core), prometheus (with promtool) evaluates the
+# dashboard queries and the alerting rules.
+zkp_setup_debian_packages=(zookeeper python3-kazoo python3-venv libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless maven chromium prometheus)
 zkp_setup_min_node_major=24
 
 zkp_setup_say() { printf 'setup: %s\n' "$*" >&2; }

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, validateConfig } from './config/config.ts';
+import { ConfigError, validateConfig, type ProxyConfig } from './config/config.ts';
 import { rawConfig } from './config/load.ts';
 import { runDev } from './commands/dev.ts';
 import { clusterCommands } from './commands/cluster.ts';
@@ -44,8 +44,8 @@ await yargs(hideBin(process.argv))
         process.exit(2);
       }
       const overrides = { config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs };
-      let config;
-      let raw;
+      let config: ProxyConfig;
+      let raw: Record<string, unknown>;
       try {
         raw = rawConfig(overrides);
         config = validateConfig(raw);

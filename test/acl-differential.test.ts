@@ -5,7 +5,7 @@
  * ensemble with a client-side chroot and once through the proxy. Every answer must be the same:
  * which calls get NOAUTH or INVALIDACL, what getACL shows (masked digests included), stats.
  *
- * Left out on purpose, because the proxy documents a different answer (README "ACLs inside a
+ * Left out on purpose, because the proxy documents a different answer (docs/security.md "ACLs inside a
  * tenant"): `ip` entries (refused behind a proxy), `x509` entries (the proxy answers for its TLS
  * listeners; a plain ensemble has no x509 provider), `super` (refused by both, but the proxy
  * answers a multi as a whole), and lists where an `auth` entry would expand into an exact copy of

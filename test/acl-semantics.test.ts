@@ -3,7 +3,7 @@
  * real ZooKeeper servers: each behaviour is checked through the proxy and, where ZooKeeper itself
  * is the reference, against the same calls made directly on the ensemble under a client-side
  * chroot. The random cross-check is test/acl-differential.test.ts; the mapping is described in
- * src/tenancy/acl-policy.ts and the README's "ACLs inside a tenant".
+ * src/tenancy/acl-policy.ts and "ACLs inside a tenant" in docs/security.md.
  */
 import { CreateMode, ErrorCode, OpCode, Perms, type RecordValue, type Reply } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';

@@ -5,15 +5,14 @@
  * deploy / destroy / redeploy with that state intact. Then two controller replicas (real
  * processes): only the leader reconciles, and killing it hands over.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
+import { startReplica, type Replica } from './support/controller-replica.ts';
 import { compileJava, runJava, type CompiledJava } from './support/java.ts';
 import { TEST_SECRET, startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 import { describeRun, expectSuccess, resultLine, runProcess, type RunResult } from './support/run-process.ts';
@@ -121,6 +120,20 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     expect(await registryTenants()).toEqual(['acme']);
   });
 
+  it('cluster deploy --dry-run prints what a deploy would apply and records, converges and applies nothing', async () => {
+    const before = { cluster: readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8'), status: await cliJson('cluster', 'status', 'acme') };
+    const preview = await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.12', '--taskmanagers', '5', '--dry-run');
+    expect(preview).toMatchObject({ tenant: 'acme', dryRun: true, listener: address, zookeeperAddress: address, spec: { flinkVersion: '1.12', taskManager: { instances: 5 } } });
+    expect(preview.flinkConfig.jobManager).toContain(`high-availability.zookeeper.quorum: ${address}`);
+    expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(before.cluster);
+    const after = await cliJson('cluster', 'status', 'acme');
+    expect(after.reconcile.generation).toBe(before.status.reconcile.generation);
+    expect(after.cluster.desired).toEqual(before.status.cluster.desired);
+    const missing = await cli('cluster', 'deploy', 'nobody', '--flink-version', '1.15', '--dry-run');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr.trim()).toBe('zookeeper-proxy: tenant "nobody" does not exist');
+  }, 180_000); // a sequence of CLI processes: each takes seconds on a loaded machine
+
   it('cluster status shows what is deployed and the ZooKeeper usage against the quota', async () => {
     const status = await cliJson('cluster', 'status', 'acme');
     const znodes = (await tree.children('/tenants/acme')) === null ? 0 : Number((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_stats'))!.toString().match(/count=(\d+)/)![1]);
@@ -182,7 +195,7 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(clusterBefore);
     expect(await tree.children('/zkproxy/controller/tenants')).toEqual(['acme']);
     expect(await tree.children('/tenants')).toEqual(['acme']);
-  });
+  }, 180_000); // a sequence of CLI processes: each takes seconds on a loaded machine
 
   it('destroy then tenant delete: manifests, registry entry, proxy listener and ZooKeeper data are gone', async () => {
     await cliJson('cluster', 'destroy', 'acme');
@@ -196,33 +209,7 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
   });
 });
 
-interface Replica {
-  child: ChildProcess;
-  api: string;
-  id: string;
-  exited: Promise<unknown>;
-}
-
-async function startReplica(): Promise<Replica> {
-  const child = spawn(process.execPath, [CLI, 'controller', '--config', configFile, '--http-listen', '127.0.0.1:0'], {
-    env: { ...process.env, ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const lines: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => lines.push(line));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${lines.join('\n')}`)), 30_000);
-    void exited.then(() => reject(new Error(`controller exited:\n${lines.join('\n')}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      if (!line.includes('controller running')) return;
-      const entry = JSON.parse(line) as { api: string; replica: string };
-      clearTimeout(timer);
-      resolve({ child, api: `http://${entry.api}`, id: entry.replica, exited });
-    });
-  });
-}
+const startControllerReplica = () => startReplica(configFile, { ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN });
 
 async function api(replica: Replica, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const response = await fetch(`${replica.api}${path}`, {
@@ -244,7 +231,7 @@ describe('two controller replicas', () => {
   });
 
   it('only the leader reconciles; killing it hands over to the other', async () => {
-    replicas.push(await startReplica(), await startReplica());
+    replicas.push(await startControllerReplica(), await startControllerReplica());
     const [leader, follower] = await pollUntil(
       async () => {
         const states = await Promise.all(replicas.map(health));
@@ -274,6 +261,21 @@ describe('two controller replicas', () => {
 
     const invalid = await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15', taskManager: { instances: 0 } });
     expect(invalid).toEqual({ status: 400, body: { error: 'invalid request', problems: ['taskManager.instances 0 is below the minimum 1'] } });
+
+    // ?dryRun=true (PUT or POST): 200 with the preview, the desired state untouched.
+    const generation = converged.reconcile.generation;
+    for (const method of ['PUT', 'POST']) {
+      const preview = await api(follower, method, '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', taskManager: { instances: 3 } });
+      expect(preview.status).toBe(200);
+      expect(preview.body).toMatchObject({ tenant: 'gamma', dryRun: true, spec: { taskManager: { instances: 3 } }, listener: `127.0.0.1:${port}` });
+    }
+    const refusedPreview = await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', jobManager: { memoryMb: 512 } });
+    expect(refusedPreview).toEqual({ status: 400, body: { error: 'invalid request', problems: ['jobManager.memoryMb 512 is below the minimum 1024'] } });
+    expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=yes', { flinkVersion: '1.15' })).body.problems).toEqual(['dryRun "yes" must be true or false']);
+    const untouched = (await api(follower, 'GET', '/v1/tenants/gamma')).body;
+    expect(untouched.reconcile.generation).toBe(generation);
+    expect(untouched.cluster.desired).toBeNull();
+    expect(existsSync(join(manifests, 'gamma', 'cluster.yaml'))).toBe(false);
 
     leader.child.kill('SIGKILL');
     await leader.exited;

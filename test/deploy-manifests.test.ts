@@ -354,9 +354,11 @@ describe('Dockerfile', () => {
   it('installs production dependencies only, with the jute-ts workspace manifest present', () => {
     const run = all('RUN').map((i) => i.getArgumentsContent()).join('\n');
     expect(run).toMatch(/npm ci --omit=dev/);
-    const copies = all('COPY').map(args);
-    expect(copies.filter((a) => a.includes('protocol/package.json'))).toHaveLength(2);
-    expect(copies.some((a) => a[0] === 'protocol/src')).toBe(true);
+    const runtimeCopies = all('COPY', finalStage).map(args);
+    expect(runtimeCopies.filter((a) => a.includes('protocol/package.json'))).toHaveLength(1);
+    expect(all('COPY', instructions.slice(0, instructions.indexOf(stages.at(-1)!))).map(args).filter((a) => a.some((x) => x.startsWith('protocol/')))).not.toHaveLength(0);
+    // The runtime stage gets production node_modules, and the compiled proxy and codec from the build stage, not sources.
+    expect(runtimeCopies.filter((a) => a.includes('--from=build') || a[0]!.startsWith('/app/')).map((a) => a.at(-1))).toEqual(['node_modules', 'protocol/dist', 'dist']);
   });
 
   it('runs as a non-root user, exposes the tenant and admin ports, and has `serve` as its entrypoint', async () => {
@@ -365,11 +367,14 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(args(user!)[0]!.split(':')[0]);
     expect(all('EXPOSE', finalStage).flatMap(args).map(Number).sort()).toEqual([7451, 9464]);
     const entrypoint = jsonArgs(all('ENTRYPOINT', finalStage).at(-1)!);
-    expect(entrypoint).toEqual(['node', 'src/cli.ts', 'serve']);
-    const help = await runProcess(process.execPath, [join(repo, entrypoint[1]!), ...entrypoint.slice(2), '--help'], { timeoutMs: 60_000 });
+    expect(entrypoint).toEqual(['node', '--conditions=zkp-compiled', 'dist/cli.js', 'serve']);
+    // What the build stage runs, into the ignored dist/ folders of this checkout.
+    const build = await runProcess('npm', ['run', '-s', 'build'], { cwd: repo, timeoutMs: 240_000 });
+    expect(build.code, build.stderr).toBe(0);
+    const help = await runProcess(process.execPath, [entrypoint[1]!, join(repo, entrypoint[2]!), ...entrypoint.slice(3), '--help'], { timeoutMs: 60_000 });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--config');
-  });
+  }, 300_000);
 
   it('checks health with GET /healthz on the admin port the image configures', () => {
     const healthcheck = all('HEALTHCHECK', finalStage).at(-1)!;

@@ -56,7 +56,7 @@ describe('zookeeper-proxy dev', () => {
         await b.close();
       }
 
-      // The README's controller flow against this dev platform: the new tenant is served at once.
+      // The controller flow of docs/controller.md and the README's tour: the new tenant is served at once.
       const manifests = mkdtempSync(join(tmpdir(), 'zkp-dev-manifests-'));
       try {
         const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args, '--config', line.platform.controllerConfig], { timeoutMs: 60_000 });

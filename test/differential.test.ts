@@ -7,7 +7,7 @@
  * bug in the proxy's rewriting cannot hide behind the same bug in the oracle.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AddWatchMode, CreateMode, ErrorCode, OpCode, Perms, WatcherType, type MultiValue, type RecordValue, type Reply } from 'jute-ts';
+import { AddWatchMode, CreateMode, ErrorCode, OpCode, Perms, WatcherType, type RecordValue, type Reply } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import zookeeper from 'node-zookeeper-client';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';

@@ -5,7 +5,7 @@
  * stores with their lock nodes, the checkpoint counter, failover and terminal cleanup, in the 1.15
  * and the 1.12 layout, under both connection-state policies. What lands on the ensemble is checked
  * over a direct super-user session. The checklist is /work/shared/reference/flink-ha-zookeeper.md
- * §6; the README section "Flink HA conformance" maps each test to it.
+ * §6; docs/flink-ha-conformance.md maps each test to it.
  */
 import { join } from 'node:path';
 import { ErrorCode, OpCode, Perms } from 'jute-ts';
@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
-import { Contender, type ContenderOptions, type FlinkEvent, type LeaderInterval } from './flink-ha/contender.ts';
+import { Contender, type ContenderOptions, type LeaderInterval } from './flink-ha/contender.ts';
 import { compileJava, type CompiledJava } from './support/java.ts';
 import { spawnProxyProcess, startInProcessProxy, type InProcessProxy, type ProxyProcess } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
@@ -132,10 +132,6 @@ function describeInterval(interval: LeaderInterval): string {
 /** Resolves with the contender that becomes leader of `component` first. */
 async function leaderOf(group: Contender[], component = 'cluster', timeoutMs = 60_000): Promise<Contender> {
   return Promise.any(group.map((contender) => contender.waitFor(`leader of ${component}`, (event) => event.ev === 'leader' && event.component === component, timeoutMs).then(() => contender)));
-}
-
-function lastEvent(contender: Contender, predicate: (event: FlinkEvent) => boolean): FlinkEvent | undefined {
-  return contender.events.findLast(predicate);
 }
 
 function checkpointIds(group: Contender[]): number[] {

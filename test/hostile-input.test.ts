@@ -16,7 +16,6 @@ import {
   FrameReader,
   OpCode,
   Perms,
-  type ConnectResponseRecord,
 } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -209,7 +209,7 @@ class Session {
     if (this.stats.measuring) {
       this.stats.completed++;
       const ns = Math.round((this.now - sentAt) * 1e6);
-      this.stats.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : ns < 1 ? 1 : ns);
+      this.stats.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns , 1));
     }
   };
 

@@ -142,7 +142,7 @@ class Outcome {
 
   record(ms: number): void {
     const ns = Math.round(ms * 1e6);
-    this.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : ns < 1 ? 1 : ns);
+    this.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns , 1));
   }
 
   error(message: string): void {

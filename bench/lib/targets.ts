@@ -207,7 +207,17 @@ export interface ProxyOptions {
   onLog: (line: string) => void;
 }
 
-export const DEFAULT_CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+/**
+ * The production start (`npm run build`, `npm start`: compiled, no type stripping) when built, as
+ * `./zkp bench` does first; else the sources.
+ */
+const COMPILED_CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+export const DEFAULT_CLI = existsSync(COMPILED_CLI) ? COMPILED_CLI : join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+
+/** Node flags a cli needs: a compiled one resolves jute-ts to its compiled build too. */
+export function cliNodeArgs(cli: string): string[] {
+  return cli.endsWith('.js') ? ['--conditions=zkp-compiled'] : [];
+}
 
 /**
  * One secret for every proxy of a run, as replicas of one deployment share it: the tenant's
@@ -218,7 +228,7 @@ const RUN_SECRET = randomBytes(24).toString('base64url');
 
 /** Whether the proxy version at `cli` has per-tenant limits (its config schema knows `limits`). */
 function supportsLimits(cli: string): boolean {
-  const schema = join(dirname(cli), 'config', 'config.ts');
+  const schema = join(dirname(cli), 'config', cli.endsWith('.js') ? 'config.js' : 'config.ts');
   return existsSync(schema) && readFileSync(schema, 'utf8').includes('LimitsSchema');
 }
 
@@ -229,7 +239,7 @@ export function supportsWorkers(cli: string = DEFAULT_CLI): boolean {
   let supported = workersSupport.get(cli);
   if (supported === undefined) {
     try {
-      supported = execFileSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
+      supported = execFileSync(process.execPath, [...cliNodeArgs(cli), cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
     } catch {
       supported = false;
     }
@@ -276,7 +286,7 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
   const workerArgs = supportsWorkers(cli) ? ['--workers', String(options.workers)] : [];
   if (workerArgs.length === 0 && options.workers !== 1) throw new Error(`${cli} has no serve --workers: cannot run ${options.workers} workers`);
   const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...workerArgs];
-  const child = spawn(process.execPath, [...options.nodeArgs, cli, ...serveArgs], {
+  const child = spawn(process.execPath, [...options.nodeArgs, ...cliNodeArgs(cli), cli, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });

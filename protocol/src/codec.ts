@@ -3,7 +3,7 @@
  * reports where path fields sit (for mapPaths). No per-record code lives anywhere else.
  */
 import { ProtocolError } from './errors.ts';
-import { JuteReader, JuteWriter, toBigInt } from './jute.ts';
+import { type JuteReader, JuteWriter, toBigInt } from './jute.ts';
 import { opcodeInfo } from './opcodes.ts';
 import { ErrorResponse } from './records.ts';
 import type { FieldType, MultiEntry, MultiValue, RecordDef, RecordValue } from './schema.ts';

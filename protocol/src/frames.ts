@@ -11,6 +11,22 @@ export const DEFAULT_MAX_FRAME_SIZE = JUTE_MAX_BUFFER + 1024;
 export const LENGTH_PREFIX = 4;
 
 /**
+ * Receives, piece by piece, frames the reader was told to stream rather than assemble (see
+ * FrameReader.push).
+ */
+export interface FrameStream {
+  /** Bytes of a frame's start handed to `begin`: the length prefix and a reply header (xid, zxid, err). */
+  readonly headerBytes: number;
+  /**
+   * A frame longer than what is left of the chunk starts: `header` views its first `headerBytes`.
+   * True to receive it as pieces instead of one assembled frame.
+   */
+  begin(header: Buffer): boolean;
+  /** The next piece of the streamed frame (a view of the chunk, prefix included in the first); `last` when it ends. */
+  piece(bytes: Buffer, last: boolean): void;
+}
+
+/**
  * Incremental frame splitter. Frames that arrive whole inside one chunk are handed out as views of
  * that chunk (no copy); a frame split across chunks is assembled once into a buffer of exactly its
  * size, allocated only after its length passed the maximum check.
@@ -22,6 +38,9 @@ export class FrameReader {
   /** A length prefix split across chunks; allocated when that first happens (a reader per connection side, most never need it). */
   private prefix: Buffer | undefined;
   private prefixFilled = 0;
+  /** Bytes still to come of a frame being streamed, and where they go. */
+  private streamRemaining = 0;
+  private streaming: FrameStream | undefined;
 
   constructor(maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE) {
     if (!Number.isInteger(maxFrameSize) || maxFrameSize < 0 || maxFrameSize > 0x7fffffff) {
@@ -38,11 +57,20 @@ export class FrameReader {
   /**
    * Feeds a chunk; calls `onFrame` for every complete frame, in order. Throws ProtocolError
    * (frameTooLarge / negativeLength) on a bad length; the stream is unusable after that.
+   * With `stream`, a frame that does not arrive whole, but whose header does, may be handed on
+   * piece by piece as it arrives instead of being assembled (no copy, no frame-sized buffer).
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void, stream?: FrameStream): void {
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
+      if (this.streamRemaining > 0) {
+        const take = Math.min(this.streamRemaining, end - pos);
+        this.streamRemaining -= take;
+        this.streaming!.piece(chunk.subarray(pos, pos + take), this.streamRemaining === 0);
+        pos += take;
+        continue;
+      }
       if (this.partial !== undefined) {
         const take = Math.min(this.partial.length - this.filled, end - pos);
         chunk.copy(this.partial, this.filled, pos, pos + take);
@@ -62,6 +90,9 @@ export class FrameReader {
         if (end - pos >= total) {
           onFrame(chunk.subarray(pos, pos + total));
           pos += total;
+        } else if (stream !== undefined && end - pos >= stream.headerBytes && total >= stream.headerBytes && stream.begin(chunk.subarray(pos, pos + stream.headerBytes))) {
+          this.streamRemaining = total;
+          this.streaming = stream;
         } else {
           this.startPartial(length);
           chunk.copy(this.partial!, 0, pos, end);

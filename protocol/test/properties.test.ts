@@ -132,6 +132,9 @@ describe('round trips of random records', () => {
   });
 });
 
+// The runs are counted, not timed: on a loaded 2-core machine 100,000 cases take over a minute.
+const HOSTILE_TIMEOUT_MS = 300_000;
+
 describe('hostile bytes', () => {
   // 60,000 random + 50,000 mutated frames, each through every decoder: > 100,000 cases per run.
   it('random payloads yield decoded values or a ProtocolError, nothing else', () => {
@@ -139,7 +142,7 @@ describe('hostile bytes', () => {
       fc.property(fc.uint8Array({ maxLength: 96 }), arbReplyOpcode, (payload, opcode) => decodeEverything(frameOf(payload), opcode)),
       { numRuns: 60_000 },
     );
-  });
+  }, HOSTILE_TIMEOUT_MS);
 
   it('mutated valid frames (bit flips, truncation, insertion) yield decoded values or a ProtocolError', () => {
     const mutation = fc.oneof(
@@ -163,7 +166,7 @@ describe('hostile bytes', () => {
       }),
       { numRuns: 50_000 },
     );
-  });
+  }, HOSTILE_TIMEOUT_MS);
 
   it('a frame whose prefix disagrees with its size is a frameLengthMismatch error', () => {
     const frame = encodeRequest({ xid: 1, opcode: 4, body: { path: '/a', watch: false } });
@@ -214,6 +217,68 @@ describe('FrameReader', () => {
       ),
       { numRuns: 3_000 },
     );
+  });
+
+  it('streams the frames its FrameStream accepts piece by piece: the same bytes, the same order, none assembled', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 60 }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 23 }), { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        (payloads, cuts, acceptAll) => {
+          const frames = payloads.map(frameOf);
+          const stream = Buffer.concat(frames);
+          const reader = new FrameReader(1000);
+          const out: Buffer[] = []; // everything handed on, in order, whole frames and pieces alike
+          let streamed = 0;
+          let open = false;
+          const sink = {
+            headerBytes: 8,
+            begin: (header: Buffer) => {
+              expect(open).toBe(false);
+              const accept = acceptAll || header[4]! % 2 === 0;
+              if (accept) (open = true), streamed++;
+              return accept;
+            },
+            piece: (bytes: Buffer, last: boolean) => {
+              expect(open).toBe(true);
+              out.push(Buffer.from(bytes));
+              if (last) open = false;
+            },
+          };
+          let pos = 0;
+          let i = 0;
+          while (pos < stream.length) {
+            const size = cuts[i++ % cuts.length]!;
+            reader.push(stream.subarray(pos, pos + size), (frame) => out.push(Buffer.from(frame)), sink);
+            pos += size;
+          }
+          expect(Buffer.concat(out)).toEqual(stream);
+          expect(open).toBe(false);
+          expect(reader.buffered).toBe(0);
+          if (!acceptAll) expect(streamed).toBeLessThanOrEqual(frames.length);
+        },
+      ),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('a frame streamed arrives as views of the chunks it came in, without a frame-sized buffer', () => {
+    const frame = frameOf(Buffer.alloc(96, 7));
+    const chunks = [frame.subarray(0, 30), frame.subarray(30, 60), frame.subarray(60, 90), frame.subarray(90)];
+    const pieces: { bytes: Buffer; last: boolean }[] = [];
+    const reader = new FrameReader(1000);
+    const sink = { headerBytes: 20, begin: () => true, piece: (bytes: Buffer, last: boolean) => pieces.push({ bytes, last }) };
+    for (const chunk of chunks) {
+      reader.push(chunk, () => expect.unreachable('no whole frame'), sink);
+      expect(reader.buffered).toBe(0);
+    }
+    expect(pieces.map((p) => [p.bytes.buffer === frame.buffer, p.bytes.length, p.last])).toEqual([
+      [true, 30, false],
+      [true, 30, false],
+      [true, 30, false],
+      [true, 10, true],
+    ]);
   });
 
   it('hands out frames that arrive whole as views of the chunk (no copy)', () => {

@@ -5,7 +5,7 @@
  * offers only a read-only session while others may do better is skipped.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { decodeConnectResponse, type ConnectResponseRecord } from 'jute-ts';
+import { decodeConnectResponse, FrameReader, type ConnectResponseRecord } from 'jute-ts';
 import type { EnsembleMembers, MemberState } from './members.ts';
 
 export interface BackendSession {
@@ -14,12 +14,16 @@ export interface BackendSession {
   /** The ConnectResponse frame, to relay unchanged. */
   responseFrame: Buffer;
   response: ConnectResponseRecord;
-  /** Bytes that arrived in the same chunk after the ConnectResponse. */
-  leftover: Buffer | undefined;
+  /** Splits the rest of the member's stream into frames (it may hold a partial frame already). */
+  reader: FrameReader;
+  /** Frames that arrived in the same chunk as the ConnectResponse (copies). */
+  framesAfterResponse: Buffer[];
 }
 
 export interface ConnectOptions {
   connectTimeoutMs: number;
+  /** The largest frame the member's stream may carry after the handshake. */
+  maxFrameBytes: number;
   /** Called for each attempt that failed, for logs and metrics. */
   onAttemptFailed?: (member: MemberState, reason: string) => void;
 }
@@ -94,22 +98,27 @@ function handshake(member: MemberState, connectRequestFrame: Buffer, options: Co
     const onAbort = () => finish(new Error('aborted'));
     const onError = (error: Error) => finish(new Error(error.message));
     const onClose = () => finish(new Error('closed without a ConnectResponse'));
-    // The ConnectResponse is tiny (36/37 bytes): gather it by hand, keep what follows for the session.
-    let pending: Buffer = Buffer.alloc(0);
+    const reader = new FrameReader(options.maxFrameBytes);
+    let response: { frame: Buffer; record: ConnectResponseRecord } | undefined;
+    const framesAfterResponse: Buffer[] = [];
+    const onFrame = (frame: Buffer) => {
+      if (response !== undefined) {
+        framesAfterResponse.push(Buffer.from(frame)); // it outlives the chunk it views
+        return;
+      }
+      // The ConnectResponse is tiny (36/37 bytes); anything frame-sized is not one.
+      if (frame.length - 4 > MAX_CONNECT_RESPONSE) throw new Error(`bad ConnectResponse length ${frame.length - 4}`);
+      const responseFrame = Buffer.from(frame);
+      response = { frame: responseFrame, record: decodeConnectResponse(responseFrame) };
+    };
     const onData = (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      if (pending.length < 4) return;
-      const length = pending.readInt32BE(0);
-      if (length < 0 || length > MAX_CONNECT_RESPONSE) return finish(new Error(`bad ConnectResponse length ${length}`));
-      if (pending.length < 4 + length) return;
-      const responseFrame = Buffer.from(pending.subarray(0, 4 + length));
-      const leftover = pending.length > 4 + length ? pending.subarray(4 + length) : undefined;
       try {
-        const response = decodeConnectResponse(responseFrame);
-        finish(undefined, { socket, member, responseFrame, response, leftover });
+        reader.push(chunk, onFrame);
       } catch (error) {
         finish(error as Error);
+        return;
       }
+      if (response !== undefined) finish(undefined, { socket, member, responseFrame: response.frame, response: response.record, reader, framesAfterResponse });
     };
     signal.addEventListener('abort', onAbort);
     socket.on('data', onData);

@@ -54,13 +54,17 @@ export function reportError(error: unknown): void {
 }
 
 /** Runs one operation in a fresh session (converging the tenant before returning), prints its result, exits. */
-export async function runOperation(args: ControllerArgs, operation: (context: ControllerContext) => Promise<unknown>): Promise<never> {
+export async function runOperation<T>(
+  args: ControllerArgs,
+  operation: (context: ControllerContext) => Promise<T>,
+  print: (result: T) => void = (result) => process.stdout.write(formatOutput(result, args.output)),
+): Promise<never> {
   let code = 0;
   let context: ControllerContext | undefined;
   try {
     const settings = settingsFromArgs(args);
     context = await openContext(settings, cliActor(), true);
-    process.stdout.write(formatOutput(await operation(context), args.output));
+    print(await operation(context));
   } catch (error) {
     reportError(error);
     code = exitCodeOf(error);

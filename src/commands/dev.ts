@@ -56,6 +56,8 @@ export async function runDev(options: DevOptions): Promise<void> {
       ensemble: ensemble.connectString(),
       security: { secretFile, ensembleAdmin },
       registry: { path: DEFAULT_REGISTRY_PATH },
+      // The console (`./zkp controller --config <it> --http-listen ...`) shows live traffic from this proxy.
+      ...(admin ? { controller: { http: { proxyAdmin: [formatHostPort(admin)] } } } : {}),
       platform: { domain: 'dev.localhost', proxyAddress: '127.0.0.1:{port}', tenantListenerHost: '127.0.0.1', tenantListenerPorts: '17460-17999' },
       apply: { mode: 'directory', directory: join(process.cwd(), 'manifests') },
     };
@@ -97,7 +99,7 @@ Try it:
   ${kazoo(first)}
   ${kazoo(second)}
 Each tenant sees only its own tree. The whole ensemble, directly:
-  /usr/share/zookeeper/bin/zkCli.sh -server ${ensemble.connectString().split(',')[0]}   (then: ls /tenants)
+  /usr/share/zookeeper/bin/zkCli.sh -server ${ensemble.connectString().split(',')[0]}   (then: addauth digest ${user}:${password}, ls /tenants/demo-a)
 
 Ctrl-C stops the proxy and the ensemble and deletes its data.
 `;

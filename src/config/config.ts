@@ -7,6 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_FRAME_SIZE, validatePath } from 'jute-ts';
 import { z } from 'zod';
+import { DEFAULT_LIMITS, layeredLimits, LimitsSchema, type Limits, type LimitsInput } from '../limits/limits.ts';
 import { Chroot } from '../tenancy/chroot.ts';
 import { TENANT_FROM } from '../tenancy/tls-identity.ts';
 
@@ -62,47 +63,6 @@ export const ensembleString = z.string().transform((text, ctx) => {
 const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 const count = z.number().int().nonnegative();
-
-/**
- * Per-tenant limits. At the top level they are the platform defaults; in a tenant entry they
- * override those one by one. 0 means unlimited where noted.
- */
-export const LimitsSchema = z.strictObject({
-  /** Concurrent client connections of the tenant (0: unlimited). */
-  maxConnections: count.optional(),
-  /** Token bucket: sustained requests per second of the tenant (0: unlimited) and burst size. */
-  requestsPerSecond: count.optional(),
-  burst: z.number().int().positive().optional(),
-  /**
-   * A request held back by the rate limit longer than this is answered THROTTLEDOP (-127).
-   * 0 (the default): never; excess load only meets backpressure, which every client survives
-   * (kazoo 2.8 and 3.4/3.5 Java clients do not know -127).
-   */
-  maxThrottleWaitMs: count.optional(),
-  /** Requests forwarded and not yet answered, per connection and per tenant (backpressure). */
-  maxInFlightPerConnection: z.number().int().positive().optional(),
-  maxInFlightPerTenant: z.number().int().positive().optional(),
-  /** Watch registrations of the tenant (one-shot, persistent and recursive; 0: unlimited). */
-  maxWatches: count.optional(),
-  /** Hard quota enforced by ZooKeeper itself on the tenant root (0: none). */
-  maxZnodes: count.optional(),
-  maxBytes: count.optional(),
-});
-
-export type LimitsInput = z.output<typeof LimitsSchema>;
-export type Limits = Required<LimitsInput>;
-
-export const DEFAULT_LIMITS: Limits = {
-  maxConnections: 1000,
-  requestsPerSecond: 10_000,
-  burst: 20_000,
-  maxThrottleWaitMs: 0,
-  maxInFlightPerConnection: 1_000,
-  maxInFlightPerTenant: 10_000,
-  maxWatches: 100_000,
-  maxZnodes: 500_000,
-  maxBytes: 512 * 1024 * 1024,
-};
 
 export const TenantSchema = z.strictObject({
   name: z.string().regex(TENANT_NAME, 'tenant name must be lower-case letters, digits and dashes (DNS label, max 63)'),
@@ -428,6 +388,7 @@ export function loadTlsMaterial(tls: TlsListenerConfig, index: number): TlsMater
 
 /** A tenant's effective limits: built-in defaults, then the platform's, then the tenant's own. */
 export function limitsFor(config: ProxyConfig, tenant: TenantConfig): Limits {
-  const defined = (limits: LimitsInput | undefined) => Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_LIMITS, ...defined(config.limits), ...defined(tenant.limits) } as Limits;
+  return layeredLimits(config.limits, tenant.limits);
 }
+
+export { DEFAULT_LIMITS, LimitsSchema, type Limits, type LimitsInput };

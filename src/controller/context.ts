@@ -1,7 +1,7 @@
 /** Wires the controller's parts around one ZooKeeper session. */
 import { hostname } from 'node:os';
 import type { JuteClient } from 'jute-ts/client';
-import { platformAcl } from '../tenancy/root-keeper.ts';
+import { platformAcl } from '../ensemble-admin/root-keeper.ts';
 import { createApplier } from './apply.ts';
 import { ControllerOperations } from './operations.ts';
 import { Reconciler } from './reconcile.ts';

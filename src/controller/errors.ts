@@ -10,6 +10,26 @@ export class ValidationError extends Error {
   }
 }
 
+/** Runs several checks and gathers the problems of all of them, so that a refusal lists every problem at once. */
+export class ProblemList {
+  readonly problems: string[] = [];
+
+  /** The check's result, or undefined when it threw a ValidationError (whose problems are kept). */
+  check<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      this.problems.push(...error.problems);
+      return undefined;
+    }
+  }
+
+  throwIfAny(): void {
+    if (this.problems.length > 0) throw new ValidationError(this.problems);
+  }
+}
+
 /** No such tenant (HTTP 404, exit 3). */
 export class NotFoundError extends Error {
   constructor(message: string) {

@@ -1,16 +1,20 @@
 /**
  * The controller's HTTP API: the CLI's operations as JSON over HTTP, every /v1 route behind
  * `Authorization: Bearer <token>`. Writes record desired state and answer 202; the leader
- * converges (GET the tenant until `reconcile.converged` is true).
+ * converges (GET the tenant until `reconcile.converged` is true). The same listener serves the
+ * console (GET / and /console/): a page that calls these routes with the token the user typed,
+ * sent as that header from memory; no cookie is set, so another site's page cannot borrow it (CSRF).
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
+import { ConsoleFiles } from './console-files.ts';
 import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
 import type { ControllerOperations } from './operations.ts';
-import { checkTenantName } from './spec.ts';
+import { CLUSTER_DEFAULTS, CLUSTER_MINIMUMS, FLINK_VERSIONS, checkTenantName } from './spec.ts';
+import { tenantTraffic } from './traffic.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -28,16 +32,43 @@ class HttpError extends Error {
   }
 }
 
-type Handler = (ops: ControllerOperations, params: string[], body: unknown) => Promise<[number, unknown]>;
+type Handler = (ops: ControllerOperations, params: string[], body: unknown, query: URLSearchParams) => Promise<[number, unknown]>;
+
+/** `?dryRun=true`: render and validate only (200 with the preview); absent or `false`: apply (202). */
+function dryRun(query: URLSearchParams): boolean {
+  const value = query.get('dryRun');
+  if (value === null || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new ValidationError([`dryRun ${JSON.stringify(value)} must be true or false`]);
+}
+
+const deployCluster: Handler = async (ops, [name], body, query) =>
+  dryRun(query) ? [200, await ops.deployDryRun(name!, body)] : [202, await ops.deploy(name!, body)];
+
+/** What the console's cluster form needs: versions, zones, defaults and minimums (the API enforces the same). */
+const platform: Handler = async (ops) => {
+  const { zones, defaultZone } = ops.settings.platform;
+  return [200, { flinkVersions: FLINK_VERSIONS, zones, defaultZone, defaults: CLUSTER_DEFAULTS, minimums: CLUSTER_MINIMUMS, traffic: ops.settings.controller.http.proxyAdmin.length > 0 }];
+};
+
+const traffic: Handler = async (ops, [name]) => {
+  await ops.status(name!); // 404 for an unknown tenant
+  const proxies = ops.settings.controller.http.proxyAdmin;
+  if (proxies.length === 0) throw new NotFoundError('no proxy admin address configured (controller.http.proxyAdmin)');
+  return [200, await tenantTraffic(name!, proxies)];
+};
 
 const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
+  { method: 'GET', pattern: /^\/v1\/platform$/, handler: platform },
+  { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/traffic$/, handler: traffic },
   { method: 'GET', pattern: /^\/v1\/tenants$/, handler: async (ops) => [200, await ops.list()] },
   { method: 'POST', pattern: /^\/v1\/tenants$/, handler: async (ops, _p, body) => [202, await ops.createTenant(objectBody(body))] },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)$/, handler: async (ops, [name]) => [200, await ops.status(name!)] },
   { method: 'DELETE', pattern: /^\/v1\/tenants\/([^/]+)$/, handler: async (ops, [name]) => [202, await ops.deleteTenant(name!)] },
   { method: 'PATCH', pattern: /^\/v1\/tenants\/([^/]+)\/limits$/, handler: async (ops, [name], body) => [202, await ops.updateLimits(name!, body)] },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name]) => [200, await ops.status(name!)] },
-  { method: 'PUT', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name], body) => [202, await ops.deploy(name!, body)] },
+  { method: 'PUT', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
+  { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
   { method: 'DELETE', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name]) => [202, await ops.destroy(name!)] },
 ];
 
@@ -49,6 +80,7 @@ function objectBody(body: unknown): Record<string, unknown> {
 export class ControllerApi {
   private readonly server: Server;
   private readonly tokenDigest: Buffer;
+  private readonly console = new ConsoleFiles();
 
   constructor(backend: ApiBackend, token: string, log: Logger) {
     // Compare digests: equal length for timingSafeEqual whatever the presented token's length.
@@ -69,6 +101,7 @@ export class ControllerApi {
   private async handle(backend: ApiBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://controller');
     if (url.pathname === '/healthz' && req.method === 'GET') return send(res, 200, await backend.health());
+    if (req.method === 'GET' && this.console.serve(url.pathname, res)) return;
     if (!url.pathname.startsWith('/v1/')) return send(res, 404, { error: 'not found' });
     if (!this.authorized(req)) {
       res.setHeader('www-authenticate', 'Bearer');
@@ -84,7 +117,7 @@ export class ControllerApi {
       const body = await readJsonBody(req);
       const ops = backend.operations();
       if (ops === undefined) throw new HttpError(503, 'not connected to the ensemble; retry shortly');
-      const [status, result] = await route.handler(ops, params, body);
+      const [status, result] = await route.handler(ops, params, body, url.searchParams);
       send(res, status, result);
     } catch (error) {
       if (error instanceof ValidationError) return send(res, 400, { error: 'invalid request', problems: error.problems });

@@ -5,8 +5,9 @@
  */
 import { ErrorCode, OpCode } from 'jute-ts';
 import { defaultChroot, formatHostPort, parseHostPort, type HostPort, type LimitsInput } from '../config/config.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { ConflictError, NotFoundError, ProblemList } from './errors.ts';
 import { renderCluster } from './manifests.ts';
+import { previewCluster, type ClusterPreview } from './preview.ts';
 import { effectiveLimits } from './reconcile.ts';
 import type { RegistryWriter } from './registry-writer.ts';
 import { fillTenant, type ControllerSettings } from './settings.ts';
@@ -66,21 +67,12 @@ export class ControllerOperations {
   }
 
   async createTenant(request: TenantRequest): Promise<TenantView> {
-    const problems: string[] = [];
-    const collect = <T>(check: () => T): T | undefined => {
-      try {
-        return check();
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
-        problems.push(...error.problems);
-        return undefined;
-      }
-    };
+    const found = new ProblemList();
     const nameProblem = tenantNameProblem(request.name);
-    if (nameProblem !== undefined) problems.push(nameProblem);
-    const limits = collect(() => checkLimits(request.limits));
-    const listener = request.listener === undefined ? undefined : collect(() => checkListener(request.listener));
-    if (problems.length > 0) throw new ValidationError(problems);
+    if (nameProblem !== undefined) found.problems.push(nameProblem);
+    const limits = found.check(() => checkLimits(request.limits));
+    const listener = request.listener === undefined ? undefined : found.check(() => checkListener(request.listener));
+    found.throwIfAny();
     const name = request.name as string;
     if ((await this.store.tenant(name)) !== null) throw new ConflictError(`tenant "${name}" already exists`);
     const { address, claim } = await this.claimListener(name, listener);
@@ -127,6 +119,16 @@ export class ControllerOperations {
     });
     await this.afterWrite(name);
     return this.status(name);
+  }
+
+  /** What `deploy` would apply for the tenant's listener; records, converges and applies nothing. */
+  async deployDryRun(name: string, request: unknown): Promise<ClusterPreview> {
+    checkTenantName(name);
+    resolveClusterSpec(request, this.settings.platform);
+    const found = await this.store.tenant(name);
+    if (found === null) throw new NotFoundError(`tenant "${name}" does not exist`);
+    if (found.value.deleting) throw new ConflictError(`tenant "${name}" is being deleted`);
+    return previewCluster(name, request, found.value.listener, this.settings.platform);
   }
 
   async destroy(name: string): Promise<TenantView> {

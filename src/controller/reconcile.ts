@@ -8,10 +8,11 @@
  *    records removed.
  */
 import type { JuteClient } from 'jute-ts/client';
-import { DEFAULT_LIMITS, defaultChroot, parseHostPort, type HostPort, type Limits } from '../config/config.ts';
-import { applyQuota } from '../limits/quota.ts';
+import { defaultChroot, parseHostPort, type HostPort } from '../config/config.ts';
+import { layeredLimits, type Limits } from '../limits/limits.ts';
+import { applyQuota } from '../ensemble-admin/quota.ts';
 import { tenantSecrets, type DigestIdentity } from '../tenancy/credentials.ts';
-import { ensureTenantRoot } from '../tenancy/root-keeper.ts';
+import { ensureTenantRoot } from '../ensemble-admin/root-keeper.ts';
 import type { ManifestApplier } from './apply.ts';
 import { renderCluster } from './manifests.ts';
 import { RegistryWriter } from './registry-writer.ts';
@@ -34,8 +35,7 @@ export interface ReconcilerOptions {
 export type ConvergeOutcome = 'converged' | 'deleted' | 'absent';
 
 export function effectiveLimits(settings: ControllerSettings, record: TenantRecord): Limits {
-  const defined = (limits: object | undefined) => Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => v !== undefined));
-  return { ...DEFAULT_LIMITS, ...defined(settings.defaultLimits), ...defined(record.limits) } as Limits;
+  return layeredLimits(settings.defaultLimits, record.limits);
 }
 
 export class Reconciler {

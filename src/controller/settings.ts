@@ -56,6 +56,8 @@ export const ControllerSettingsSchema = z.strictObject({
           listen: listenAddress.nullable().default(null),
           token: z.string().min(16, 'controller.http.token must be at least 16 characters').optional(),
           tokenFile: z.string().optional(),
+          /** The proxies' admin listeners (host:port, one per replica): the console shows a tenant's live traffic from their /metrics. */
+          proxyAdmin: z.array(listenAddress).default([]),
         })
         .prefault({}),
     })
@@ -151,6 +153,17 @@ export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEn
   if (overrides.manifestDir) raw.apply = { mode: 'directory', directory: overrides.manifestDir };
   if (overrides.logLevel) raw.log = { ...section('log'), level: overrides.logLevel };
   return validateSettings(raw);
+}
+
+/**
+ * Only the `platform` section of the configuration (file, if given): all a render needs, so that
+ * `cluster deploy --dry-run --listener` works without an ensemble, a secret or a token.
+ */
+export function loadPlatformSettings(config: string | undefined): PlatformSettings {
+  const raw = config ? readConfigFile(config) : {};
+  const result = ControllerSettingsSchema.shape.platform.safeParse(raw.platform);
+  if (!result.success) throw new ConfigError(`invalid controller configuration:\n${formatIssues(result.error.issues.map((issue) => ({ ...issue, path: ['platform', ...issue.path] })))}`);
+  return result.data;
 }
 
 function readSecretFile(key: string, file: string): string {

@@ -5,7 +5,7 @@
 import { ErrorCode, OpCode, type RecordValue } from 'jute-ts';
 import { KeeperError, type JuteClient } from 'jute-ts/client';
 import { EnsembleMembers } from '../backend/members.ts';
-import { openPlatformSession } from '../backend/platform-session.ts';
+import { openPlatformSession } from '../ensemble-admin/platform-session.ts';
 import type { HostPort } from '../config/config.ts';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
 

@@ -3,7 +3,7 @@
  * flight, watch registrations, and the request-rate token bucket shared by all its connections.
  * Sessions ask it for admission; when they must wait, they register a wake-up.
  */
-import type { Limits } from '../config/config.ts';
+import type { Limits } from './limits.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Why a request may not be forwarded now. */

@@ -4,7 +4,7 @@
  * when a one-shot watch fires, when watches are removed, and when the connection closes.
  * Registration is counted when the request is sent and undone if the reply says it did not happen.
  */
-import { decodeRequest, ErrorCode, EventType, OpCode, WatcherType, type RecordValue } from 'jute-ts';
+import { ErrorCode, EventType, OpCode, WatcherType } from 'jute-ts';
 
 // ZooKeeper keeps data/exist watches and child watches in separate tables, persistent and
 // recursive ones in their own modes.
@@ -13,11 +13,34 @@ const CHILD = 'c';
 const PERSISTENT = 'p';
 const RECURSIVE = 'r';
 
-/** Opcodes whose request may register watches. */
-const WATCHING = new Set<number>([OpCode.exists, OpCode.getData, OpCode.getChildren, OpCode.getChildren2, OpCode.addWatch, OpCode.setWatches, OpCode.setWatches2]);
+/**
+ * How a request changes the connection's watches on the ensemble (the opcode table in
+ * session/op-policy.ts names one per opcode):
+ * - `data-flag` / `child-flag`: one watch on `path` in that table when the trailing `watch` boolean is set;
+ * - `add`: a persistent or recursive watch on `path` (the trailing `mode`);
+ * - `replay`: every path listed in the setWatches lists, each in its list's table;
+ * - `remove`: removeWatches/checkWatches of `path` and the trailing watcher `type`.
+ */
+export type WatchEffect = 'none' | 'data-flag' | 'child-flag' | 'add' | 'replay' | 'remove';
+
+/** The table of each setWatches/setWatches2 list. */
+const REPLAY_TABLES: Readonly<Record<string, string>> = {
+  dataWatches: DATA,
+  existWatches: DATA,
+  childWatches: CHILD,
+  persistentWatches: PERSISTENT,
+  persistentRecursiveWatches: RECURSIVE,
+};
+
+/**
+ * The server paths of one request's path fields, as the path mapper produced them: field name and
+ * path, flat (`[field, path, field, path, ...]`), so watch accounting needs no second decode.
+ */
+export type MappedPaths = readonly string[];
 
 export class WatchLedger {
-  private readonly keys = new Set<string>();
+  /** Made on first use: most connections never hold a watch. */
+  private keySet: Set<string> | undefined;
   private readonly onCountChange: (delta: number) => void;
 
   constructor(onCountChange: (delta: number) => void) {
@@ -25,40 +48,60 @@ export class WatchLedger {
   }
 
   get size(): number {
-    return this.keys.size;
+    return this.keySet?.size ?? 0;
+  }
+
+  private get keys(): Set<string> {
+    return (this.keySet ??= new Set());
   }
 
   /**
-   * The watch keys a request (already mapped to server paths) would add, not held yet; empty for
-   * requests that register none. Cheap for the common case: only watch-capable opcodes are decoded.
+   * Whether a request with this effect (already mapped to server paths) can change this ledger,
+   * so that its paths are worth collecting. exists/getData/getChildren(2) end with their watch
+   * flag (checked against the codec in op-policy.ts): most set none.
    */
-  wouldAdd(opcode: number, serverFrame: Buffer): string[] {
-    if (!WATCHING.has(opcode)) return [];
-    // exists/getData/getChildren(2): the watch flag is the last byte; most requests set none.
-    if (opcode !== OpCode.addWatch && opcode !== OpCode.setWatches && opcode !== OpCode.setWatches2 && serverFrame[serverFrame.length - 1] === 0) return [];
-    const body = decodeRequest(serverFrame).body as RecordValue;
-    const candidates: string[] = [];
-    switch (opcode) {
-      case OpCode.exists:
-      case OpCode.getData:
-        if (body.watch === true) candidates.push(DATA + body.path);
-        break;
-      case OpCode.getChildren:
-      case OpCode.getChildren2:
-        if (body.watch === true) candidates.push(CHILD + body.path);
-        break;
-      case OpCode.addWatch:
-        candidates.push((body.mode === 1 ? RECURSIVE : PERSISTENT) + body.path);
-        break;
-      default: {
-        const list = (name: string) => ((body[name] as string[] | null) ?? []);
-        for (const p of [...list('dataWatches'), ...list('existWatches')]) candidates.push(DATA + p);
-        for (const p of list('childWatches')) candidates.push(CHILD + p);
-        for (const p of list('persistentWatches')) candidates.push(PERSISTENT + p);
-        for (const p of list('persistentRecursiveWatches')) candidates.push(RECURSIVE + p);
-      }
+  concerns(effect: WatchEffect, serverFrame: Buffer): boolean {
+    switch (effect) {
+      case 'none':
+        return false;
+      case 'data-flag':
+      case 'child-flag':
+        return serverFrame[serverFrame.length - 1] !== 0;
+      case 'remove':
+        return this.size > 0;
+      default:
+        return true;
     }
-    return [...new Set(candidates)].filter((key) => !this.keys.has(key));
+  }
+
+  /** The watch keys a registering request would add that are not held yet. */
+  wouldAdd(effect: WatchEffect, serverFrame: Buffer, paths: MappedPaths): string[] {
+    const candidates: string[] = [];
+    switch (effect) {
+      case 'data-flag':
+        candidates.push(DATA + paths[1]);
+        break;
+      case 'child-flag':
+        candidates.push(CHILD + paths[1]);
+        break;
+      case 'add':
+        candidates.push((serverFrame.readInt32BE(serverFrame.length - 4) === 1 ? RECURSIVE : PERSISTENT) + paths[1]);
+        break;
+      case 'replay':
+        for (let i = 0; i < paths.length; i += 2) {
+          const table = REPLAY_TABLES[paths[i]!];
+          if (table !== undefined) candidates.push(table + paths[i + 1]);
+        }
+        break;
+      default:
+        return [];
+    }
+    return [...new Set(candidates)].filter((key) => this.keySet?.has(key) !== true);
+  }
+
+  /** What a removeWatches/checkWatches (effect `remove`) removes once it succeeds. */
+  removal(serverFrame: Buffer, paths: MappedPaths): { type: number; serverPath: string } {
+    return { type: serverFrame.readInt32BE(serverFrame.length - 4), serverPath: paths[1]! };
   }
 
   add(keys: readonly string[]): void {
@@ -98,13 +141,13 @@ export class WatchLedger {
 
   /** The connection is gone: the ensemble dropped all its watches. */
   clear(): void {
-    if (this.keys.size > 0) this.onCountChange(-this.keys.size);
-    this.keys.clear();
+    if (this.size > 0) this.onCountChange(-this.size);
+    this.keySet = undefined;
   }
 
   private remove(keys: readonly string[]): void {
     let removed = 0;
-    for (const key of keys) if (this.keys.delete(key)) removed++;
+    for (const key of keys) if (this.keySet?.delete(key) === true) removed++;
     if (removed > 0) this.onCountChange(-removed);
   }
 }

@@ -1,10 +1,10 @@
 /**
  * Prometheus metrics. Labels are tenants and opcodes only (bounded), never paths or sessions.
- * Per-tenant children are resolved once per connection (TenantMetrics), so the request path does
- * no label lookups.
+ * Per-tenant children are resolved once per tenant and label value (TenantMetrics), so neither the
+ * request path nor the refusal and error paths do label lookups.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { OPCODES, opcodeName } from 'jute-ts';
+import { errorName, OPCODES, opcodeName } from 'jute-ts';
 import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild } from './hot-metrics.ts';
 
 export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity' | 'throttled' | 'watch_limit' | 'connection_limit' | 'memory';
@@ -33,6 +33,12 @@ export class ProxyMetrics {
     name: 'zkproxy_client_auth_total',
     help: 'addAuth requests of clients, forwarded to the ensemble (scheme: digest, ip, x509, sasl or other)',
     labelNames: ['tenant', 'scheme'],
+    registers: [this.registry],
+  });
+  readonly held = new Counter({
+    name: 'zkproxy_requests_held_total',
+    help: 'Requests held back before forwarding, by the reason (rate, tenant_in_flight, connection_in_flight, queued behind held ones)',
+    labelNames: ['tenant', 'reason'],
     registers: [this.registry],
   });
   readonly bytes = new HotCounter(this.registry, 'zkproxy_bytes_total', 'Bytes relayed');
@@ -91,6 +97,7 @@ export class TenantMetrics {
   readonly bytesOut: HotCounterChild;
   private readonly requestCounters: (HotCounterChild | undefined)[] = new Array(OPCODE_SLOTS);
   private readonly latency: (HotHistogramChild | undefined)[] = new Array(OPCODE_SLOTS);
+  private readonly children = new Map<Counter, Map<string, Counter.Internal>>();
 
   constructor(root: ProxyMetrics, tenant: string) {
     this.root = root;
@@ -107,6 +114,40 @@ export class TenantMetrics {
   observeLatency(opcode: number, seconds: number): void {
     const slot = opcodeSlot(opcode);
     (this.latency[slot] ??= this.root.requestLatency.labels({ tenant: this.tenant, opcode: knownOpcodeLabel(opcode) })).observe(seconds);
+  }
+
+  refused(reason: RefusalReason): void {
+    this.child(this.root.refused, reason).inc();
+  }
+
+  held(reason: string): void {
+    this.child(this.root.held, reason).inc();
+  }
+
+  replyError(err: number): void {
+    this.child(this.root.replyErrors, errorName(err)).inc();
+  }
+
+  decodeError(source: 'client' | 'ensemble', kind: string): void {
+    this.child(this.root.decodeErrors, source, kind).inc();
+  }
+
+  clientAuth(scheme: string): void {
+    this.child(this.root.clientAuth, scheme).inc();
+  }
+
+  isolationDrop(): void {
+    this.child(this.root.isolationDrops).inc();
+  }
+
+  /** The tenant's child of `counter` for these further labels, resolved once (label values are bounded sets). */
+  private child(counter: Counter, ...labels: string[]): Counter.Internal {
+    let ofCounter = this.children.get(counter);
+    if (ofCounter === undefined) this.children.set(counter, (ofCounter = new Map()));
+    const key = labels.join('\u0000');
+    let child = ofCounter.get(key);
+    if (child === undefined) ofCounter.set(key, (child = counter.labels(this.tenant, ...labels)));
+    return child;
   }
 }
 

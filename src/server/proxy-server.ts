@@ -11,12 +11,13 @@ import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
 import { ConfigError, defaultChroot, ensembleAdmin, resolveAdminToken, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type Limits, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
 import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
-import { RegistryWatch } from '../tenancy/registry-watch.ts';
+import { RegistryWatch } from '../ensemble-admin/registry-watch.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
 import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
-import { TenantRootKeeper } from '../tenancy/root-keeper.ts';
+import { TenantRootKeeper } from '../ensemble-admin/root-keeper.ts';
+import { shareOf } from '../limits/limits.ts';
 import { tenantFromConfig, type Tenant, type TenantContext } from '../tenancy/tenant.ts';
 import { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { tenantOfCertificate, x509SubjectName } from '../tenancy/tls-identity.ts';
@@ -229,7 +230,7 @@ export class ProxyServer {
   }
 
   private addTenant(tenantConfig: TenantConfig, config: ProxyConfig): Tenant {
-    const tenant = tenantFromConfig(tenantConfig, { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) });
+    const tenant = tenantFromConfig({ name: tenantConfig.name, chroot: tenantConfig.chroot ?? defaultChroot(tenantConfig.name) }, { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) });
     this.tenants.set(tenant.name, tenant);
     for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
     return tenant;
@@ -519,15 +520,3 @@ function flattenName(name: Record<string, string | string[] | undefined>): strin
     .join(', ');
 }
 
-/** 1/n of every per-process limit, rounded up (0 stays 0: unlimited); quotas are the ensemble's and stay whole. */
-export function shareOf(limits: Limits, n: number): Limits {
-  const part = (value: number) => (value === 0 ? 0 : Math.max(1, Math.ceil(value / n)));
-  return {
-    ...limits,
-    maxConnections: part(limits.maxConnections),
-    requestsPerSecond: part(limits.requestsPerSecond),
-    burst: part(limits.burst),
-    maxInFlightPerTenant: part(limits.maxInFlightPerTenant),
-    maxWatches: part(limits.maxWatches),
-  };
-}

@@ -7,7 +7,7 @@
  * Limits stay per tenant across workers as per-worker shares: each worker enforces 1/N of every
  * per-process limit (request rate and burst, connections, in-flight, watches, memory). Round-robin
  * accept spreads a tenant's connections evenly, so the sum matches the configured limit closely;
- * a tenant with fewer connections than workers gets less than its full rate (see README).
+ * a tenant with fewer connections than workers gets less than its full rate (see docs/operations.md).
  * Quotas (znodes, bytes) are the ensemble's and are not divided.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -60,7 +60,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   const pending = new Map<string, (message: WorkerMessage) => void>();
 
   const ask = <T>(message: PrimaryMessage & { id: string }, pick: (reply: WorkerMessage) => T | undefined): Promise<T[]> => {
-    const targets = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    const targets = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w?.isConnected() === true);
     return new Promise((resolve) => {
       const replies: T[] = [];
       const timer = setTimeout(finish, REPLY_TIMEOUT_MS);

@@ -1,5 +1,5 @@
 /** A tenant as the proxy serves it: name, chroot, ensemble identity, session seal and ACL policy. */
-import { defaultChroot, type Limits, type TenantConfig } from '../config/config.ts';
+import type { Limits } from '../limits/limits.ts';
 import { TenantLimiter } from '../limits/tenant-limiter.ts';
 import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
@@ -26,12 +26,19 @@ export interface TenantContext {
   limits: Limits;
 }
 
-export function tenantFromConfig(config: TenantConfig, context: TenantContext): Tenant {
+/** What the configuration says about a tenant, resolved (the chroot defaulted). */
+export interface TenantSpec {
+  readonly name: string;
+  /** Server path of the tenant root. */
+  readonly chroot: string;
+}
+
+export function tenantFromConfig(config: TenantSpec, context: TenantContext): Tenant {
   const { identity, sealKey } = tenantSecrets(context.secret, config.name);
   const x509IdentityOf = x509IdentityCache(context.secret, config.name);
   return {
     name: config.name,
-    chroot: new Chroot(config.chroot ?? defaultChroot(config.name)),
+    chroot: new Chroot(config.chroot),
     identity,
     seal: new SessionSeal(sealKey),
     acl: new AclPolicy(identity, context.hiddenIdentities, x509IdentityOf),

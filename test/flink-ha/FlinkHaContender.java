@@ -54,8 +54,7 @@ import org.apache.zookeeper.data.Stat;
  * `high-availability.zookeeper.client.acl: creator`, i.e. CREATOR_ALL_ACL on every node, with the
  * client authenticated by digest instead of Kerberos). The znode layout, node modes and operation
  * shapes follow Flink 1.15 (one LeaderLatch at leader/latch, locks/<uuid> lock nodes) or 1.12 (a
- * latch per component, <uuid> lock children, no containers); see the README section "Flink HA
- * conformance".
+ * latch per component, <uuid> lock children, no containers); see docs/flink-ha-conformance.md.
  *
  * stdin: "<requestId> <command> [args]" lines. stdout: one JSON object per line: {"ev": ..., "t":
  * epoch ms, "who": name, ...}. Every command is answered by {"ev":"reply","req":id,"ok":...}. All

@@ -110,7 +110,7 @@ export class Rng {
 
   /** A size in 0..max, skewed towards small (log-uniform). */
   size(max: number): number {
-    return Math.min(max, Math.floor(Math.pow(max + 2, this.float())) - 1);
+    return Math.min(max, Math.floor((max + 2) ** this.float()) - 1);
   }
 
   bytes(length: number): Buffer {

@@ -124,7 +124,8 @@ export async function spawnProxyProcess(
   createInterface({ input: child.stderr! }).on('line', addLine);
   let admin: string | undefined;
   const listening = new Promise<Map<string, number>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), 20_000);
+    // Generous: on a loaded 2-core machine a cold start of the TypeScript sources has taken over 20 s.
+    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), 60_000);
     void exited.then((code) => reject(new Error(`proxy exited with ${code}:\n${logs.join('\n')}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       addLine(line);

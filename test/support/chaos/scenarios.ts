@@ -127,7 +127,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     id: 'ensemble-crash',
-    title: '5b. kill -9 of every member at once, restart (long runner only: ZooKeeper 3.8.0 lost acknowledged writes here, see README)',
+    title: '5b. kill -9 of every member at once, restart (long runner only: ZooKeeper 3.8.0 lost acknowledged writes here, see docs/chaos.md)',
     sessionsKept: false,
     inject: (topology, notes) => restartEnsemble(topology, notes, (id) => topology.ensemble.kill(id)),
   },

@@ -6,7 +6,7 @@
 import { OpCode } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
-import type { EnsembleMembers } from './members.ts';
+import type { EnsembleMembers } from '../backend/members.ts';
 
 export interface PlatformSessionOptions {
   connectTimeoutMs: number;

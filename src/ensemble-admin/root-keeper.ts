@@ -7,11 +7,11 @@
 import { ErrorCode, OpCode, Perms, type RecordValue } from 'jute-ts';
 import type { EnsembleMembers } from '../backend/members.ts';
 import type { JuteClient } from 'jute-ts/client';
-import { openPlatformSession } from '../backend/platform-session.ts';
+import { openPlatformSession } from './platform-session.ts';
 import type { Logger } from '../observability/logger.ts';
-import { applyQuota, type Quota } from '../limits/quota.ts';
-import { TENANT_USER_PREFIX, type DigestIdentity } from './credentials.ts';
-import type { Tenant } from './tenant.ts';
+import { applyQuota, type Quota } from './quota.ts';
+import { TENANT_USER_PREFIX, type DigestIdentity } from '../tenancy/credentials.ts';
+import type { Tenant } from '../tenancy/tenant.ts';
 
 const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 const digestAcl = (identity: DigestIdentity) => ({ perms: Perms.ALL, id: { scheme: 'digest', id: identity.id } });

@@ -7,9 +7,9 @@
 import { ErrorCode, OpCode } from 'jute-ts';
 import type { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
-import { openPlatformSession } from '../backend/platform-session.ts';
+import { openPlatformSession } from './platform-session.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { DigestIdentity } from './credentials.ts';
+import type { DigestIdentity } from '../tenancy/credentials.ts';
 
 export interface RegistrySnapshot {
   /** null: the znode does not exist (no registry tenants). */

@@ -1,0 +1,43 @@
+/**
+ * The session handshake as the tenant sees it: the client's ConnectRequest checked and, for a
+ * resumed session, its sealed password opened for this tenant only; the ensemble's
+ * ConnectResponse relayed with the password sealed for the tenant.
+ */
+import { decodeConnectRequest, decodeConnectResponse, encodeConnectRequest, encodeConnectResponse, ProtocolError, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import { sessionHex } from '../observability/logger.ts';
+import type { Tenant } from '../tenancy/tenant.ts';
+
+export type ConnectVerdict =
+  /** Forward `frame` (the client's request, its password unsealed) to the ensemble. */
+  | { readonly forward: Buffer; readonly resumed: boolean; readonly sessionId: bigint; readonly timeOut: number }
+  /** Answer "session expired" and close, as ZooKeeper would. */
+  | { readonly expired: string };
+
+/** Throws ProtocolError for anything that is not a ZooKeeper client's ConnectRequest. */
+export function readConnectRequest(frame: Buffer, tenant: Tenant): ConnectVerdict {
+  const request = decodeConnectRequest(frame);
+  // Every client sends a 16-byte password (zeros for a new session) and nothing after readOnly;
+  // anything else is not a ZooKeeper client (a request sent before the handshake, for one).
+  if (request.passwd?.length !== SESSION_PASSWORD_LENGTH || request.extra !== undefined) {
+    throw new ProtocolError('invalidValue', 'not a ConnectRequest (password must be 16 bytes, nothing may follow readOnly)');
+  }
+  const common = { sessionId: request.sessionId, timeOut: request.timeOut };
+  if (request.sessionId === 0n) return { forward: Buffer.from(frame), resumed: false, ...common };
+  // A resumed session's password was sealed for this tenant. Anything else (another tenant's
+  // sealed password, a guess, the ensemble's raw one) is answered "expired" here, as ZooKeeper
+  // would: forwarded, it would make ZooKeeper drop the session's live connection first.
+  const passwd = tenant.seal.unsealFor(request.sessionId, request.passwd);
+  if (passwd === undefined) return { expired: `resume of ${sessionHex(request.sessionId)} with a password not sealed for this tenant` };
+  return { forward: encodeConnectRequest({ ...request, passwd }), resumed: true, ...common };
+}
+
+/** ZooKeeper's answer to a session it does not know: timeout 0, the client reports it expired. */
+export function expiredConnectResponse(): Buffer {
+  return encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false });
+}
+
+/** The ensemble's ConnectResponse with its password sealed for the tenant (only the tenant can resume the session). */
+export function sealedConnectResponse(responseFrame: Buffer, tenant: Tenant): Buffer {
+  const response = decodeConnectResponse(responseFrame);
+  return encodeConnectResponse({ ...response, passwd: tenant.seal.seal(response.passwd ?? Buffer.alloc(0)) });
+}
