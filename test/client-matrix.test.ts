@@ -128,8 +128,29 @@ function expectCrud(result: CrudResult, base: string, errors: { nodeExists: stri
   });
 }
 
+/** What a client program reports about its watching session's move to the other replica. */
+interface MoveResult {
+  portBefore: number;
+  portAfter: number;
+  sameSessionAfterMove: boolean;
+  /** The library's connection states of the watching session, in order. */
+  statesAcrossMove: string[];
+  eventsBeforeChanges: string[];
+  watchEvents: string[];
+  dataAfterMove: string;
+}
+
+/** The session was on the killed replica and resumed, the same session, on the surviving one. */
+function expectMovedToOtherReplica(result: MoveResult & { killedPort: number }, states: string[]): void {
+  expect(result.portBefore).toBe(result.killedPort);
+  expect(result.portAfter).not.toBe(result.portBefore);
+  expect(replicas.map((replica) => replica.port(TENANT))).toContain(result.portAfter);
+  expect(result.sameSessionAfterMove).toBe(true);
+  expect(result.statesAcrossMove).toEqual(states);
+}
+
 describe('ZooKeeper Java clients through two proxy replicas', () => {
-  interface JavaClientResult extends CrudResult {
+  interface JavaClientResult extends CrudResult, MoveResult {
     clientVersion: string;
     plainStates: string[];
     readOnlyCapableStates: string[];
@@ -156,13 +177,6 @@ describe('ZooKeeper Java clients through two proxy replicas', () => {
     ephemerals?: string[];
     allEphemerals?: string[];
     existsWatchOnMissing: boolean;
-    portBefore: number;
-    portAfter: number;
-    sameSessionAfterMove: boolean;
-    statesAcrossMove: string[];
-    eventsBeforeChanges: string[];
-    watchEvents: string[];
-    dataAfterMove: string;
     baseChildren: string[];
     seesTenantsNode: boolean;
   }
@@ -232,11 +246,7 @@ describe('ZooKeeper Java clients through two proxy replicas', () => {
       }
 
       // The session moved from the killed replica to the other one and kept its watches.
-      expect(result.portBefore).toBe(result.killedPort);
-      expect(result.portAfter).not.toBe(result.portBefore);
-      expect(replicas.map((replica) => replica.port(TENANT))).toContain(result.portAfter);
-      expect(result.sameSessionAfterMove).toBe(true);
-      expect(result.statesAcrossMove).toEqual(['SyncConnected', 'Disconnected', 'SyncConnected']);
+      expectMovedToOtherReplica(result, ['SyncConnected', 'Disconnected', 'SyncConnected']);
       expect(result.eventsBeforeChanges).toEqual([]);
       expect(result.existsWatchOnMissing).toBe(true);
       const oneShot = [`data NodeDataChanged ${base}/w`, `child NodeChildrenChanged ${base}/w`, `exist NodeCreated ${base}/absent`];
@@ -339,7 +349,7 @@ describe('Apache Curator as Flink shades it (4.2.0 on ZooKeeper 3.4.14, 5.2.0 on
 });
 
 describe('kazoo (Debian 2.8 and the newest from PyPI, 2.11) through two proxy replicas', () => {
-  interface KazooMatrixResult extends CrudResult {
+  interface KazooMatrixResult extends CrudResult, MoveResult {
     kazooVersion: string;
     plainConnected: string;
     readOnlyCapableConnected: string;
@@ -350,15 +360,8 @@ describe('kazoo (Debian 2.8 and the newest from PyPI, 2.11) through two proxy re
     txnCommitted: unknown[];
     txnFailed: string[];
     txnNeverExists: boolean;
-    portBefore: number;
-    portAfter: number;
-    sameSessionAfterMove: boolean;
-    statesAcrossMove: string[];
-    eventsBeforeChanges: string[];
-    watchEvents: string[];
     dataWatchValues: string[];
     childrenWatchValues: string[][];
-    dataAfterMove: string;
     rootChildren: string[];
     baseChildren: string[];
   }
@@ -387,10 +390,7 @@ describe('kazoo (Debian 2.8 and the newest from PyPI, 2.11) through two proxy re
       expect(result.txnFailed).toEqual(['RolledBackError', 'BadVersionError']);
       expect(result.txnNeverExists).toBe(false);
 
-      expect(result.portBefore).toBe(result.killedPort);
-      expect(result.portAfter).not.toBe(result.portBefore);
-      expect(result.sameSessionAfterMove).toBe(true);
-      expect(result.statesAcrossMove).toEqual(['CONNECTED', 'SUSPENDED', 'CONNECTED']);
+      expectMovedToOtherReplica(result, ['CONNECTED', 'SUSPENDED', 'CONNECTED']);
       // kazoo's own design: one-shot watches get one NONE event on the connection loss and are
       // dropped (kazoo sends no SetWatches), so nothing after the move reaches them.
       for (const event of result.eventsBeforeChanges) expect(event).toMatch(/^(child|data|exist) NONE None$/);
