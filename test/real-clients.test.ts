@@ -14,6 +14,7 @@ import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { compileJava, runJava, type CompiledJava } from './support/java.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 import { expectSuccess, resultLine, runProcess } from './support/run-process.ts';
+import { expectCuratorWorkload, type CuratorWorkloadResult } from './support/curator-workload.ts';
 import { ServerTree } from './support/server-tree.ts';
 import { connectClient, type TestClient } from './support/zookeeper-client.ts';
 
@@ -28,7 +29,7 @@ let rootBefore: string[];
 
 beforeAll(async () => {
   // javac runs while the JVMs start; neither needs the other.
-  const compiling = compileJava([join(CLIENTS_DIR, 'CuratorWorkload.java')]);
+  const compiling = compileJava([join(CLIENTS_DIR, 'CuratorWorkload.java'), join(CLIENTS_DIR, 'Json.java')]);
   compiling.catch(() => {}); // awaited below; no unhandled rejection while the ensemble starts
   ensemble = await LocalEnsemble.start({ size: 3 });
   curatorClasses = await compiling;
@@ -51,110 +52,14 @@ async function expectNothingOutsideTenants(): Promise<void> {
   for (const name of (await tree.children('/tenants')) ?? []) expect(['alpha', 'beta']).toContain(name);
 }
 
-/** `expected` occurs in `actual` in this order (other entries may come in between). */
-function expectInOrder(actual: string[], expected: string[]): void {
-  let from = 0;
-  for (const wanted of expected) {
-    const at = actual.indexOf(wanted, from);
-    expect(at, `"${wanted}" after position ${from} in ${JSON.stringify(actual)}`).toBeGreaterThanOrEqual(0);
-    from = at + 1;
-  }
-}
-
 describe('Apache Curator 5.4 (Java) through the proxy', () => {
-  interface CuratorResult {
-    leadersAtStart: number;
-    firstLeader: string;
-    leaderSeenByOther: string;
-    participants: string[];
-    latchNodes: string[];
-    otherTookOver: boolean;
-    secondLeader: string | null;
-    latchNodesAfterClose: number;
-    treeCacheEvents: string[];
-    treeCacheChildrenAtEnd: string[];
-    freshAccepted: boolean;
-    staleAccepted: boolean;
-    countExpected: number;
-    countSeenBy1: number;
-    countSeenBy2: number;
-    countStored: number;
-    txnResults: string[];
-    txnData: string;
-    failedTxn: string;
-    failedTxnCodes: number[];
-    failedTxnCreatedNode: boolean;
-    dataAfterFailedTxn: string;
-    rootChildren: string[];
-    baseChildren: string[];
-    seesTenantsNode: boolean;
-  }
-
   it('runs LeaderLatch, TreeCache, SharedCount and transactions inside tenant alpha', async () => {
     const run = expectSuccess('CuratorWorkload', await runJava(curatorClasses!, 'CuratorWorkload', [proxy!.address('alpha'), '/curator'], { timeoutMs: 100_000 }));
-    const result = resultLine<CuratorResult>(run);
+    const result = resultLine<CuratorWorkloadResult>(run);
+    await expectCuratorWorkload(result, tree, '/tenants/alpha', '/curator');
 
-    // LeaderLatch: exactly one leader, both latches see the same one; closing it hands over.
-    expect(result.leadersAtStart).toBe(1);
-    expect(['latch-1', 'latch-2']).toContain(result.firstLeader);
-    expect(result.leaderSeenByOther).toBe(result.firstLeader);
-    expect([...result.participants].sort()).toEqual(['latch-1', 'latch-2']);
-    expect(result.latchNodes).toHaveLength(2);
-    for (const node of result.latchNodes) expect(node).toMatch(/^_c_[0-9a-f-]{36}-latch-\d{10}$/);
-    expect(result.otherTookOver).toBe(true);
-    expect(result.secondLeader).not.toBe(result.firstLeader);
-    expect(['latch-1', 'latch-2']).toContain(result.secondLeader);
-    expect(result.latchNodesAfterClose).toBe(1);
-
-    // TreeCache: adds, updates and deletes made by another session, with client-relative paths.
-    expectInOrder(result.treeCacheEvents, [
-      'NODE_ADDED /curator/tree=root',
-      'INITIALIZED',
-      'NODE_ADDED /curator/tree/a=1',
-      'NODE_UPDATED /curator/tree/a=2',
-      'NODE_ADDED /curator/tree/a/deep=d',
-      'NODE_ADDED /curator/tree/b=b',
-      'NODE_REMOVED /curator/tree/a/deep=d',
-      'NODE_REMOVED /curator/tree/a=2',
-    ]);
-    for (const event of result.treeCacheEvents) expect(event).toMatch(/^(INITIALIZED|NODE_\w+ \/curator\/tree(\/[a-z/]+)?=\w+)$/);
-    expect(result.treeCacheChildrenAtEnd).toEqual(['b']);
-
-    // SharedCount: a stale compare-and-set is refused; 2 x 10 racing increments all count.
-    expect(result.freshAccepted).toBe(true);
-    expect(result.staleAccepted).toBe(false);
-    expect(result.countExpected).toBe(21);
-    expect(result.countSeenBy1).toBe(21);
-    expect(result.countSeenBy2).toBe(21);
-    expect(result.countStored).toBe(21);
-
-    // transaction().forOperations(create, setData, check[, sequential create]) and a failing one.
-    expect(result.txnResults.slice(0, 3)).toEqual([
-      'CREATE /curator/txn -> /curator/txn err=0',
-      'SET_DATA /curator/txn -> null err=0',
-      'CHECK /curator/txn -> null err=0',
-    ]);
-    expect(result.txnResults[3]).toMatch(/^CREATE \/curator\/txn-seq- -> \/curator\/txn-seq-\d{10} err=0$/);
-    expect(result.txnData).toBe('v1');
-    expect(result.failedTxn).toBe('BADVERSION');
-    expect(result.failedTxnCodes).toHaveLength(3);
-    expect(result.failedTxnCodes[2]).toBe(-103);
-    expect(result.failedTxnCreatedNode).toBe(false);
-    expect(result.dataAfterFailedTxn).toBe('v1');
-    expect(result.seesTenantsNode).toBe(false);
-
-    // Server side: everything is under /tenants/alpha, and the tenant's "/" is exactly that node.
-    const seqNode = result.txnResults[3]!.split(' -> ')[1]!.split(' ')[0]!.slice('/curator/'.length);
-    expect(await tree.children('/tenants/alpha/curator')).toEqual(['count', 'leader', 'tree', 'txn', seqNode].sort());
-    expect([...result.baseChildren].sort()).toEqual(['count', 'leader', 'tree', 'txn', seqNode].sort());
+    // The tenant's "/" is exactly /tenants/alpha; beta got nothing.
     expect([...result.rootChildren].sort()).toEqual(await tree.children('/tenants/alpha'));
-    expect(result.rootChildren).toContain('curator');
-    expect(await tree.children('/tenants/alpha/curator/leader')).toHaveLength(0); // both latches closed
-    expect(await tree.children('/tenants/alpha/curator/tree')).toEqual(['b']);
-    expect((await tree.data('/tenants/alpha/curator/count'))?.readInt32BE(0)).toBe(21);
-    expect((await tree.data('/tenants/alpha/curator/txn'))?.toString()).toBe('v1');
-    expect(await tree.exists('/tenants/alpha/curator/txn-never')).toBe(false);
-    expect(await tree.exists('/curator')).toBe(false);
     expect(await tree.exists('/tenants/beta/curator')).toBe(false);
     await expectNothingOutsideTenants();
   }, 120_000);

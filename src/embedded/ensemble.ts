@@ -41,6 +41,11 @@ export interface EnsembleOptions {
   systemProperties?: Record<string, string>;
   /** How long start() and restart() wait for members to serve, default 60 s. */
   startTimeoutMs?: number;
+  /**
+   * Jars of the ZooKeeper server release to run (QuorumPeerMain from them, plus an SLF4J
+   * binding), e.g. a Maven artifact set for 3.6/3.7/3.9; default: Debian's 3.8.
+   */
+  serverClasspath?: readonly string[];
 }
 
 export type MemberState = 'running' | 'stopped' | 'paused';
@@ -80,6 +85,7 @@ interface ResolvedOptions {
   serverProperties: Record<string, string>;
   systemProperties: Record<string, string>;
   startTimeoutMs: number;
+  serverClasspath: readonly string[] | undefined;
 }
 
 /** Book-keeping for one member; exposed read-only as EnsembleMember. */
@@ -119,7 +125,8 @@ class Member implements EnsembleMember {
 }
 
 /**
- * N real Apache ZooKeeper 3.8 servers (the Debian jars), one JVM each, on free loopback ports.
+ * N real Apache ZooKeeper servers (Debian's 3.8 jars unless serverClasspath names another
+ * release), one JVM each, on free loopback ports.
  *
  * Always close() it. If that does not happen (failed test, timeout, killed process), the JVMs
  * and the directory are still removed: see fixture-cleanup.ts.
@@ -351,6 +358,7 @@ export class LocalEnsemble {
     const command = zookeeperServerCommand({
       configFile: member.configFile,
       heapMb: options.jvmHeapMb,
+      ...(options.serverClasspath === undefined ? {} : { classpath: options.serverClasspath }),
       markerArgs: fixtureMarkerArgs(this.baseDir),
       systemProperties: {
         'zookeeper.enforceQuota': String(options.enforceQuota),
@@ -450,6 +458,7 @@ function resolveOptions(options: EnsembleOptions): ResolvedOptions {
     serverProperties: options.serverProperties ?? {},
     systemProperties: options.systemProperties ?? {},
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
+    serverClasspath: options.serverClasspath,
   };
 }
 

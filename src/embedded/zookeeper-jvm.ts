@@ -54,11 +54,22 @@ export interface ZookeeperServerCommandOptions {
   systemProperties: Readonly<Record<string, string>>;
   /** Arguments placed first, so process scanners find them without parsing the whole line. */
   markerArgs: readonly string[];
+  /**
+   * Jars of another ZooKeeper server release (with an SLF4J binding), e.g. a Maven artifact set;
+   * default: Debian's 3.8 (SERVER_CLASSPATH).
+   */
+  classpath?: readonly string[];
 }
 
 export function zookeeperServerCommand(options: ZookeeperServerCommandOptions): ZookeeperServerCommand {
-  assertZookeeperInstalled();
-  const properties = { ...LOGGING_PROPERTIES, ...options.systemProperties };
+  const classpath = options.classpath ?? SERVER_CLASSPATH;
+  assertJarsPresent(classpath);
+  const properties = {
+    ...LOGGING_PROPERTIES,
+    // Releases before 3.8 register log4j 1 MBeans when log4j is on the classpath; it never is here.
+    'zookeeper.jmx.log4j.disable': 'true',
+    ...options.systemProperties,
+  };
   return {
     executable: javaExecutable(),
     args: [
@@ -66,7 +77,7 @@ export function zookeeperServerCommand(options: ZookeeperServerCommandOptions): 
       ...startupTunedJvmFlags(options.heapMb),
       ...Object.entries(properties).map(([key, value]) => `-D${key}=${value}`),
       '-cp',
-      SERVER_CLASSPATH.join(':'),
+      classpath.join(':'),
       QUORUM_PEER_MAIN,
       options.configFile,
     ],
@@ -78,11 +89,11 @@ function javaExecutable(): string {
   return javaHome ? join(javaHome, 'bin', 'java') : 'java';
 }
 
-function assertZookeeperInstalled(): void {
-  const missing = SERVER_CLASSPATH.filter((jar) => !existsSync(jar));
+function assertJarsPresent(classpath: readonly string[]): void {
+  const missing = classpath.filter((jar) => !existsSync(jar));
   if (missing.length > 0) {
     throw new Error(
-      `ZooKeeper jars not found: ${missing.join(', ')}. Run ./zkp once (scripts/setup.sh installs the Debian packages).`,
+      `ZooKeeper jars not found: ${missing.join(', ')}. Run ./zkp once (scripts/setup.sh installs the Debian packages and Maven sets).`,
     );
   }
 }

