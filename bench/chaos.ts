@@ -79,7 +79,13 @@ const report = [
 ].join('\n');
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
-const file = join(dir, `chaos-${startedAt.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z')}.md`);
+const file = join(
+  dir,
+  `chaos-${startedAt
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z')}.md`,
+);
 writeFileSync(file, report);
 console.log(`\n${report}\nwritten to ${file}`);
 process.exitCode = unique.length > 0 || failures.length > 0 ? 1 : 0;

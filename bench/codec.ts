@@ -25,7 +25,19 @@ const chroot = '/tenants/bench';
 const toServer: PathMapper = (p) => (p === null || validatePath(p) !== undefined ? REJECT : p === '/' ? chroot : chroot + p);
 const toClient: PathMapper = (p) => (p === null ? p : p === chroot ? '/' : p.slice(chroot.length));
 
-const stat = { czxid: 1n, mzxid: 2n, ctime: 3n, mtime: 4n, version: 5, cversion: 6, aversion: 7, ephemeralOwner: 0n, dataLength: 100, numChildren: 0, pzxid: 11n };
+const stat = {
+  czxid: 1n,
+  mzxid: 2n,
+  ctime: 3n,
+  mtime: 4n,
+  version: 5,
+  cversion: 6,
+  aversion: 7,
+  ephemeralOwner: 0n,
+  dataLength: 100,
+  numChildren: 0,
+  pzxid: 11n,
+};
 const request = encodeRequest({ xid: 42, opcode: OpCode.getData, body: { path: '/flink/cluster/leader/latch', watch: true } });
 const reply = encodeReply({ xid: 42, zxid: 0x100000005n, err: 0, body: { data: Buffer.alloc(100, 7), stat } }, OpCode.getData);
 const createReply = encodeReply({ xid: 43, zxid: 0x100000006n, err: 0, body: { path: `${chroot}/flink/x0000000001` } }, OpCode.create);
@@ -41,7 +53,10 @@ const cases: [string, () => unknown][] = [
     'round trip: decode req + map + encode, decode reply + map + encode',
     () => {
       encodeRequest(decodeRequest(mapPaths(request, { direction: 'request' }, toServer) as Buffer));
-      encodeReply(decodeReply(mapPaths(reply, { direction: 'reply', opcode: OpCode.getData }, toClient) as Buffer, OpCode.getData), OpCode.getData);
+      encodeReply(
+        decodeReply(mapPaths(reply, { direction: 'reply', opcode: OpCode.getData }, toClient) as Buffer, OpCode.getData),
+        OpCode.getData,
+      );
     },
   ],
 ];

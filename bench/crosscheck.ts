@@ -50,13 +50,32 @@ try {
     targets.push(h.target);
   }
   if (wanted.includes('proxy-1w')) {
-    const p = await startProxy(ensemble, { name: 'proxy-1w', workers: 1, tenants: 1, nodeArgs: [], onLog: (line) => console.error(`proxy: ${line}`) });
+    const p = await startProxy(ensemble, {
+      name: 'proxy-1w',
+      workers: 1,
+      tenants: 1,
+      nodeArgs: [],
+      onLog: (line) => console.error(`proxy: ${line}`),
+    });
     children.push(p.process);
     targets.push(p.target);
   }
   const groups = [{ name: 'zookeeper', pids: () => ensemble.members.flatMap((m) => (m.pid === undefined ? [] : [m.pid])) }];
   // JIT and module loading: a freshly started proxy is several times slower for its first seconds.
-  const prewarm: ClosedLoopCase = { kind: 'closed', workload: 'read', name: 'prewarm', mix: ['get'], readNode: 'small', valueBytes: 100, generators: 1, tenants: 1, warmupMs: 0, durationMs: 3000, sessions: 16, inflight: 16 };
+  const prewarm: ClosedLoopCase = {
+    kind: 'closed',
+    workload: 'read',
+    name: 'prewarm',
+    mix: ['get'],
+    readNode: 'small',
+    valueBytes: 100,
+    generators: 1,
+    tenants: 1,
+    warmupMs: 0,
+    durationMs: 3000,
+    sessions: 16,
+    inflight: 16,
+  };
   for (const target of targets) await runCase(target, prewarm, 0, { groups, sessionTimeoutMs: 30_000, progress: () => {} });
   for (const load of loads) {
     for (const target of targets) {
@@ -65,13 +84,32 @@ try {
       const ours = await runCase(target, c, 0, { groups, sessionTimeoutMs: 30_000, progress: () => {} });
       process.stderr.write(`${target.name} ${load.sessions}x${load.inflight}: Java client...\n`);
       const endpoint = target.endpoints(1)[0]!;
-      const run = await runJava(java, 'JavaLoad', [`127.0.0.1:${endpoint.port}`, endpoint.prefix + NODES.small.path, String(load.sessions), String(load.inflight), String(warmupMs / 1000), String(durationMs / 1000)], {
-        timeoutMs: 120_000 + durationMs * 2,
-        heapMb: 512,
-      });
+      const run = await runJava(
+        java,
+        'JavaLoad',
+        [
+          `127.0.0.1:${endpoint.port}`,
+          endpoint.prefix + NODES.small.path,
+          String(load.sessions),
+          String(load.inflight),
+          String(warmupMs / 1000),
+          String(durationMs / 1000),
+        ],
+        {
+          timeoutMs: 120_000 + durationMs * 2,
+          heapMb: 512,
+        },
+      );
       const line = run.stdout.split('\n').find((l) => l.startsWith('{'));
       if (line === undefined) throw new Error(`JavaLoad printed no result (exit ${run.code}):\n${run.stderr.slice(-2000)}`);
-      const j = JSON.parse(line) as { completed: number; windowMs: number; p50Us: number; p99Us: number; errors: number; firstError: string };
+      const j = JSON.parse(line) as {
+        completed: number;
+        windowMs: number;
+        p50Us: number;
+        p99Us: number;
+        errors: number;
+        firstError: string;
+      };
       const javaRate = j.completed / (j.windowMs / 1000);
       rows.push(
         `| ${target.name} | ${load.sessions} x ${load.inflight} | ${Math.round(ours.rate).toLocaleString('en-US')} | ${Math.round(javaRate).toLocaleString('en-US')} | ${(javaRate / ours.rate).toFixed(2)} | ` +
@@ -97,6 +135,12 @@ const report = [
 ].join('\n');
 process.stdout.write(`\n${report}`);
 mkdirSync(opts.out, { recursive: true });
-const file = join(opts.out, `${new Date().toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z')}-crosscheck.md`);
+const file = join(
+  opts.out,
+  `${new Date()
+    .toISOString()
+    .replace(/[:]/g, '-')
+    .replace(/\.\d+Z$/, 'Z')}-crosscheck.md`,
+);
 writeFileSync(file, report);
 process.stderr.write(`wrote ${relative(process.cwd(), file)}\n`);

@@ -90,13 +90,21 @@ async function startProxy(ensembleAddress: string, level: string) {
       security: { secret: 'fairness-benchmark-secret', ensembleAdmin: 'super:super-secret' },
       tenants: [
         { name: 'quiet', listeners: [`127.0.0.1:${quietPort}`], limits: { requestsPerSecond: qLimit, burst: qLimit } },
-        { name: 'noisy', listeners: [`127.0.0.1:${noisyPort}`], limits: { requestsPerSecond: nLimit, burst: nLimit, maxThrottleWaitMs: num('n-wait') } },
+        {
+          name: 'noisy',
+          listeners: [`127.0.0.1:${noisyPort}`],
+          limits: { requestsPerSecond: nLimit, burst: nLimit, maxThrottleWaitMs: num('n-wait') },
+        },
       ],
     }),
   );
   const out = openSync(logFile, 'w');
   // One event loop: the figures are about one process's fairness, not how workers split limits.
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.ts'), 'serve', '--config', configFile, '--workers', '1'], { stdio: ['ignore', out, out] });
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, '..', 'src', 'cli.ts'), 'serve', '--config', configFile, '--workers', '1'],
+    { stdio: ['ignore', out, out] },
+  );
   closeSync(out);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const listening = async (port: number) => {
@@ -126,7 +134,10 @@ async function startProxy(ensembleAddress: string, level: string) {
   return {
     pid: child.pid!,
     port: (tenant: string) => (tenant === 'quiet' ? quietPort! : noisyPort!),
-    refusedLogLines: () => readFileSync(logFile, 'utf8').split('\n').filter((line) => line.includes('"msg":"refused"')).length,
+    refusedLogLines: () =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('"msg":"refused"')).length,
     close: stop,
   };
 }
@@ -137,8 +148,14 @@ let exitCode = 0;
 try {
   for (const tenant of ['quiet', 'noisy']) {
     const client = await JuteClient.connect({ port: proxy.port(tenant) });
-    const reply = await client.request(OpCode.create, { path: NODE, data: Buffer.alloc(100, 0x61), acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
-    if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${NODE} in ${tenant}: error ${reply.err}`);
+    const reply = await client.request(OpCode.create, {
+      path: NODE,
+      data: Buffer.alloc(100, 0x61),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+      flags: 0,
+    });
+    if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS)
+      throw new Error(`create ${NODE} in ${tenant}: error ${reply.err}`);
     await client.close();
   }
   const options = {
@@ -147,14 +164,23 @@ try {
     noisyPort: proxy.port('noisy'),
     path: NODE,
     quiet: { sessions: num('q-sessions'), inflight: num('q-inflight'), rate: Math.round(qLimit * num('q-load')), burst: 1 },
-    noisy: { sessions: num('n-sessions'), inflight: num('n-inflight'), rate: qLimit * num('flood'), burst: opts['n-burst'] === undefined ? num('n-inflight') : num('n-burst') },
+    noisy: {
+      sessions: num('n-sessions'),
+      inflight: num('n-inflight'),
+      rate: qLimit * num('flood'),
+      burst: opts['n-burst'] === undefined ? num('n-inflight') : num('n-burst'),
+    },
     // N paced at 90% of its limit, request by request: nothing held long enough to be throttled.
-    ...(opts['at-limit'] ? { noisyAtLimit: { sessions: num('n-sessions'), inflight: num('n-inflight'), rate: Math.round(nLimit * 0.9), burst: 1 } } : {}),
+    ...(opts['at-limit']
+      ? { noisyAtLimit: { sessions: num('n-sessions'), inflight: num('n-inflight'), rate: Math.round(nLimit * 0.9), burst: 1 } }
+      : {}),
     warmupMs: num('warmup') * 1000,
     durationMs: num('duration') * 1000,
     floodLeadMs: num('lead') * 1000,
   };
-  err(`proxy pid ${proxy.pid}, log level ${logLevel}; Q limit ${qLimit}/s, load ${options.quiet.rate}/s; N limit ${nLimit}/s, wait ${opts['n-wait']} ms, offered ${options.noisy.rate}/s, ${options.noisy.burst} per write`);
+  err(
+    `proxy pid ${proxy.pid}, log level ${logLevel}; Q limit ${qLimit}/s, load ${options.quiet.rate}/s; N limit ${nLimit}/s, wait ${opts['n-wait']} ms, offered ${options.noisy.rate}/s, ${options.noisy.burst} per write`,
+  );
   const rounds: (FairnessRound & { proxyCpu: { alone: number; flooded: number } })[] = [];
   for (let r = 1; r <= num('rounds'); r++) {
     // Proxy CPU (cores) over each phase, from /proc.
@@ -182,10 +208,12 @@ try {
     floodedP99: median(rounds.map((r) => r.flooded.latencyMs.p99)),
     p99Ratio: median(rounds.map((r) => r.p99Ratio)),
     p50Ratio: median(rounds.map((r) => r.p50Ratio)),
-    floodVsLimitP99: median(rounds.map((r) => (r.atLimit ? Math.round((r.flooded.latencyMs.p99 / r.atLimit.quiet.latencyMs.p99) * 100) / 100 : NaN))),
+    floodVsLimitP99: median(
+      rounds.map((r) => (r.atLimit ? Math.round((r.flooded.latencyMs.p99 / r.atLimit.quiet.latencyMs.p99) * 100) / 100 : NaN)),
+    ),
     nOk: median(rounds.map((r) => r.noisy.okPerSecond)),
     nSent: median(rounds.map((r) => r.noisy.sentPerSecond)),
-    nThrottled: median(rounds.map((r) => Math.round((r.noisy.throttled / (num('duration'))))) ),
+    nThrottled: median(rounds.map((r) => Math.round(r.noisy.throttled / num('duration')))),
   };
   const target = num('target');
   console.log(
@@ -193,18 +221,32 @@ try {
       '',
       `median of ${rounds.length} round(s):`,
       `  Q alone    p50 ${med.aloneP50.toFixed(2)} ms  p99 ${med.aloneP99.toFixed(2)} ms`,
-      ...(opts['at-limit'] ? [`  Q, N@limit p50 ${med.atLimitP50.toFixed(2)} ms  p99 ${med.atLimitP99.toFixed(2)} ms  (N at 90% of its limit, nothing throttled)`] : []),
+      ...(opts['at-limit']
+        ? [
+            `  Q, N@limit p50 ${med.atLimitP50.toFixed(2)} ms  p99 ${med.atLimitP99.toFixed(2)} ms  (N at 90% of its limit, nothing throttled)`,
+          ]
+        : []),
       `  Q flooded  p50 ${med.floodedP50.toFixed(2)} ms  p99 ${med.floodedP99.toFixed(2)} ms`,
       `  ratio      p50 ${med.p50Ratio}x  p99 ${med.p99Ratio}x  (target p99 <= ${target}x: ${med.p99Ratio <= target ? 'PASS' : 'FAIL'})`,
-      ...(opts['at-limit'] ? [`             flooded vs N@limit p99 ${med.floodVsLimitP99}x (the cost of throttling the excess alone)`] : []),
+      ...(opts['at-limit']
+        ? [`             flooded vs N@limit p99 ${med.floodVsLimitP99}x (the cost of throttling the excess alone)`]
+        : []),
       `  N          offered ${options.noisy.rate}/s, sent ${med.nSent}/s, ok ${med.nOk}/s (limit ${nLimit}/s), THROTTLEDOP ${med.nThrottled}/s`,
       `  proxy log  ${proxy.refusedLogLines()} "refused" lines at level ${logLevel}`,
     ].join('\n'),
   );
   const problems = rounds.flatMap((r, i) => [
-    ...[...r.alone.problems, ...r.flooded.problems, ...r.noisy.problems, ...(r.atLimit?.quiet.problems ?? []), ...(r.atLimit?.noisy.problems ?? [])].map((p) => `round ${i + 1}: ${p}`),
+    ...[
+      ...r.alone.problems,
+      ...r.flooded.problems,
+      ...r.noisy.problems,
+      ...(r.atLimit?.quiet.problems ?? []),
+      ...(r.atLimit?.noisy.problems ?? []),
+    ].map((p) => `round ${i + 1}: ${p}`),
     ...(r.alone.throttled + r.flooded.throttled + (r.atLimit?.quiet.throttled ?? 0) > 0 ? [`round ${i + 1}: Q got THROTTLEDOP`] : []),
-    ...(Object.keys({ ...r.alone.otherErrors, ...r.flooded.otherErrors }).length > 0 ? [`round ${i + 1}: Q got errors ${JSON.stringify({ ...r.alone.otherErrors, ...r.flooded.otherErrors })}`] : []),
+    ...(Object.keys({ ...r.alone.otherErrors, ...r.flooded.otherErrors }).length > 0
+      ? [`round ${i + 1}: Q got errors ${JSON.stringify({ ...r.alone.otherErrors, ...r.flooded.otherErrors })}`]
+      : []),
     // With --n-wait 0 (the default limits: backpressure only) N is slowed down, never answered THROTTLEDOP.
     ...(num('n-wait') > 0 && r.noisy.throttled === 0 ? [`round ${i + 1}: N got no THROTTLEDOP`] : []),
     ...(num('n-wait') === 0 && r.noisy.throttled > 0 ? [`round ${i + 1}: N got THROTTLEDOP with --n-wait 0`] : []),

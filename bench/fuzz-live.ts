@@ -15,7 +15,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { describeInput, describeOutput, formatStats, fuzzInput, loadCorpus, runFuzz, sendInput, type FuzzMix } from '../test/support/fuzz.ts';
+import {
+  describeInput,
+  describeOutput,
+  formatStats,
+  fuzzInput,
+  loadCorpus,
+  runFuzz,
+  sendInput,
+  type FuzzMix,
+} from '../test/support/fuzz.ts';
 import { checkFuzzTarget, ensembleLogSummary, startFuzzTarget } from '../test/support/fuzz-target.ts';
 
 const { values: opts } = parseArgs({
@@ -56,7 +65,12 @@ try {
     console.log(`outcome: ${JSON.stringify(outcome)}`);
     console.log(`output frames:\n${describeOutput(output!)}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    console.log(`proxy log:\n${target.proxy.logs.filter((line) => !line.includes('"tenant":"canary"')).slice(-20).join('\n')}`);
+    console.log(
+      `proxy log:\n${target.proxy.logs
+        .filter((line) => !line.includes('"tenant":"canary"'))
+        .slice(-20)
+        .join('\n')}`,
+    );
     const failures = await checkFuzzTarget(target, 10_000);
     console.log(failures.length === 0 ? 'after-run checks: all passed' : `after-run checks FAILED:\n  ${failures.join('\n  ')}`);
     exitCode = failures.length === 0 && outcome.violations.length === 0 ? 0 : 1;
@@ -66,7 +80,9 @@ try {
     const maxMs = opts['max-seconds'] === undefined ? Infinity : Number(opts['max-seconds']) * 1000;
     const startedAt = Date.now();
     const pid = target.proxy.child.pid!;
-    console.error(`[fuzz] seed ${seed}, mix ${mix}, ${opts.connections === undefined ? `${inputs} inputs` : `${opts.connections} connections`}, concurrency ${concurrency}, proxy pid ${pid}`);
+    console.error(
+      `[fuzz] seed ${seed}, mix ${mix}, ${opts.connections === undefined ? `${inputs} inputs` : `${opts.connections} connections`}, concurrency ${concurrency}, proxy pid ${pid}`,
+    );
     const stats = await runFuzz({
       port: target.alphaPort,
       seed,

@@ -59,15 +59,35 @@ try {
   const h = await startHaproxy(ensemble, { binary: '/usr/sbin/haproxy', threads: 1, maxconn: 8192 });
   children.push(h.process);
   // --perf-basic-prof writes /tmp/perf-<pid>.map so perf can name JIT frames (and a V8 isolate log into the cwd).
-  const p = await startProxy(ensemble, { name: 'proxy-1w', workers: 1, tenants: 1, nodeArgs: ['--perf-basic-prof'], cwd: work, onLog: (l) => console.error(`proxy: ${l}`) });
+  const p = await startProxy(ensemble, {
+    name: 'proxy-1w',
+    workers: 1,
+    tenants: 1,
+    nodeArgs: ['--perf-basic-prof'],
+    cwd: work,
+    onLog: (l) => console.error(`proxy: ${l}`),
+  });
   children.push(p.process);
   mapFile = `/tmp/perf-${p.target.pids()[0]}.map`;
-  const groups = [
-    { name: 'zookeeper', pids: () => ensemble.members.flatMap((m) => (m.pid === undefined ? [] : [m.pid])) },
-  ];
+  const groups = [{ name: 'zookeeper', pids: () => ensemble.members.flatMap((m) => (m.pid === undefined ? [] : [m.pid])) }];
   const [workload] = expandWorkload('read', {
-    warmupMs: 2000, durationMs, sessions: Number(values.sessions), inflight: Number(values.inflight), generators: 1,
-    requests: 0, warmupRequests: 0, curve: [], tenants: [], tenantSessions: 0, tenantInflight: 0, idleSessions: 0, idleHoldMs: 0, stormConcurrency: 0, stormMs: 0, watchers: 0, watchRounds: 0,
+    warmupMs: 2000,
+    durationMs,
+    sessions: Number(values.sessions),
+    inflight: Number(values.inflight),
+    generators: 1,
+    requests: 0,
+    warmupRequests: 0,
+    curve: [],
+    tenants: [],
+    tenantSessions: 0,
+    tenantInflight: 0,
+    idleSessions: 0,
+    idleHoldMs: 0,
+    stormConcurrency: 0,
+    stormMs: 0,
+    watchers: 0,
+    watchRounds: 0,
   });
   console.log(`| middle | req/s | CPU µs/req | context switches/req | syscalls/req | of which | other processes (cores) |`);
   console.log(`| --- | ---: | ---: | ---: | ---: | --- | ---: |`);
@@ -103,7 +123,11 @@ try {
   }
   console.log(rows.join('\n'));
   if (values.record) {
-    const { stdout } = await run('perf', ['report', '-i', join(work, 'proxy.data'), '--no-children', '-g', 'none', '--sort', 'sym', '--stdio'], { maxBuffer: 64 << 20 });
+    const { stdout } = await run(
+      'perf',
+      ['report', '-i', join(work, 'proxy.data'), '--no-children', '-g', 'none', '--sort', 'sym', '--stdio'],
+      { maxBuffer: 64 << 20 },
+    );
     const buckets = new Map<string, number>();
     const top: string[] = [];
     for (const line of stdout.split('\n')) {

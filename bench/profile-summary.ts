@@ -91,13 +91,24 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     files.set(f, (files.get(f) ?? 0) + us);
   }
   const busy = total - idle;
-  const row = (name: string, w: string, us: number): ProfileRow => ({ name, where: w, selfMs: us / 1000, pct: busy > 0 ? (100 * us) / busy : 0 });
+  const row = (name: string, w: string, us: number): ProfileRow => ({
+    name,
+    where: w,
+    selfMs: us / 1000,
+    pct: busy > 0 ? (100 * us) / busy : 0,
+  });
   return {
     totalMs: total / 1000,
     idleMs: idle / 1000,
     busyMs: busy / 1000,
-    functions: [...functions.values()].sort((a, b) => b.us - a.us).slice(0, top).map((e) => row(e.name, e.where, e.us)),
-    files: [...files.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([f, us]) => row(f, '', us)),
+    functions: [...functions.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
+      .map((e) => row(e.name, e.where, e.us)),
+    files: [...files.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([f, us]) => row(f, '', us)),
   };
 }
 
@@ -108,7 +119,7 @@ export function profileMarkdown(summary: ProfileSummary, title = 'CPU profile'):
     `Sampled ${(summary.totalMs / 1000).toFixed(1)} s, of which busy ${(summary.busyMs / 1000).toFixed(1)} s (idle ${(summary.idleMs / 1000).toFixed(1)} s). Percentages are of busy time.`,
     '',
     'V8 samples wall time: a native call such as `writev`/`writeBuffer`/`read` also carries the time the thread sat preempted inside ' +
-      'that syscall (on loopback a write runs the receiver\'s TCP input and wakes it). On a CPU-starved machine those rows are mostly ' +
+      "that syscall (on loopback a write runs the receiver's TCP input and wakes it). On a CPU-starved machine those rows are mostly " +
       'waiting, not work; `perf record` on the proxy pid (with node --perf-basic-prof) gives the on-CPU split.',
     '',
     '| # | self ms | self % | function | location |',

@@ -20,7 +20,19 @@ import type { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { runCase, type RunResult } from './lib/driver.ts';
 import type { ProcessGroup } from './lib/procstat.ts';
 import { markdownReport, svgChart, verdicts, type ReportInput } from './lib/report.ts';
-import { descriptorLimit, directTarget, proxySessionCapacity, startEnsemble, startHaproxy, startProxy, supportsWorkers, TARGETS, type Child, type Target, type TargetName } from './lib/targets.ts';
+import {
+  descriptorLimit,
+  directTarget,
+  proxySessionCapacity,
+  startEnsemble,
+  startHaproxy,
+  startProxy,
+  supportsWorkers,
+  TARGETS,
+  type Child,
+  type Target,
+  type TargetName,
+} from './lib/targets.ts';
 import { expandWorkload, WORKLOADS, type BenchCase, type WorkloadSettings } from './lib/workloads.ts';
 import { profileMarkdown, summarizeProfile } from './profile-summary.ts';
 
@@ -102,7 +114,8 @@ function fail(message: string): never {
 }
 function positive(name: string, text: string, integer = true): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) fail(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    fail(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(text)}`);
   return n;
 }
 function nonNegative(name: string, text: string): number {
@@ -111,13 +124,19 @@ function nonNegative(name: string, text: string): number {
   return n;
 }
 function list<T extends string>(name: string, text: string, allowed: readonly T[]): T[] {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = items.filter((i) => !(allowed as readonly string[]).includes(i));
   if (items.length === 0 || bad.length > 0) fail(`--${name}: unknown ${bad.join(', ') || '(empty)'}; choose from ${allowed.join(', ')}`);
   return [...new Set(items)] as T[];
 }
 function numbers(name: string, text: string): number[] {
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) fail(`--${name}: empty list`);
   return [...new Set(items.map((item) => positive(name, item)))].sort((a, b) => a - b);
 }
@@ -176,7 +195,10 @@ function say(text: string): void {
 // ------------------------------------------------------------------ lifecycle
 
 const startedAt = new Date();
-const stamp = startedAt.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+const stamp = startedAt
+  .toISOString()
+  .replace(/[:]/g, '-')
+  .replace(/\.\d+Z$/, 'Z');
 const outDir = resolve(opts.out);
 const profileDir = join(outDir, `${stamp}-proxy-profile`);
 let ensemble: LocalEnsemble | undefined;
@@ -201,7 +223,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 function haproxyVersion(binary: string): string {
   try {
-    return execFileSync(binary, ['-v'], { encoding: 'utf8' }).split('\n')[0]!.replace(/ - https?:.*$/, '');
+    return execFileSync(binary, ['-v'], { encoding: 'utf8' })
+      .split('\n')[0]!
+      .replace(/ - https?:.*$/, '');
   } catch {
     return 'haproxy (version unknown)';
   }
@@ -218,7 +242,10 @@ function gitState(): string {
   if (opts['proxy-cli'] !== undefined) return `zookeeper-proxy from ${resolve(opts['proxy-cli'])}`;
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: import.meta.dirname, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'protocol'], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8' })
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'protocol'], {
+      cwd: join(import.meta.dirname, '..'),
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean).length;
     return `git ${head}${dirty > 0 ? ` + ${dirty} uncommitted change(s) in src/ or protocol/` : ''}`;
@@ -241,7 +268,9 @@ function describeCase(c: BenchCase): string {
     return `${c.name}: ${c.sessions.toLocaleString('en-US')} watchers, ${c.rounds} change(s)`;
   }
   const load = `${c.sessions.toLocaleString('en-US')} session(s) x ${c.inflight} in flight${c.tenants > 1 ? ` over ${c.tenants} tenants` : ''}`;
-  const window = c.count ? `${c.count.warmup} warm-up + ${c.count.measured} measured requests` : `${c.warmupMs / 1000} s warm-up + ${c.durationMs / 1000} s measured, ${c.generators} generator process(es)`;
+  const window = c.count
+    ? `${c.count.warmup} warm-up + ${c.count.measured} measured requests`
+    : `${c.warmupMs / 1000} s warm-up + ${c.durationMs / 1000} s measured, ${c.generators} generator process(es)`;
   return `${c.name}: [${c.mix.join(', ')}], ${load}, ${window}`;
 }
 
@@ -310,7 +339,9 @@ async function main(): Promise<number> {
       const label = `pre-warm ${target.name.padEnd(9)}`;
       const r = await runCase(target, prewarm!, 0, ctx(label));
       prewarmErrors += r.errorCount;
-      say(`${label} ${Math.round(r.rate).toLocaleString('en-US').padStart(7)} req/s (discarded)${r.errorCount > 0 ? `  ${r.errorCount} ERRORS: ${r.errors[0]}` : ''}`);
+      say(
+        `${label} ${Math.round(r.rate).toLocaleString('en-US').padStart(7)} req/s (discarded)${r.errorCount > 0 ? `  ${r.errorCount} ERRORS: ${r.errors[0]}` : ''}`,
+      );
     }
   }
   const totalRuns = rounds * cases.length * ordered.length;
@@ -325,8 +356,18 @@ async function main(): Promise<number> {
         const result = await runCase(target, c, round, ctx(label));
         results.push(result);
         const l = result.latency;
-        const unit = c.workload === 'idle' ? 'sessions held' : c.workload === 'connstorm' ? 'sessions/s' : c.workload === 'watchstorm' ? 'notifications/s' : 'req/s';
-        const middle = target.kind === 'direct' ? '' : ` middle ${result.cpu.cores['middle']!.toFixed(2)} cores${result.middleRss.peak ? ` ${(result.middleRss.peak / 2 ** 20).toFixed(0)} MiB` : ''},`;
+        const unit =
+          c.workload === 'idle'
+            ? 'sessions held'
+            : c.workload === 'connstorm'
+              ? 'sessions/s'
+              : c.workload === 'watchstorm'
+                ? 'notifications/s'
+                : 'req/s';
+        const middle =
+          target.kind === 'direct'
+            ? ''
+            : ` middle ${result.cpu.cores['middle']!.toFixed(2)} cores${result.middleRss.peak ? ` ${(result.middleRss.peak / 2 ** 20).toFixed(0)} MiB` : ''},`;
         say(
           `${label} ${Math.round(result.rate).toLocaleString('en-US').padStart(7)} ${unit}  p50 ${l.p50.toFixed(0)} µs  p99 ${l.p99.toFixed(0)} µs  max ${l.max.toFixed(0)} µs  ` +
             `(generator ${result.cpu.cores['generator']!.toFixed(2)} cores,${middle} zk ${result.cpu.cores['zookeeper']!.toFixed(2)}, other ${result.cpu.otherCores.toFixed(2)})` +
@@ -342,12 +383,24 @@ async function main(): Promise<number> {
   const errorCount = results.reduce((s, r) => s + r.errorCount, 0) + prewarmErrors;
   if (prewarmErrors > 0) notes.push(`${prewarmErrors} request error(s) during the pre-warm phase.`);
   const realLog = proxyLog.filter((line) => !line.includes('tenant root had another ACL'));
-  if (proxyLog.length > realLog.length) notes.push(`zookeeper-proxy corrected tenant root ACLs ${proxyLog.length - realLog.length} time(s): the benchmark creates the tenant roots itself (open ACL) so that direct and haproxy clients read the same znodes.`);
-  if (realLog.length > 0) notes.push(`zookeeper-proxy logged ${realLog.length} other warning/error line(s), first: \`${realLog[0]!.slice(0, 300)}\``);
-  notes.push("Closed-loop load: latency under saturation is mostly queueing (Little's law: in flight / throughput), not coordinated-omission-corrected.");
-  notes.push("Latency is measured in the load generator's event loop (write → data event), so it includes the generator's own scheduling on this 2-core box.");
-  notes.push('The ZooKeeper members are LocalEnsemble JVMs, tuned for start-up (C1 only, SerialGC): they cost more CPU per request than a production ensemble.');
-  notes.push('Idle sessions: direct and haproxy rows show the RSS of haproxy (direct: nothing in the middle); the ZooKeeper JVMs hold the sessions in every case.');
+  if (proxyLog.length > realLog.length)
+    notes.push(
+      `zookeeper-proxy corrected tenant root ACLs ${proxyLog.length - realLog.length} time(s): the benchmark creates the tenant roots itself (open ACL) so that direct and haproxy clients read the same znodes.`,
+    );
+  if (realLog.length > 0)
+    notes.push(`zookeeper-proxy logged ${realLog.length} other warning/error line(s), first: \`${realLog[0]!.slice(0, 300)}\``);
+  notes.push(
+    "Closed-loop load: latency under saturation is mostly queueing (Little's law: in flight / throughput), not coordinated-omission-corrected.",
+  );
+  notes.push(
+    "Latency is measured in the load generator's event loop (write → data event), so it includes the generator's own scheduling on this 2-core box.",
+  );
+  notes.push(
+    'The ZooKeeper members are LocalEnsemble JVMs, tuned for start-up (C1 only, SerialGC): they cost more CPU per request than a production ensemble.',
+  );
+  notes.push(
+    'Idle sessions: direct and haproxy rows show the RSS of haproxy (direct: nothing in the middle); the ZooKeeper JVMs hold the sessions in every case.',
+  );
   if (opts.profile) notes.push('proxy-1w ran under --cpu-prof: its numbers in this run include profiler overhead.');
   if (haproxyConfig) notes.push(`haproxy config:\n\n\`\`\`\n${haproxyConfig.trim()}\n\`\`\``);
 
@@ -392,7 +445,9 @@ async function main(): Promise<number> {
     say(`wrote ${relative(process.cwd(), md)} and ${relative(process.cwd(), svg)}`);
   }
   const missed = verdicts(input).filter((v) => v.pass === false).length;
-  say(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${results.length} runs, ${errorCount} request errors, ${missed} target(s) missed`);
+  say(
+    `done in ${((performance.now() - t0) / 1000).toFixed(0)} s: ${results.length} runs, ${errorCount} request errors, ${missed} target(s) missed`,
+  );
   return errorCount > 0 ? 1 : 0;
 }
 

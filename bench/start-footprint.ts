@@ -20,7 +20,10 @@ if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js miss
 const dir = mkdtempSync(join(tmpdir(), 'zkp-start-'));
 const config = join(dir, 'proxy.yaml');
 // An unreachable ensemble: the proxy starts and listens anyway (start-up with the ensemble down).
-writeFileSync(config, 'ensemble: 127.0.0.1:9\nsecurity: {secret: start-footprint-secret}\ntenants:\n  - {name: demo, listeners: ["127.0.0.1:0"]}\nadmin: {listen: "127.0.0.1:0"}\n');
+writeFileSync(
+  config,
+  'ensemble: 127.0.0.1:9\nsecurity: {secret: start-footprint-secret}\ntenants:\n  - {name: demo, listeners: ["127.0.0.1:0"]}\nadmin: {listen: "127.0.0.1:0"}\n',
+);
 
 const variants = {
   sources: [join(ROOT, 'src', 'cli.ts')],
@@ -29,7 +32,9 @@ const variants = {
 
 async function once(args: readonly string[]): Promise<{ startMs: number; rssMiB: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, [...args, 'serve', '--config', config, '--workers', '1', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...args, 'serve', '--config', config, '--workers', '1', '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     const startMs = await new Promise<number>((resolve, reject) => {
       let out = '';
@@ -55,7 +60,9 @@ async function once(args: readonly string[]): Promise<{ startMs: number; rssMiB:
 }
 
 const results: Record<keyof typeof variants, { startMs: number; rssMiB: number }[]> = { sources: [], compiled: [] };
-for (let i = 0; i < runs; i++) for (const name of i % 2 === 0 ? (['sources', 'compiled'] as const) : (['compiled', 'sources'] as const)) results[name].push(await once(variants[name]));
+for (let i = 0; i < runs; i++)
+  for (const name of i % 2 === 0 ? (['sources', 'compiled'] as const) : (['compiled', 'sources'] as const))
+    results[name].push(await once(variants[name]));
 rmSync(dir, { recursive: true, force: true });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -66,4 +73,6 @@ for (const name of Object.keys(results) as (keyof typeof variants)[]) {
   console.log(`| ${name} | ${median(r.map((x) => x.startMs)).toFixed(0)} | ${median(r.map((x) => x.rssMiB)).toFixed(1)} | ${r.length} |`);
 }
 const ratio = median(results.compiled.map((x) => x.rssMiB)) / median(results.sources.map((x) => x.rssMiB));
-console.log(`compiled / sources: RSS ${ratio.toFixed(2)}x, start ${(median(results.compiled.map((x) => x.startMs)) / median(results.sources.map((x) => x.startMs))).toFixed(2)}x`);
+console.log(
+  `compiled / sources: RSS ${ratio.toFixed(2)}x, start ${(median(results.compiled.map((x) => x.startMs)) / median(results.sources.map((x) => x.startMs))).toFixed(2)}x`,
+);

@@ -32,7 +32,10 @@ await yargs(hideBin(process.argv))
         .option('admin', { type: 'string', describe: 'admin HTTP listener host:port, or "off" (default 127.0.0.1:9464)' })
         .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error|fatal|silent' })
         .option('drain-ms', { type: 'number', describe: 'SIGTERM drain period in ms (default 10000)' })
-        .option('workers', { type: 'number', describe: 'event loops sharing the listeners (default: one per CPU; limits are split between them)' })
+        .option('workers', {
+          type: 'number',
+          describe: 'event loops sharing the listeners (default: one per CPU; limits are split between them)',
+        })
         // Only so that ZKPROXY_SECRET passes yargs' strict mode: a secret on the command line
         // would show in `ps`, so the flag itself is refused below.
         .option('secret', { type: 'string', hidden: true })
@@ -40,10 +43,19 @@ await yargs(hideBin(process.argv))
         .example('$0 serve --ensemble zk1:2181,zk2:2181,zk3:2181 --tenant acme=0.0.0.0:7451', 'one tenant on the default port'),
     async (args) => {
       if (process.argv.some((arg) => /^--(secret|admin-token)(=|$)/.test(arg))) {
-        process.stderr.write('zookeeper-proxy: pass secrets as environment variables (ZKPROXY_SECRET, ZKPROXY_ADMIN_TOKEN) or files (security.secretFile, admin.tokenFile), never as a flag (it would show in ps)\n');
+        process.stderr.write(
+          'zookeeper-proxy: pass secrets as environment variables (ZKPROXY_SECRET, ZKPROXY_ADMIN_TOKEN) or files (security.secretFile, admin.tokenFile), never as a flag (it would show in ps)\n',
+        );
         process.exit(2);
       }
-      const overrides = { config: args.config, ensemble: args.ensemble, tenant: args.tenant, admin: args.admin, logLevel: args.logLevel, drainMs: args.drainMs };
+      const overrides = {
+        config: args.config,
+        ensemble: args.ensemble,
+        tenant: args.tenant,
+        admin: args.admin,
+        logLevel: args.logLevel,
+        drainMs: args.drainMs,
+      };
       let config: ProxyConfig;
       let raw: Record<string, unknown>;
       try {
@@ -72,7 +84,12 @@ await yargs(hideBin(process.argv))
           process.exit(0);
         }
         const share = cluster.isWorker ? Number(process.env[WORKER_SHARE_ENV] ?? '1') : 1;
-        const proxy = await startProxy(cluster.isWorker ? { ...config, admin: { ...config.admin, listen: null } } : config, log, { raw, ...(args.config ? { readFile: () => rawConfig(overrides) } : {}) }, share);
+        const proxy = await startProxy(
+          cluster.isWorker ? { ...config, admin: { ...config.admin, listen: null } } : config,
+          log,
+          { raw, ...(args.config ? { readFile: () => rawConfig(overrides) } : {}) },
+          share,
+        );
         if (cluster.isWorker) serveWorker(proxy, log);
         else exitOnSignals(proxy, config, log);
         reloadOnSignalAndChange(proxy, args.config, log);
@@ -89,17 +106,25 @@ await yargs(hideBin(process.argv))
     (command) =>
       command
         .option('size', { type: 'number', default: 3, describe: 'ensemble members, 1..5' })
-        .option('port', { type: 'number', default: 7451, describe: 'first demo tenant port (the next one is the second tenant; any free port if taken)' })
+        .option('port', {
+          type: 'number',
+          default: 7451,
+          describe: 'first demo tenant port (the next one is the second tenant; any free port if taken)',
+        })
         .option('admin-port', { type: 'number', default: 9464, describe: 'admin HTTP port (any free port if taken)' })
         .option('log-level', { type: 'string', default: 'info', describe: 'proxy log level (logs go to stderr)' }),
     (args) => runDev({ size: args.size, port: args.port, adminPort: args.adminPort, logLevel: args.logLevel }),
   )
   .command('tenant', 'Tenants: create, update limits, list, delete (controller)', tenantCommands)
-  .command('cluster', 'A tenant\'s Flink cluster: deploy, destroy, status (controller)', clusterCommands)
+  .command('cluster', "A tenant's Flink cluster: deploy, destroy, status (controller)", clusterCommands)
   .command(
     'controller',
     'Run a controller replica: leader election, the reconcile loop, the HTTP API',
-    (command) => withControllerOptions(command).option('http-listen', { type: 'string', describe: 'HTTP API listener host:port, or "off" (overrides controller.http.listen)' }),
+    (command) =>
+      withControllerOptions(command).option('http-listen', {
+        type: 'string',
+        describe: 'HTTP API listener host:port, or "off" (overrides controller.http.listen)',
+      }),
     async (args) => {
       try {
         await runController(settingsFromArgs(args));

@@ -84,8 +84,20 @@ function workload(random: () => number): () => Op {
     ],
     [14, () => ({ opcode: OpCode.create, body: createBody() })],
     [5, () => ({ opcode: OpCode.create2, body: createBody() })],
-    [2, () => ({ opcode: OpCode.createTTL, body: { path: `/t${pick(['p', 'q'])}`, data: data(), acl: acl(), flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 3_600_000n } })],
-    [1, () => ({ opcode: OpCode.createContainer, body: { path: `/k${pick(['p', 'q'])}`, data: null, acl: acl(), flags: CreateMode.CONTAINER } })],
+    [
+      2,
+      () => ({
+        opcode: OpCode.createTTL,
+        body: { path: `/t${pick(['p', 'q'])}`, data: data(), acl: acl(), flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 3_600_000n },
+      }),
+    ],
+    [
+      1,
+      () => ({
+        opcode: OpCode.createContainer,
+        body: { path: `/k${pick(['p', 'q'])}`, data: null, acl: acl(), flags: CreateMode.CONTAINER },
+      }),
+    ],
     [10, () => ({ opcode: OpCode.setACL, body: { path: anyPath(), acl: acl(), version: version() } })],
     [8, () => ({ opcode: OpCode.getACL, body: { path: anyPath() } })],
     [10, () => ({ opcode: OpCode.getData, body: { path: anyPath(), watch: false } })],
@@ -94,7 +106,10 @@ function workload(random: () => number): () => Op {
     [6, () => ({ opcode: OpCode.getChildren, body: { path: anyPath(), watch: false } })],
     [3, () => ({ opcode: OpCode.getChildren2, body: { path: anyPath(), watch: false } })],
     [3, () => ({ opcode: OpCode.exists, body: { path: anyPath(), watch: false } })],
-    [5, () => ({ opcode: OpCode.multi, body: { ops: { entries: [...Array.from({ length: 1 + Math.floor(random() * 3) }, subOp), end] } } })],
+    [
+      5,
+      () => ({ opcode: OpCode.multi, body: { ops: { entries: [...Array.from({ length: 1 + Math.floor(random() * 3) }, subOp), end] } } }),
+    ],
   ];
   const total = generators.reduce((sum, [weight]) => sum + weight, 0);
   return () => {
@@ -142,7 +157,8 @@ async function directSide(port: number): Promise<Side> {
   const sessions = await Promise.all(SESSION_CREDENTIALS.map((users) => authenticated(port, users)));
   return {
     sessions,
-    send: async (op) => unchrootReply(DIRECT_ROOT, op.opcode, await sessions[op.session]!.request(op.opcode, chrootRequest(DIRECT_ROOT, op.opcode, op.body))),
+    send: async (op) =>
+      unchrootReply(DIRECT_ROOT, op.opcode, await sessions[op.session]!.request(op.opcode, chrootRequest(DIRECT_ROOT, op.opcode, op.body))),
   };
 }
 
@@ -169,7 +185,9 @@ describe(`ACL differential: sessions of one tenant with different credentials, d
         if (op.opcode === OpCode.getACL && a.err === ErrorCode.OK) aclsShown++;
       }
     } finally {
-      const summary = errorsBySession.map((seen, session) => `s${session}[${[...seen].map(([code, count]) => `${code}:${count}`).join(' ')}]`).join(' ');
+      const summary = errorsBySession
+        .map((seen, session) => `s${session}[${[...seen].map(([code, count]) => `${code}:${count}`).join(' ')}]`)
+        .join(' ');
       console.log(`ACL differential: ${i} ops compared (seed ${SEED}); error codes per session ${summary}; ${aclsShown} ACLs read`);
       await Promise.all([...direct.sessions, ...proxied.sessions].map((session) => session.close()));
     }

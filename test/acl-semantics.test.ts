@@ -35,7 +35,9 @@ async function connect(port: number, ...identities: { user: string; password: st
 const through = (tenant: string, ...identities: { user: string; password: string }[]) => connect(env.proxy.port(tenant), ...identities);
 
 /** Sessions that talk to the ensemble directly under a fresh client-side chroot: ZooKeeper's own answers. */
-async function directChroot(): Promise<(...identities: { user: string; password: string }[]) => Promise<(opcode: number, body?: RecordValue) => Promise<Reply>>> {
+async function directChroot(): Promise<
+  (...identities: { user: string; password: string }[]) => Promise<(opcode: number, body?: RecordValue) => Promise<Reply>>
+> {
   const root = `/direct-${++directRootCount}`;
   await env.tree.client.call(OpCode.create, { path: root, data: null, acl: OPEN, flags: 0 });
   return async (...identities) => {
@@ -50,7 +52,14 @@ const proxied = async (tenant: string, ...identities: { user: string; password: 
 };
 
 function multi(...ops: [number, RecordValue][]): RecordValue {
-  return { ops: { entries: [...ops.map(([type, body]) => ({ header: { type, done: false, err: -1 }, body })), { header: { type: -1, done: true, err: -1 }, body: undefined }] } };
+  return {
+    ops: {
+      entries: [
+        ...ops.map(([type, body]) => ({ header: { type, done: false, err: -1 }, body })),
+        { header: { type: -1, done: true, err: -1 }, body: undefined },
+      ],
+    },
+  };
 }
 
 describe('ACLs ZooKeeper refuses are refused alike', () => {
@@ -64,7 +73,13 @@ describe('ACLs ZooKeeper refuses are refused alike', () => {
       [OpCode.create2, { path: '/empty', data: null, acl: [], flags: 0 }],
       [OpCode.createTTL, { path: '/empty', data: null, acl: [], flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n }],
       [OpCode.createContainer, { path: '/empty', data: null, acl: [], flags: CreateMode.CONTAINER }],
-      [OpCode.multi, multi([OpCode.setData, { path: '/empty-target', data: Buffer.from('x'), version: -1 }], [OpCode.create, { path: '/empty', data: null, acl: [], flags: 0 }])],
+      [
+        OpCode.multi,
+        multi(
+          [OpCode.setData, { path: '/empty-target', data: Buffer.from('x'), version: -1 }],
+          [OpCode.create, { path: '/empty', data: null, acl: [], flags: 0 }],
+        ),
+      ],
       [OpCode.getACL, { path: '/empty-target' }],
       [OpCode.exists, { path: '/empty', watch: false }],
     ];
@@ -93,17 +108,19 @@ describe('ACLs ZooKeeper refuses are refused alike', () => {
     }
   });
 
-  it('ip entries are refused with INVALIDACL: behind the proxy the ensemble would see the proxy\'s address, not the client\'s', async () => {
+  it("ip entries are refused with INVALIDACL: behind the proxy the ensemble would see the proxy's address, not the client's", async () => {
     const client = await through('alpha');
     const ip = [{ perms: Perms.ALL, id: { scheme: 'ip', id: '127.0.0.1' } }];
     expect((await client.request(OpCode.create, { path: '/ip', data: null, acl: ip, flags: 0 })).err).toBe(ErrorCode.INVALIDACL);
-    expect((await client.request(OpCode.create, { path: '/ip', data: null, acl: [...OPEN, ...ip], flags: 0 })).err).toBe(ErrorCode.INVALIDACL);
+    expect((await client.request(OpCode.create, { path: '/ip', data: null, acl: [...OPEN, ...ip], flags: 0 })).err).toBe(
+      ErrorCode.INVALIDACL,
+    );
     expect(await env.tree.exists('/tenants/alpha/ip')).toBe(false);
   });
 });
 
 describe('identities inside a tenant mean exactly those identities', () => {
-  it('a node created with CREATOR_ALL_ACL by a digest session refuses the tenant\'s sessions without those credentials (NOAUTH for every permission), as ZooKeeper does', async () => {
+  it("a node created with CREATOR_ALL_ACL by a digest session refuses the tenant's sessions without those credentials (NOAUTH for every permission), as ZooKeeper does", async () => {
     const direct = await directChroot();
     const [directOwner, directOther, directAgain] = await Promise.all([direct(BOB), direct(), direct(BOB)]);
     const [owner, other, again] = await Promise.all([proxied('alpha', BOB), proxied('alpha'), proxied('alpha', BOB)]);
@@ -141,7 +158,9 @@ describe('identities inside a tenant mean exactly those identities', () => {
       expect(actual.err).toBe(ErrorCode.OK);
       expect(replyShape(actual)).toEqual(replyShape(expected));
     }
-    expect((await again(OpCode.getACL, { path: '/creator' })).body!.acl).toEqual([{ perms: Perms.ALL, id: { scheme: 'digest', id: bobId } }]);
+    expect((await again(OpCode.getACL, { path: '/creator' })).body!.acl).toEqual([
+      { perms: Perms.ALL, id: { scheme: 'digest', id: bobId } },
+    ]);
     // On the ensemble: bob and the platform admin, not the tenant identity (which every session of the tenant carries).
     expect(await env.tree.acl('/tenants/alpha/creator')).toEqual([
       { perms: Perms.ALL, id: { scheme: 'digest', id: bobId } },
@@ -164,7 +183,13 @@ describe('identities inside a tenant mean exactly those identities', () => {
       [OpCode.getACL, (node) => ({ path: node })],
     ];
     const refusedByPermission: Record<string, number[]> = {};
-    for (const [name, withheld] of Object.entries({ READ: Perms.READ, WRITE: Perms.WRITE, CREATE: Perms.CREATE, DELETE: Perms.DELETE, ADMIN: Perms.ADMIN })) {
+    for (const [name, withheld] of Object.entries({
+      READ: Perms.READ,
+      WRITE: Perms.WRITE,
+      CREATE: Perms.CREATE,
+      DELETE: Perms.DELETE,
+      ADMIN: Perms.ADMIN,
+    })) {
       const node = `/withheld-${name}`;
       for (const [opcode, body] of [
         [OpCode.create, { path: node, data: null, acl: [world(Perms.ALL & ~withheld), bob], flags: 0 }],
@@ -190,22 +215,35 @@ describe('identities inside a tenant mean exactly those identities', () => {
   });
 
   it('addAuth is forwarded and counted per tenant (zkproxy_client_auth_total)', async () => {
-    const count = async (tenant: string) => (await env.proxy.server.metrics.clientAuth.get()).values.find((value) => value.labels.tenant === tenant && value.labels.scheme === 'digest')?.value ?? 0;
+    const count = async (tenant: string) =>
+      (await env.proxy.server.metrics.clientAuth.get()).values.find(
+        (value) => value.labels.tenant === tenant && value.labels.scheme === 'digest',
+      )?.value ?? 0;
     const [alphaBefore, betaBefore] = [await count('alpha'), await count('beta')];
     const client = await through('alpha', BOB, { user: 'carol', password: 'c' });
     expect(await count('alpha')).toBe(alphaBefore + 2);
     expect(await count('beta')).toBe(betaBefore);
     const infos = (await client.call(OpCode.whoAmI)).body!.clientInfo as { authScheme: string; user: string }[];
-    expect(infos.filter((info) => info.authScheme === 'digest').map((info) => info.user).sort()).toEqual(['bob', 'carol']);
+    expect(
+      infos
+        .filter((info) => info.authScheme === 'digest')
+        .map((info) => info.user)
+        .sort(),
+    ).toEqual(['bob', 'carol']);
   });
 });
 
 describe('between tenants the ensemble still separates', () => {
-  it('beta, directly on the ensemble with its real identity, gets NOAUTH on alpha\'s world-open, creator and digest-only nodes; world-open inside alpha is not world-open on the ensemble', async () => {
+  it("beta, directly on the ensemble with its real identity, gets NOAUTH on alpha's world-open, creator and digest-only nodes; world-open inside alpha is not world-open on the ensemble", async () => {
     const owner = await through('alpha', BOB);
     await owner.call(OpCode.create, { path: '/sep-open', data: Buffer.from('o'), acl: OPEN, flags: 0 });
     await owner.call(OpCode.create, { path: '/sep-creator', data: Buffer.from('c'), acl: CREATOR_ALL, flags: 0 });
-    await owner.call(OpCode.create, { path: '/sep-bob-read', data: Buffer.from('r'), acl: [{ perms: Perms.READ, id: { scheme: 'digest', id: bobId } }], flags: 0 });
+    await owner.call(OpCode.create, {
+      path: '/sep-bob-read',
+      data: Buffer.from('r'),
+      acl: [{ perms: Perms.READ, id: { scheme: 'digest', id: bobId } }],
+      flags: 0,
+    });
     const asBeta = await connect(env.ensemble.member(1).clientPort, beta);
     const anonymous = await connect(env.ensemble.member(1).clientPort);
     for (const node of ['/sep-open', '/sep-creator', '/sep-bob-read']) {
@@ -232,8 +270,14 @@ describe('upgrade: nodes written under the previous mapping', () => {
    * are the ACLs the previous proxy stored, written here as it wrote them.
    */
   const previous = {
-    open: [{ perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } }, { perms: Perms.ALL, id: { scheme: 'digest', id: adminId } }],
-    readOnly: [{ perms: Perms.READ, id: { scheme: 'digest', id: alpha.id } }, { perms: Perms.ALL, id: { scheme: 'digest', id: adminId } }],
+    open: [
+      { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
+      { perms: Perms.ALL, id: { scheme: 'digest', id: adminId } },
+    ],
+    readOnly: [
+      { perms: Perms.READ, id: { scheme: 'digest', id: alpha.id } },
+      { perms: Perms.ALL, id: { scheme: 'digest', id: adminId } },
+    ],
     creatorByBob: [
       { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
       { perms: Perms.ALL, id: { scheme: 'digest', id: bobId } },
@@ -250,12 +294,21 @@ describe('upgrade: nodes written under the previous mapping', () => {
     const withBob = await through('alpha', BOB);
     expect((await plain.call(OpCode.getACL, { path: '/legacy-open' })).body!.acl).toEqual(OPEN);
     expect((await plain.call(OpCode.getACL, { path: '/legacy-readOnly' })).body!.acl).toEqual([world(Perms.READ)]);
-    expect((await withBob.call(OpCode.getACL, { path: '/legacy-creatorByBob' })).body!.acl).toEqual([world(Perms.ALL), { perms: Perms.ALL, id: { scheme: 'digest', id: bobId } }]);
+    expect((await withBob.call(OpCode.getACL, { path: '/legacy-creatorByBob' })).body!.acl).toEqual([
+      world(Perms.ALL),
+      { perms: Perms.ALL, id: { scheme: 'digest', id: bobId } },
+    ]);
     // The same access as before the upgrade: the tenant identity's entries still count for every session of the tenant.
     for (const client of [plain, withBob]) {
-      expect((await client.call(OpCode.getData, { path: '/legacy-creatorByBob', watch: false })).body!.data).toEqual(Buffer.from('creatorByBob'));
-      expect((await client.request(OpCode.setData, { path: '/legacy-open', data: Buffer.from('new'), version: -1 })).err).toBe(ErrorCode.OK);
-      expect((await client.request(OpCode.setData, { path: '/legacy-readOnly', data: Buffer.from('new'), version: -1 })).err).toBe(ErrorCode.NOAUTH);
+      expect((await client.call(OpCode.getData, { path: '/legacy-creatorByBob', watch: false })).body!.data).toEqual(
+        Buffer.from('creatorByBob'),
+      );
+      expect((await client.request(OpCode.setData, { path: '/legacy-open', data: Buffer.from('new'), version: -1 })).err).toBe(
+        ErrorCode.OK,
+      );
+      expect((await client.request(OpCode.setData, { path: '/legacy-readOnly', data: Buffer.from('new'), version: -1 })).err).toBe(
+        ErrorCode.NOAUTH,
+      );
     }
     // Re-setting the ACL through the new proxy stores the new mapping: the node is bob's alone.
     await withBob.call(OpCode.setACL, { path: '/legacy-creatorByBob', acl: CREATOR_ALL, version: -1 });
@@ -282,7 +335,10 @@ describe('the tenant root', () => {
     const second = await startInProcessProxy(env.ensemble.connectString(), [{ name: 'rooted' }, { name: 'handmade' }]);
     try {
       const plain = await connect(second.port('rooted'));
-      expect((await plain.call(OpCode.getACL, { path: '/' })).body!.acl).toEqual([{ perms: Perms.ALL, id: { scheme: 'digest', id: 'bob:x' } }, world(Perms.READ)]);
+      expect((await plain.call(OpCode.getACL, { path: '/' })).body!.acl).toEqual([
+        { perms: Perms.ALL, id: { scheme: 'digest', id: 'bob:x' } },
+        world(Perms.READ),
+      ]);
       expect((await plain.request(OpCode.create, { path: '/not-bob', data: null, acl: OPEN, flags: 0 })).err).toBe(ErrorCode.NOAUTH);
       const handmade = tenantSecrets(Buffer.from(TEST_SECRET), 'handmade').identity;
       await connect(second.port('handmade'));

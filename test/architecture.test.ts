@@ -82,7 +82,8 @@ describe('architecture', () => {
 
   it('protocol/ imports nothing from src/', () => {
     for (const file of sources(join(ROOT, 'protocol', 'src'))) {
-      for (const spec of importsOf(file)) expect(resolve(dirname(file), spec).startsWith(join(ROOT, 'src')), `${relative(ROOT, file)} imports ${spec}`).toBe(false);
+      for (const spec of importsOf(file))
+        expect(resolve(dirname(file), spec).startsWith(join(ROOT, 'src')), `${relative(ROOT, file)} imports ${spec}`).toBe(false);
     }
   });
 });

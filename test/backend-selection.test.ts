@@ -55,7 +55,11 @@ describe('a read-only member (quorum lost, readonlymode.enabled)', () => {
   let ensemble: LocalEnsemble;
   let proxy: InProcessProxy;
   beforeAll(async () => {
-    ensemble = await LocalEnsemble.start({ size: 3, systemProperties: { 'readonlymode.enabled': 'true' }, serverProperties: { localSessionsEnabled: 'true', localSessionsUpgradingEnabled: 'true' } });
+    ensemble = await LocalEnsemble.start({
+      size: 3,
+      systemProperties: { 'readonlymode.enabled': 'true' },
+      serverProperties: { localSessionsEnabled: 'true', localSessionsUpgradingEnabled: 'true' },
+    });
     proxy = await startInProcessProxy(ensemble.connectString(), [{ name: 'alpha' }]);
     // Create the tenant root while there is a quorum.
     const first = await JuteClient.connect({ port: proxy.port('alpha') });
@@ -92,7 +96,9 @@ describe('a read-only member (quorum lost, readonlymode.enabled)', () => {
   }, 60_000);
 
   it('refuses (closes) a client that does not accept read-only sessions, as ZooKeeper does', async () => {
-    await expect(JuteClient.connect({ port: proxy.port('alpha'), canBeReadOnly: false, connectTimeoutMs: 8_000 })).rejects.toBeInstanceOf(ConnectionLostError);
+    await expect(JuteClient.connect({ port: proxy.port('alpha'), canBeReadOnly: false, connectTimeoutMs: 8_000 })).rejects.toBeInstanceOf(
+      ConnectionLostError,
+    );
   }, 30_000);
 });
 
@@ -117,7 +123,11 @@ describe('a member that stops answering (SIGSTOP)', () => {
       client.ping().catch(() => {}); // never answered: the member is stopped
       await new Promise((resolve) => setTimeout(resolve, (client.sessionTimeoutMs * 2) / 3));
       client.destroy('read timeout, as ZooKeeper clients do');
-      await waitFor('the member is marked silent', async () => (await metric(proxy, `zkproxy_backend_silent_total{member="${member.key}"}`)) === 1, 10_000);
+      await waitFor(
+        'the member is marked silent',
+        async () => (await metric(proxy, `zkproxy_backend_silent_total{member="${member.key}"}`)) === 1,
+        10_000,
+      );
       expect(member.avoidUntil).toBeGreaterThan(Date.now());
     } finally {
       ensemble.resume(1);

@@ -18,9 +18,50 @@ it('runs every workload against direct, haproxy and the proxy with 1 and 2 worke
     process.execPath,
     [
       join(import.meta.dirname, '..', 'bench', 'run.ts'),
-      ...['--ensemble-size', '1', '--targets', 'direct,haproxy,proxy-1w,proxy-all', '--workers', '2', '--prewarm', '0', '--duration', '0.5', '--warmup', '0.2'],
-      ...['--sessions', '4', '--inflight', '4', '--requests', '100', '--warmup-requests', '10', '--curve', '1,8', '--tenants', '1,3', '--tenant-sessions', '6'],
-      ...['--idle-sessions', '50', '--idle-hold', '0.5', '--storm-concurrency', '4', '--storm-duration', '0.5', '--watchers', '20', '--watch-rounds', '2'],
+      ...[
+        '--ensemble-size',
+        '1',
+        '--targets',
+        'direct,haproxy,proxy-1w,proxy-all',
+        '--workers',
+        '2',
+        '--prewarm',
+        '0',
+        '--duration',
+        '0.5',
+        '--warmup',
+        '0.2',
+      ],
+      ...[
+        '--sessions',
+        '4',
+        '--inflight',
+        '4',
+        '--requests',
+        '100',
+        '--warmup-requests',
+        '10',
+        '--curve',
+        '1,8',
+        '--tenants',
+        '1,3',
+        '--tenant-sessions',
+        '6',
+      ],
+      ...[
+        '--idle-sessions',
+        '50',
+        '--idle-hold',
+        '0.5',
+        '--storm-concurrency',
+        '4',
+        '--storm-duration',
+        '0.5',
+        '--watchers',
+        '20',
+        '--watch-rounds',
+        '2',
+      ],
       ...['--out', out],
     ],
     { timeoutMs: 280_000 },
@@ -38,7 +79,10 @@ it('runs every workload against direct, haproxy and the proxy with 1 and 2 worke
   expect(report).toContain('| errors in all runs | all | 0 | 0 | PASS |');
   // 10 workloads, 2 curve points and 2 tenant counts: 12 cases x 4 targets, one round.
   const targets = ['direct', 'haproxy', 'proxy-1w', 'proxy-all'];
-  const perRound = report.split('## Per round')[1]!.split('\n').filter((line) => /^\| 1 \| /.test(line));
+  const perRound = report
+    .split('## Per round')[1]!
+    .split('\n')
+    .filter((line) => /^\| 1 \| /.test(line));
   expect(perRound).toHaveLength(12 * targets.length);
   for (const target of targets) expect(perRound.filter((line) => line.includes(`| ${target} |`))).toHaveLength(12);
   const chart = readFileSync(join(out, svg!), 'utf8');

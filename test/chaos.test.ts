@@ -52,58 +52,94 @@ function expectInvariantsKept(result: ScenarioResult, sessionsKept: boolean): vo
 }
 
 describe('chaos: ensemble faults', () => {
-  it('1. kill -9 of the ensemble leader during load: a new quorum, leaders act again, no session lost, every acknowledged write kept', async () => {
-    await run('leader-kill');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '1. kill -9 of the ensemble leader during load: a new quorum, leaders act again, no session lost, every acknowledged write kept',
+    async () => {
+      await run('leader-kill');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('2. a follower SIGSTOPped longer than the session timeout: leaders act again, no session lost before its timeout, every acknowledged write kept', async () => {
-    await run('follower-pause');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '2. a follower SIGSTOPped longer than the session timeout: leaders act again, no session lost before its timeout, every acknowledged write kept',
+    async () => {
+      await run('follower-pause');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('5. the whole ensemble restarted (quorum loss): leaders act again, no session lost before its timeout, every acknowledged write kept', async () => {
-    await run('ensemble-restart');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '5. the whole ensemble restarted (quorum loss): leaders act again, no session lost before its timeout, every acknowledged write kept',
+    async () => {
+      await run('ensemble-restart');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });
 
 describe('chaos: proxy replicas', () => {
-  it("3. kill -9 of the replica carrying the leader's session: sessions resume through the other replica", async () => {
-    await run('proxy-kill');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    "3. kill -9 of the replica carrying the leader's session: sessions resume through the other replica",
+    async () => {
+      await run('proxy-kill');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('4. rolling restart of both replicas (SIGTERM drain): each exits 0, no session lost', async () => {
-    const result = await run('proxy-rolling-restart');
-    expect([result.notes.replica0ExitCode, result.notes.replica1ExitCode]).toEqual(['0', '0']);
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '4. rolling restart of both replicas (SIGTERM drain): each exits 0, no session lost',
+    async () => {
+      const result = await run('proxy-rolling-restart');
+      expect([result.notes.replica0ExitCode, result.notes.replica1ExitCode]).toEqual(['0', '0']);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });
 
 describe('chaos: network faults between the replicas and the ensemble (fault relay)', () => {
-  it('6a. added latency: leaders keep acting, no session lost', async () => {
-    await run('net-latency');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '6a. added latency: leaders keep acting, no session lost',
+    async () => {
+      await run('net-latency');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('6b. connection resets ("loss"): clients resume their sessions, no session lost', async () => {
-    const result = await run('net-loss');
-    expect(result.notes.resets).toBeGreaterThan(0);
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '6b. connection resets ("loss"): clients resume their sessions, no session lost',
+    async () => {
+      const result = await run('net-loss');
+      expect(result.notes.resets).toBeGreaterThan(0);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it("6c. a partition from the member carrying the leader's session, longer than the session timeout: leaders act again, no session lost before its timeout", async () => {
-    await run('net-partition');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    "6c. a partition from the member carrying the leader's session, longer than the session timeout: leaders act again, no session lost before its timeout",
+    async () => {
+      await run('net-partition');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });
 
 describe('chaos: a stalled client', () => {
-  it('7. a client that never reads its replies: others keep normal latency, the proxy bounds its buffers', async () => {
-    const result = await run('stalled-client');
-    const notes = result.notes as Record<string, number>;
-    expect(notes.probeErrors).toBe(0);
-    expect(notes.probeSamples).toBeGreaterThan(20);
-    // Normal latency, generously: the typical request is as fast as before; the worst ones wait
-    // behind the ensemble serving the stalled client's first reads and a loaded machine's
-    // hiccups (a few hundred ms), whereas a stalled proxy would hold them for the whole 5 s.
-    expect(notes.duringP50Ms).toBeLessThan(Math.max(50, notes.baselineP50Ms! * 5));
-    expect(notes.duringP99Ms).toBeLessThan(1_500);
-    // Tens of MB of replies were asked for; the proxy holds a small, bounded part of them.
-    expect(notes.stalledRepliesDemandedBytes).toBeGreaterThan(40 * 1024 * 1024);
-    expect(notes.proxyBufferedBytesMax).toBeLessThan(4 * 1024 * 1024);
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    '7. a client that never reads its replies: others keep normal latency, the proxy bounds its buffers',
+    async () => {
+      const result = await run('stalled-client');
+      const notes = result.notes as Record<string, number>;
+      expect(notes.probeErrors).toBe(0);
+      expect(notes.probeSamples).toBeGreaterThan(20);
+      // Normal latency, generously: the typical request is as fast as before; the worst ones wait
+      // behind the ensemble serving the stalled client's first reads and a loaded machine's
+      // hiccups (a few hundred ms), whereas a stalled proxy would hold them for the whole 5 s.
+      expect(notes.duringP50Ms).toBeLessThan(Math.max(50, notes.baselineP50Ms! * 5));
+      expect(notes.duringP99Ms).toBeLessThan(1_500);
+      // Tens of MB of replies were asked for; the proxy holds a small, bounded part of them.
+      expect(notes.stalledRepliesDemandedBytes).toBeGreaterThan(40 * 1024 * 1024);
+      expect(notes.proxyBufferedBytesMax).toBeLessThan(4 * 1024 * 1024);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });

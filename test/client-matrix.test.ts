@@ -189,7 +189,14 @@ describe('ZooKeeper Java clients through two proxy replicas', () => {
     // javac against the 3.4 API and up: the driver is one source for every version.
     if (!compiled.has(version)) {
       const release = needsLegacyJava(version) ? LEGACY_JAVA_RELEASE : undefined;
-      compiled.set(version, compileJava(['ZkClientMatrix.java', 'Json.java'].map((file) => join(CLIENTS_DIR, file)), mavenClasspath(`zookeeper-${version}`), release));
+      compiled.set(
+        version,
+        compileJava(
+          ['ZkClientMatrix.java', 'Json.java'].map((file) => join(CLIENTS_DIR, file)),
+          mavenClasspath(`zookeeper-${version}`),
+          release,
+        ),
+      );
     }
     return compiled.get(version)!;
   };
@@ -295,8 +302,14 @@ describe('Apache Curator as Flink shades it (4.2.0 on ZooKeeper 3.4.14, 5.2.0 on
   for (const { curator, zookeeper } of CURATORS.filter((entry) => FULL || entry.inShortForm)) {
     const curator5 = curator.startsWith('5.');
     it(`${curator}: LeaderLatch, TreeCache, SharedCount, transactions, LeaderSelector${curator5 ? ', CuratorCache' : ''}`, async () => {
-      const sources = ['CuratorWorkload.java', 'CuratorRecipes.java', 'Json.java', ...(curator5 ? ['CuratorCacheRecipe.java'] : [])].map((file) => join(CLIENTS_DIR, file));
-      const classes = await compileJava(sources, mavenClasspath(`curator-${curator}`), needsLegacyJava(zookeeper) ? LEGACY_JAVA_RELEASE : undefined);
+      const sources = ['CuratorWorkload.java', 'CuratorRecipes.java', 'Json.java', ...(curator5 ? ['CuratorCacheRecipe.java'] : [])].map(
+        (file) => join(CLIENTS_DIR, file),
+      );
+      const classes = await compileJava(
+        sources,
+        mavenClasspath(`curator-${curator}`),
+        needsLegacyJava(zookeeper) ? LEGACY_JAVA_RELEASE : undefined,
+      );
       try {
         await ensureTwoReplicas();
         const servers = connectString();
@@ -380,7 +393,11 @@ describe('kazoo (Debian 2.8 and the newest from PyPI, 2.11) through two proxy re
       );
       expect(result.kazooVersion).toBe(version);
       // With a quorum behind the proxy, read_only=True still gets a read-write session.
-      expect(result).toMatchObject({ plainConnected: 'CONNECTED', readOnlyCapableConnected: 'CONNECTED', readOnlyCapableClientState: 'CONNECTED' });
+      expect(result).toMatchObject({
+        plainConnected: 'CONNECTED',
+        readOnlyCapableConnected: 'CONNECTED',
+        readOnlyCapableClientState: 'CONNECTED',
+      });
       expectCrud(result, base, { nodeExists: 'NodeExistsError', badVersion: 'BadVersionError', noNode: 'NoNodeError' });
       if (result.hasIncludeData) {
         expect(result.create2Path).toBe(`${base}/c2`);

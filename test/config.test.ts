@@ -13,7 +13,11 @@ const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'zkproxy-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const base = { ensemble: 'zk1:2181,zk2:2181', security: { secret: 'a-secret-of-16-chars' }, tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }] };
+const base = {
+  ensemble: 'zk1:2181,zk2:2181',
+  security: { secret: 'a-secret-of-16-chars' },
+  tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }],
+};
 const problems = (raw: unknown): string => {
   try {
     validateConfig(raw);
@@ -27,7 +31,10 @@ const problems = (raw: unknown): string => {
 describe('configuration validation', () => {
   it('fills defaults: chroot, admin listener, drain, frame size, handshake timeout', () => {
     const config = validateConfig(base);
-    expect(config.ensemble).toEqual([{ host: 'zk1', port: 2181 }, { host: 'zk2', port: 2181 }]);
+    expect(config.ensemble).toEqual([
+      { host: 'zk1', port: 2181 },
+      { host: 'zk2', port: 2181 },
+    ]);
     expect(config.admin.listen).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(config).toMatchObject({ drain: { periodMs: 10_000 }, maxFrameBytes: 1_049_599, client: { handshakeTimeoutMs: 10_000 } });
   });
@@ -39,7 +46,8 @@ describe('configuration validation', () => {
     const defaults = validateConfig(base);
     expect(Object.keys(raw).sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
     expect(raw.limits).toEqual(DEFAULT_LIMITS);
-    for (const key of ['total', 'backend', 'client', 'drain', 'maxFrameBytes', 'ensembleMaxFrameBytes', 'log', 'tlsListeners'] as const) expect(example[key], key).toEqual(defaults[key]);
+    for (const key of ['total', 'backend', 'client', 'drain', 'maxFrameBytes', 'ensembleMaxFrameBytes', 'log', 'tlsListeners'] as const)
+      expect(example[key], key).toEqual(defaults[key]);
     expect(example.security.allowSasl).toBe(defaults.security.allowSasl);
   });
 
@@ -70,31 +78,63 @@ describe('configuration validation', () => {
 
   it('refuses overlapping chroots and invalid ones, and duplicate tenant names', () => {
     expect(
-      problems({ ...base, tenants: [{ name: 'a', listeners: ['0.0.0.0:1'] }, { name: 'b', chroot: '/tenants/a/b', listeners: ['0.0.0.0:2'] }] }),
+      problems({
+        ...base,
+        tenants: [
+          { name: 'a', listeners: ['0.0.0.0:1'] },
+          { name: 'b', chroot: '/tenants/a/b', listeners: ['0.0.0.0:2'] },
+        ],
+      }),
     ).toContain('tenants[1].chroot: chroot /tenants/a/b overlaps /tenants/a of tenant "a"');
     // Prefix but not a path ancestor: allowed (segment-correct).
-    expect(problems({ ...base, tenants: [{ name: 'a', listeners: ['0.0.0.0:1'] }, { name: 'ab', chroot: '/tenants/ab', listeners: ['0.0.0.0:2'] }] })).toBe('');
+    expect(
+      problems({
+        ...base,
+        tenants: [
+          { name: 'a', listeners: ['0.0.0.0:1'] },
+          { name: 'ab', chroot: '/tenants/ab', listeners: ['0.0.0.0:2'] },
+        ],
+      }),
+    ).toBe('');
     expect(problems({ ...base, tenants: [{ name: 'a', chroot: '/', listeners: ['0.0.0.0:1'] }] })).toContain('chroot must not be /');
-    expect(problems({ ...base, tenants: [{ name: 'a', chroot: '/t/../x', listeners: ['0.0.0.0:1'] }] })).toContain('relative paths not allowed');
-    expect(problems({ ...base, tenants: [{ name: 'a', listeners: ['0.0.0.0:1'] }, { name: 'a', chroot: '/x', listeners: ['0.0.0.0:2'] }] })).toContain(
-      'duplicate tenant name "a"',
+    expect(problems({ ...base, tenants: [{ name: 'a', chroot: '/t/../x', listeners: ['0.0.0.0:1'] }] })).toContain(
+      'relative paths not allowed',
     );
+    expect(
+      problems({
+        ...base,
+        tenants: [
+          { name: 'a', listeners: ['0.0.0.0:1'] },
+          { name: 'a', chroot: '/x', listeners: ['0.0.0.0:2'] },
+        ],
+      }),
+    ).toContain('duplicate tenant name "a"');
     expect(problems({ ...base, tenants: [{ name: 'Not_DNS', listeners: ['0.0.0.0:1'] }] })).toContain('DNS label');
   });
 
   it('reads the ensemble admin from security.ensembleAdminFile, and names the file when it is unreadable or malformed', () => {
     const file = join(dir, 'ensemble-admin');
     writeFileSync(file, 'platform-admin:s3cret\n');
-    expect(ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toEqual({ user: 'platform-admin', password: 's3cret' });
+    expect(ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toEqual({
+      user: 'platform-admin',
+      password: 's3cret',
+    });
     writeFileSync(file, 'no-colon-here');
-    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toThrow(`security.ensembleAdminFile ${file}: the file must hold "user:password"`);
+    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: file } }))).toThrow(
+      `security.ensembleAdminFile ${file}: the file must hold "user:password"`,
+    );
     const missing = join(dir, 'missing-admin');
-    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: missing } }))).toThrow(`security.ensembleAdminFile ${missing}: ENOENT`);
+    expect(() => ensembleAdmin(validateConfig({ ...base, security: { ...base.security, ensembleAdminFile: missing } }))).toThrow(
+      `security.ensembleAdminFile ${missing}: ENOENT`,
+    );
   });
 
   it('merges a YAML file with flags: --ensemble overrides, --tenant adds tenants or listeners', () => {
     const file = join(dir, 'proxy.yaml');
-    writeFileSync(file, 'ensemble: zk9:2181\nsecurity: { secret: a-secret-of-16-chars }\ntenants:\n  - name: acme\n    listeners: ["0.0.0.0:7451"]\n');
+    writeFileSync(
+      file,
+      'ensemble: zk9:2181\nsecurity: { secret: a-secret-of-16-chars }\ntenants:\n  - name: acme\n    listeners: ["0.0.0.0:7451"]\n',
+    );
     const config = loadConfig({ config: file, ensemble: 'zk1:2181', tenant: ['acme=0.0.0.0:7452', 'globex=0.0.0.0:7453'] });
     expect(config.ensemble).toEqual([{ host: 'zk1', port: 2181 }]);
     expect(config.tenants.map((t) => [t.name, t.listeners.map((l) => l.port)])).toEqual([
@@ -108,7 +148,9 @@ describe('the serve command', () => {
   const cli = join(import.meta.dirname, '..', 'src', 'cli.ts');
 
   it('exits 2 with every problem listed when the configuration is invalid', async () => {
-    const failure = await run(process.execPath, [cli, 'serve', '--ensemble', 'zk1:2181/x', '--tenant', 'Bad=0.0.0.0:70000']).catch((error: { code: number; stderr: string }) => error);
+    const failure = await run(process.execPath, [cli, 'serve', '--ensemble', 'zk1:2181/x', '--tenant', 'Bad=0.0.0.0:70000']).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
     expect('code' in failure && failure.code).toBe(2);
     const stderr = (failure as { stderr: string }).stderr;
     expect(stderr).toContain('ensemble: ensemble "zk1:2181/x" must not carry a chroot suffix');
@@ -123,15 +165,17 @@ describe('the serve command', () => {
     // Only the deliberate ensemble error: the secret was accepted from the environment.
     expect((viaEnv as { stderr: string }).stderr).not.toContain('secret');
     expect((viaEnv as { stderr: string }).stderr).toContain('must not carry a chroot suffix');
-    const viaFlag = await run(process.execPath, [cli, 'serve', '--secret', 'a-secret-of-16-chars']).catch((error: { code: number; stderr: string }) => error);
+    const viaFlag = await run(process.execPath, [cli, 'serve', '--secret', 'a-secret-of-16-chars']).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
     expect((viaFlag as { code: number }).code).toBe(2);
     expect((viaFlag as { stderr: string }).stderr).toContain('never as a flag');
   });
 
   it('reads ZKPROXY_* environment variables like flags', async () => {
-    const failure = await run(process.execPath, [cli, 'serve', '--tenant', 'acme=0.0.0.0:7451'], { env: { ...process.env, ZKPROXY_ENSEMBLE: 'zk1:1/oops' } }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failure = await run(process.execPath, [cli, 'serve', '--tenant', 'acme=0.0.0.0:7451'], {
+      env: { ...process.env, ZKPROXY_ENSEMBLE: 'zk1:1/oops' },
+    }).catch((error: { code: number; stderr: string }) => error);
     expect((failure as { stderr: string }).stderr).toContain('"zk1:1/oops" must not carry a chroot suffix');
   });
 });

@@ -15,7 +15,11 @@ import { ValidationError } from '../src/controller/errors.ts';
 import { checkLimits, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from '../src/controller/spec.ts';
 import { validateKubernetesYaml } from './support/kubernetes-schema.ts';
 
-const settings = validateSettings({ ensemble: '127.0.0.1:2181', security: { secret: 'a-secret-of-16-chars-or-more' }, platform: { domain: 'poc.kpn-dsh.com', zones: ['eu-1', 'eu-2'], defaultZone: 'eu-1' } });
+const settings = validateSettings({
+  ensemble: '127.0.0.1:2181',
+  security: { secret: 'a-secret-of-16-chars-or-more' },
+  platform: { domain: 'poc.kpn-dsh.com', zones: ['eu-1', 'eu-2'], defaultZone: 'eu-1' },
+});
 const zones = settings.platform;
 
 function problems(request: unknown): string[] {
@@ -39,7 +43,12 @@ describe('cluster specification', () => {
   });
 
   it('accepts every field at its minimum', () => {
-    const minimal = { flinkVersion: '1.12', zone: 'eu-2', jobManager: { cpu: 0.3, memoryMb: 1024 }, taskManager: { cpu: 0.3, memoryMb: 1024, instances: 1 } };
+    const minimal = {
+      flinkVersion: '1.12',
+      zone: 'eu-2',
+      jobManager: { cpu: 0.3, memoryMb: 1024 },
+      taskManager: { cpu: 0.3, memoryMb: 1024, instances: 1 },
+    };
     expect(resolveClusterSpec(minimal, zones)).toEqual(minimal);
   });
 
@@ -54,7 +63,15 @@ describe('cluster specification', () => {
   });
 
   it('lists every problem at once', () => {
-    expect(problems({ flinkVersion: '1.14', zone: 'mars', jobManager: { cpu: 0.1, memoryMb: 'lots' }, taskManager: { instances: 1.5, disk: 3 }, replicas: 2 })).toEqual([
+    expect(
+      problems({
+        flinkVersion: '1.14',
+        zone: 'mars',
+        jobManager: { cpu: 0.1, memoryMb: 'lots' },
+        taskManager: { instances: 1.5, disk: 3 },
+        replicas: 2,
+      }),
+    ).toEqual([
       'unknown field "replicas"',
       'flinkVersion "1.14" is not supported (supported: 1.12, 1.15)',
       'zone "mars" is not one of the platform\'s zones (eu-1, eu-2)',
@@ -84,7 +101,10 @@ describe('tenant names and limits', () => {
   const rule = 'tenant names are lower-case letters, digits and dashes, starting and ending with a letter or digit';
   it.each([
     ['Acme', `tenant name "Acme" contains upper-case letters: ${rule}`],
-    ['a'.repeat(47), `tenant name "${'a'.repeat(47)}" is 47 characters long: at most 46 (flink-cluster-ui-<tenant> must fit a 63-character DNS label)`],
+    [
+      'a'.repeat(47),
+      `tenant name "${'a'.repeat(47)}" is 47 characters long: at most 46 (flink-cluster-ui-<tenant> must fit a 63-character DNS label)`,
+    ],
     ['acme/../beta', `tenant name "acme/../beta" contains "/": ${rule}`],
     ['acme.beta', `tenant name "acme.beta" contains ".": ${rule}`],
     ['ac\\me', `tenant name "ac\\\\me" contains "\\\\": ${rule}`],
@@ -101,14 +121,19 @@ describe('tenant names and limits', () => {
     expect(tenantNameProblem('a'.repeat(46))).toBeUndefined();
   });
 
-  it('limits use the proxy\'s keys and rules', () => {
+  it("limits use the proxy's keys and rules", () => {
     expect(checkLimits({ maxZnodes: 1000, maxBytes: 0 })).toEqual({ maxZnodes: 1000, maxBytes: 0 });
     expect(() => checkLimits({ maxZnodes: -1 })).toThrow('limits.maxZnodes: Too small: expected number to be >=0');
     expect(() => checkLimits({ maxZnodez: 1 })).toThrow('limits: Unrecognized key: "maxZnodez"');
   });
 });
 
-const spec = (flinkVersion: '1.12' | '1.15'): ClusterSpec => ({ flinkVersion, zone: 'eu-2', jobManager: { cpu: 0.5, memoryMb: 2048 }, taskManager: { cpu: 1.5, memoryMb: 4096, instances: 3 } });
+const spec = (flinkVersion: '1.12' | '1.15'): ClusterSpec => ({
+  flinkVersion,
+  zone: 'eu-2',
+  jobManager: { cpu: 0.5, memoryMb: 2048 },
+  taskManager: { cpu: 1.5, memoryMb: 4096, instances: 3 },
+});
 
 /** The fixed settings of shared/reference/dsh-flink-service.md, copied from the document. */
 const FIXED_JOBMANAGER = {
@@ -160,7 +185,7 @@ describe.each(['1.12', '1.15'] as const)('rendering Flink %s', (version) => {
     expect(find(all, 'ConfigMap', 'flink-cluster-taskmanager-config').data['flink-conf.yaml']).toBe(rendered.taskManagerConfig);
   });
 
-  it('HA goes through the tenant\'s proxy address; HA storage, checkpoints and savepoints are in the tenant\'s bucket', () => {
+  it("HA goes through the tenant's proxy address; HA storage, checkpoints and savepoints are in the tenant's bucket", () => {
     for (const text of [rendered.jobManagerConfig, rendered.taskManagerConfig]) {
       const conf = parseFlinkConfig(text);
       expect(conf['high-availability.zookeeper.quorum']).toBe('zookeeper-proxy.acme.marathon.mesos:7451');
@@ -179,8 +204,14 @@ describe.each(['1.12', '1.15'] as const)('rendering Flink %s', (version) => {
     const tm = find(all, 'Deployment', 'flink-cluster-taskmanager');
     expect(jm.spec.replicas).toBe(1);
     expect(tm.spec.replicas).toBe(3);
-    expect(jm.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: '500m', memory: '2048Mi' }, limits: { cpu: '500m', memory: '2048Mi' } });
-    expect(tm.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: '1500m', memory: '4096Mi' }, limits: { cpu: '1500m', memory: '4096Mi' } });
+    expect(jm.spec.template.spec.containers[0].resources).toEqual({
+      requests: { cpu: '500m', memory: '2048Mi' },
+      limits: { cpu: '500m', memory: '2048Mi' },
+    });
+    expect(tm.spec.template.spec.containers[0].resources).toEqual({
+      requests: { cpu: '1500m', memory: '4096Mi' },
+      limits: { cpu: '1500m', memory: '4096Mi' },
+    });
     for (const d of [jm, tm]) {
       expect(d.spec.template.spec.nodeSelector).toEqual({ 'topology.kubernetes.io/zone': 'eu-2' });
       expect(d.spec.template.spec.containers[0].image).toBe(`flink:${version}.2-scala_2.12-java11`);
@@ -200,13 +231,29 @@ describe.each(['1.12', '1.15'] as const)('rendering Flink %s', (version) => {
   });
 
   it('destroy removes workloads, Services, Ingress and Flink configuration; the namespace, job volume and bucket configuration are retained', () => {
-    expect(rendered.cluster.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Ingress', 'Service', 'Service']);
-    expect(rendered.retained.map((m) => `${m.kind}/${m.metadata.name}`)).toEqual(['Namespace/acme', 'PersistentVolumeClaim/faas-volume', 'ConfigMap/flink-cluster-bucket']);
+    expect(rendered.cluster.map((m) => m.kind).sort()).toEqual([
+      'ConfigMap',
+      'ConfigMap',
+      'Deployment',
+      'Deployment',
+      'Ingress',
+      'Service',
+      'Service',
+    ]);
+    expect(rendered.retained.map((m) => `${m.kind}/${m.metadata.name}`)).toEqual([
+      'Namespace/acme',
+      'PersistentVolumeClaim/faas-volume',
+      'ConfigMap/flink-cluster-bucket',
+    ]);
   });
 });
 
 it('the proxy address pattern is configurable ({tenant}, {port})', () => {
-  const local = validateSettings({ ensemble: '127.0.0.1:2181', security: { secret: 'a-secret-of-16-chars-or-more' }, platform: { proxyAddress: 'zkp-{tenant}.svc:{port}' } });
+  const local = validateSettings({
+    ensemble: '127.0.0.1:2181',
+    security: { secret: 'a-secret-of-16-chars-or-more' },
+    platform: { proxyAddress: 'zkp-{tenant}.svc:{port}' },
+  });
   const rendered = renderCluster({ tenant: 'acme', spec: spec('1.15'), listenerPort: 7460, platform: local.platform });
   expect(parseFlinkConfig(rendered.jobManagerConfig)['high-availability.zookeeper.quorum']).toBe('zkp-acme.svc:7460');
 });

@@ -65,7 +65,10 @@ afterAll(async () => {
 
 /** `zookeeper-proxy <args> --config <file> -o json` as a child process (asynchronous: the proxy shares this event loop). */
 function cli(...args: string[]): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], { env: { ZKPROXY_SECRET: TEST_SECRET }, timeoutMs: 60_000 });
+  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], {
+    env: { ZKPROXY_SECRET: TEST_SECRET },
+    timeoutMs: 60_000,
+  });
 }
 
 async function cliJson<T = Record<string, any>>(...args: string[]): Promise<T> {
@@ -92,11 +95,20 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     const [port] = await reserveFreePorts(1);
     address = `127.0.0.1:${port}`;
     const created = await cliJson('tenant', 'create', 'acme', '--listener', address, '--limit', 'maxZnodes=5000');
-    expect(created).toMatchObject({ tenant: 'acme', listener: address, chroot: '/tenants/acme', limits: { maxZnodes: 5000 }, reconcile: { converged: true } });
+    expect(created).toMatchObject({
+      tenant: 'acme',
+      listener: address,
+      chroot: '/tenants/acme',
+      limits: { maxZnodes: 5000 },
+      reconcile: { converged: true },
+    });
     expect(await tree.exists('/tenants/acme')).toBe(true);
     expect((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_limits'))!.toString()).toContain('countHardLimit=5000');
     expect(await registryTenants()).toEqual(['acme']);
-    await pollUntil(async () => (served('acme') ? true : undefined), { deadline: Date.now() + 30_000, description: 'the proxy serving acme' });
+    await pollUntil(async () => (served('acme') ? true : undefined), {
+      deadline: Date.now() + 30_000,
+      description: 'the proxy serving acme',
+    });
   });
 
   it('Curator through the proxy writes Flink-like HA state, which lands in /tenants/acme', async () => {
@@ -106,7 +118,12 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
 
   it('cluster deploy renders and applies the cluster; tenant delete is refused while it is deployed', async () => {
     const deployed = await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.15', '--taskmanagers', '3');
-    expect(deployed.cluster.applied).toEqual({ flinkVersion: '1.15', zone: 'default', jobManager: { cpu: 0.3, memoryMb: 1024 }, taskManager: { cpu: 0.3, memoryMb: 3072, instances: 3 } });
+    expect(deployed.cluster.applied).toEqual({
+      flinkVersion: '1.15',
+      zone: 'default',
+      jobManager: { cpu: 0.3, memoryMb: 1024 },
+      taskManager: { cpu: 0.3, memoryMb: 3072, instances: 3 },
+    });
     expect(deployed.cluster.zookeeperAddress).toBe(address);
     expect(deployed.cluster.ui).toBe('https://flink-cluster-ui-acme.poc.example.com');
     const cluster = readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8');
@@ -116,14 +133,25 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
 
     const refused = await cli('tenant', 'delete', 'acme');
     expect(refused.code).toBe(4);
-    expect(refused.stderr.trim()).toBe('zookeeper-proxy: tenant "acme" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy acme)');
+    expect(refused.stderr.trim()).toBe(
+      'zookeeper-proxy: tenant "acme" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy acme)',
+    );
     expect(await registryTenants()).toEqual(['acme']);
   });
 
   it('cluster deploy --dry-run prints what a deploy would apply and records, converges and applies nothing', async () => {
-    const before = { cluster: readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8'), status: await cliJson('cluster', 'status', 'acme') };
+    const before = {
+      cluster: readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8'),
+      status: await cliJson('cluster', 'status', 'acme'),
+    };
     const preview = await cliJson('cluster', 'deploy', 'acme', '--flink-version', '1.12', '--taskmanagers', '5', '--dry-run');
-    expect(preview).toMatchObject({ tenant: 'acme', dryRun: true, listener: address, zookeeperAddress: address, spec: { flinkVersion: '1.12', taskManager: { instances: 5 } } });
+    expect(preview).toMatchObject({
+      tenant: 'acme',
+      dryRun: true,
+      listener: address,
+      zookeeperAddress: address,
+      spec: { flinkVersion: '1.12', taskManager: { instances: 5 } },
+    });
     expect(preview.flinkConfig.jobManager).toContain(`high-availability.zookeeper.quorum: ${address}`);
     expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toBe(before.cluster);
     const after = await cliJson('cluster', 'status', 'acme');
@@ -136,7 +164,10 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
 
   it('cluster status shows what is deployed and the ZooKeeper usage against the quota', async () => {
     const status = await cliJson('cluster', 'status', 'acme');
-    const znodes = (await tree.children('/tenants/acme')) === null ? 0 : Number((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_stats'))!.toString().match(/count=(\d+)/)![1]);
+    const znodes =
+      (await tree.children('/tenants/acme')) === null
+        ? 0
+        : Number((await tree.data('/zookeeper/quota/tenants/acme/zookeeper_stats'))!.toString().match(/count=(\d+)/)![1]);
     expect(status.zookeeper.znodes).toEqual({ used: znodes, limit: 5000 });
     expect(status.zookeeper.znodes.used).toBeGreaterThan(5); // the HA nodes written above
     expect(status.cluster.desired.taskManager.instances).toBe(3);
@@ -167,7 +198,19 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
   it('a refused request changes nothing: bad fields, versions and names', async () => {
     const registryBefore = (await tree.data(REGISTRY))!.toString();
     const clusterBefore = readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8');
-    const bad = await cli('cluster', 'deploy', 'acme', '--flink-version', '1.14', '--jobmanager-cpu', '0.2', '--taskmanager-memory', '1000', '--taskmanagers', '0');
+    const bad = await cli(
+      'cluster',
+      'deploy',
+      'acme',
+      '--flink-version',
+      '1.14',
+      '--jobmanager-cpu',
+      '0.2',
+      '--taskmanager-memory',
+      '1000',
+      '--taskmanagers',
+      '0',
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe(
       [
@@ -204,7 +247,10 @@ describe('from nothing to a tenant with a Flink cluster, and back', () => {
     expect(await registryTenants()).toEqual([]);
     expect(await tree.exists('/tenants/acme')).toBe(false);
     expect(await tree.exists('/zookeeper/quota/tenants/acme')).toBe(false);
-    await pollUntil(async () => (served('acme') ? undefined : true), { deadline: Date.now() + 30_000, description: 'the proxy dropping acme' });
+    await pollUntil(async () => (served('acme') ? undefined : true), {
+      deadline: Date.now() + 30_000,
+      description: 'the proxy dropping acme',
+    });
     expect(await cliJson('tenant', 'list')).toEqual([]);
   });
 });
@@ -220,7 +266,8 @@ async function api(replica: Replica, method: string, path: string, body?: unknow
   return { status: response.status, body: await response.json() };
 }
 
-const health = async (replica: Replica) => (await (await fetch(`${replica.api}/healthz`)).json()) as { leader: boolean; passes: number; converged: number; leaderId: string };
+const health = async (replica: Replica) =>
+  (await (await fetch(`${replica.api}/healthz`)).json()) as { leader: boolean; passes: number; converged: number; leaderId: string };
 
 describe('two controller replicas', () => {
   const replicas: Replica[] = [];
@@ -257,21 +304,43 @@ describe('two controller replicas', () => {
     expect(converged.reconcile.reconciledBy).toBe(leader.id);
     expect((await health(follower)).passes).toBe(0);
     expect((await health(leader)).converged).toBeGreaterThan(0);
-    await pollUntil(async () => (served('gamma') ? true : undefined), { deadline: Date.now() + 30_000, description: 'the proxy serving gamma' });
+    await pollUntil(async () => (served('gamma') ? true : undefined), {
+      deadline: Date.now() + 30_000,
+      description: 'the proxy serving gamma',
+    });
 
     const invalid = await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15', taskManager: { instances: 0 } });
-    expect(invalid).toEqual({ status: 400, body: { error: 'invalid request', problems: ['taskManager.instances 0 is below the minimum 1'] } });
+    expect(invalid).toEqual({
+      status: 400,
+      body: { error: 'invalid request', problems: ['taskManager.instances 0 is below the minimum 1'] },
+    });
 
     // ?dryRun=true (PUT or POST): 200 with the preview, the desired state untouched.
     const generation = converged.reconcile.generation;
     for (const method of ['PUT', 'POST']) {
-      const preview = await api(follower, method, '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', taskManager: { instances: 3 } });
+      const preview = await api(follower, method, '/v1/tenants/gamma/cluster?dryRun=true', {
+        flinkVersion: '1.15',
+        taskManager: { instances: 3 },
+      });
       expect(preview.status).toBe(200);
-      expect(preview.body).toMatchObject({ tenant: 'gamma', dryRun: true, spec: { taskManager: { instances: 3 } }, listener: `127.0.0.1:${port}` });
+      expect(preview.body).toMatchObject({
+        tenant: 'gamma',
+        dryRun: true,
+        spec: { taskManager: { instances: 3 } },
+        listener: `127.0.0.1:${port}`,
+      });
     }
-    const refusedPreview = await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=true', { flinkVersion: '1.15', jobManager: { memoryMb: 512 } });
-    expect(refusedPreview).toEqual({ status: 400, body: { error: 'invalid request', problems: ['jobManager.memoryMb 512 is below the minimum 1024'] } });
-    expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=yes', { flinkVersion: '1.15' })).body.problems).toEqual(['dryRun "yes" must be true or false']);
+    const refusedPreview = await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=true', {
+      flinkVersion: '1.15',
+      jobManager: { memoryMb: 512 },
+    });
+    expect(refusedPreview).toEqual({
+      status: 400,
+      body: { error: 'invalid request', problems: ['jobManager.memoryMb 512 is below the minimum 1024'] },
+    });
+    expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster?dryRun=yes', { flinkVersion: '1.15' })).body.problems).toEqual([
+      'dryRun "yes" must be true or false',
+    ]);
     const untouched = (await api(follower, 'GET', '/v1/tenants/gamma')).body;
     expect(untouched.reconcile.generation).toBe(generation);
     expect(untouched.cluster.desired).toBeNull();
@@ -279,7 +348,10 @@ describe('two controller replicas', () => {
 
     leader.child.kill('SIGKILL');
     await leader.exited;
-    await pollUntil(async () => ((await health(follower)).leader ? true : undefined), { deadline: Date.now() + 40_000, description: 'the follower taking over' });
+    await pollUntil(async () => ((await health(follower)).leader ? true : undefined), {
+      deadline: Date.now() + 40_000,
+      description: 'the follower taking over',
+    });
     expect((await api(follower, 'PUT', '/v1/tenants/gamma/cluster', { flinkVersion: '1.15' })).status).toBe(202);
     const deployed = await pollUntil(
       async () => {

@@ -20,13 +20,17 @@ const read = (path: string) => readFileSync(join(repo, path), 'utf8');
 const packageJson = JSON.parse(read('package.json')) as { version: string; engines: { node: string } };
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are free-form YAML
-const yamlDocuments = (path: string): Json[] => parseAllDocuments(read(path), { merge: true }).map((document) => document.toJS() as Json).filter(Boolean);
+const yamlDocuments = (path: string): Json[] =>
+  parseAllDocuments(read(path), { merge: true })
+    .map((document) => document.toJS() as Json)
+    .filter(Boolean);
 const find = (docs: Json[], kind: string, name: string): Json => {
   const doc = docs.find((d) => d.kind === kind && d.metadata?.name === name);
   if (doc === undefined) throw new Error(`no ${kind} ${name}`);
   return doc;
 };
-const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value);
+const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value);
 const portOf = (listen: { port: number } | null) => listen!.port;
 
 const K8S_PROXY = 'deploy/kubernetes/proxy.yaml';
@@ -40,21 +44,31 @@ const validDeployment = (): Json => ({
   spec: {
     replicas: 2,
     selector: { matchLabels: { a: 'b' } },
-    template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80 }], readinessProbe: { httpGet: { path: '/', port: 'http' } } }] } },
+    template: {
+      metadata: { labels: { a: 'b' } },
+      spec: {
+        containers: [{ name: 'c', image: 'i', ports: [{ containerPort: 80 }], readinessProbe: { httpGet: { path: '/', port: 'http' } } }],
+      },
+    },
   },
 });
 
 describe('the Kubernetes schema validator (test/support/kubernetes-schema.ts)', () => {
   it('accepts a valid manifest, with free-form maps (labels, annotations, ConfigMap data) holding any keys', () => {
     expect(validateKubernetesManifest(validDeployment())).toEqual([]);
-    expect(validateKubernetesManifest({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'any.key': 'v', other: 'w' } })).toEqual([]);
+    expect(
+      validateKubernetesManifest({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'any.key': 'v', other: 'w' } }),
+    ).toEqual([]);
   });
 
   it('rejects wrong types, naming the path', () => {
     const doc = validDeployment();
     doc.spec.replicas = 'two';
     doc.spec.template.spec.containers[0].ports[0].containerPort = '80';
-    expect(validateKubernetesManifest(doc)).toEqual(['/spec/replicas: must be integer', '/spec/template/spec/containers/0/ports/0/containerPort: must be integer']);
+    expect(validateKubernetesManifest(doc)).toEqual([
+      '/spec/replicas: must be integer',
+      '/spec/template/spec/containers/0/ports/0/containerPort: must be integer',
+    ]);
   });
 
   it('rejects missing required fields, metadata.name included', () => {
@@ -81,16 +95,24 @@ describe('the Kubernetes schema validator (test/support/kubernetes-schema.ts)', 
   });
 
   it('rejects unknown kinds, wrong enum values and non-mappings', () => {
-    expect(validateKubernetesManifest({ apiVersion: 'apps/v1', kind: 'Deploymnet', metadata: { name: 'x' } })[0]).toContain('unknown kind "Deploymnet"');
-    expect(validateKubernetesManifest({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 1, protocol: 'TCP' }], type: 'Clusterip' } })).toEqual([
-      expect.stringMatching(/^\/spec\/type: must be equal to one of the allowed values/),
-    ]);
+    expect(validateKubernetesManifest({ apiVersion: 'apps/v1', kind: 'Deploymnet', metadata: { name: 'x' } })[0]).toContain(
+      'unknown kind "Deploymnet"',
+    );
+    expect(
+      validateKubernetesManifest({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 's' },
+        spec: { ports: [{ port: 1, protocol: 'TCP' }], type: 'Clusterip' },
+      }),
+    ).toEqual([expect.stringMatching(/^\/spec\/type: must be equal to one of the allowed values/)]);
     expect(validateKubernetesManifest(['a'])).toEqual(['(root): a manifest must be a mapping']);
     expect(validateKubernetesManifest({ kind: 'Service' })).toEqual(['(root): apiVersion and kind are required strings']);
   });
 
   it('validates every document of a YAML stream, labelling each problem with its document, and reports YAML errors', () => {
-    const text = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {portz: []}\n---\n';
+    const text =
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {portz: []}\n---\n';
     expect(validateKubernetesYaml(text)).toEqual(['document 1 (Service/bad) /spec/portz: unknown field (not in the Service schema)']);
     expect(validateKubernetesYaml('apiVersion: v1\nkind: [unclosed\n')[0]).toMatch(/^document 0: YAML: /);
   });
@@ -113,7 +135,8 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
     expect(validateKubernetesYaml(read(K8S_PROXY))).toEqual([]);
     expect(validateKubernetesYaml(read(K8S_ZOOKEEPER))).toEqual([]);
     const kinds = [...proxyDocs, ...zkDocs].map((d) => d.kind);
-    for (const kind of ['ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'StatefulSet', 'NetworkPolicy']) expect(kinds).toContain(kind);
+    for (const kind of ['ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'StatefulSet', 'NetworkPolicy'])
+      expect(kinds).toContain(kind);
   });
 
   it("the ConfigMap's proxy.yaml passes the proxy's own validateConfig", () => {
@@ -153,7 +176,12 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
     config ??= validateConfig(parseYaml(configMap.data['proxy.yaml']));
     const ports = proxyContainer.ports as Json[];
     const listenerPorts = config.tenants.flatMap((t) => t.listeners.map((l) => l.port));
-    expect(ports.filter((p) => p.name !== 'admin').map((p) => p.containerPort).sort()).toEqual([...listenerPorts].sort());
+    expect(
+      ports
+        .filter((p) => p.name !== 'admin')
+        .map((p) => p.containerPort)
+        .sort(),
+    ).toEqual([...listenerPorts].sort());
     expect(ports.find((p) => p.name === 'admin')!.containerPort).toBe(portOf(config.admin.listen));
     expect(config.admin.listen!.host).toBe('0.0.0.0'); // probes and Prometheus come from outside the pod
   });
@@ -195,7 +223,10 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
     afterAll(() => server?.close());
 
     it('readiness is /readyz (503 while the ensemble is unreachable), liveness /healthz (200), both on the admin port', async () => {
-      for (const [probe, path, status] of [['readinessProbe', '/readyz', 503], ['livenessProbe', '/healthz', 200]] as const) {
+      for (const [probe, path, status] of [
+        ['readinessProbe', '/readyz', 503],
+        ['livenessProbe', '/healthz', 200],
+      ] as const) {
         const httpGet = proxyContainer[probe].httpGet;
         expect(httpGet.port).toBe('admin');
         expect(httpGet.path).toBe(path);
@@ -243,10 +274,15 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
     expect(zkEnv.JVMFLAGS).toMatch(/(^| )-Dzookeeper\.enforceQuota=true( |$)/);
     expect(zkEnv.JVMFLAGS).toContain('-Dzookeeper.DigestAuthenticationProvider.superDigest=$(ZOO_SUPER_DIGEST)');
     // Kubernetes expands $(VAR) only from variables defined before it.
-    expect((zkContainer.env as Json[]).findIndex((e) => e.name === 'ZOO_SUPER_DIGEST')).toBeLessThan((zkContainer.env as Json[]).findIndex((e) => e.name === 'JVMFLAGS'));
+    expect((zkContainer.env as Json[]).findIndex((e) => e.name === 'ZOO_SUPER_DIGEST')).toBeLessThan(
+      (zkContainer.env as Json[]).findIndex((e) => e.name === 'JVMFLAGS'),
+    );
     const maxClientCnxns = Number(zkEnv.ZOO_MAX_CLIENT_CNXNS);
     expect(maxClientCnxns === 0 || maxClientCnxns >= config.total.maxConnections).toBe(true);
-    const members = Array.from({ length: statefulSet.spec.replicas as number }, (_, i) => `${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}`);
+    const members = Array.from(
+      { length: statefulSet.spec.replicas as number },
+      (_, i) => `${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}`,
+    );
     expect(zkEnv.ZOO_SERVERS.split(' ')).toEqual(members.map((host, i) => `server.${i + 1}=${host}:2888:3888;2181`));
     expect(config.ensemble.map((m) => `${m.host}:${m.port}`)).toEqual(members.map((host) => `${host}:2181`));
     expect(statefulSet.spec.replicas).toBe(3);
@@ -262,14 +298,23 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
 });
 
 const composeSchemaPath = join(dirname(createRequire(import.meta.url).resolve('dclint/package.json')), 'schemas/compose.schema.json');
-const validateCompose = new Ajv({ allErrors: true, strict: false, validateFormats: false, validateSchema: false }).compile(JSON.parse(readFileSync(composeSchemaPath, 'utf8')));
-const composeProblems = (doc: unknown) => (validateCompose(doc) ? [] : (validateCompose.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message} ${JSON.stringify(e.params)}`));
+const validateCompose = new Ajv({ allErrors: true, strict: false, validateFormats: false, validateSchema: false }).compile(
+  JSON.parse(readFileSync(composeSchemaPath, 'utf8')),
+);
+const composeProblems = (doc: unknown) =>
+  validateCompose(doc)
+    ? []
+    : (validateCompose.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message} ${JSON.stringify(e.params)}`);
 
 describe('compose stack (deploy/compose.yaml)', () => {
   const compose = parseYaml(read('deploy/compose.yaml'), { merge: true }) as Json;
   const services = compose.services as Record<string, Json>;
   const zookeepers = Object.entries(services).filter(([, s]) => String(s.image).startsWith('zookeeper:'));
-  const proxyConfig = () => validateConfig({ ...parseYaml(read('deploy/compose/proxy.yaml')), security: { ...parseYaml(read('deploy/compose/proxy.yaml')).security, secret: 'stands-in-for-ZKPROXY_SECRET' } });
+  const proxyConfig = () =>
+    validateConfig({
+      ...parseYaml(read('deploy/compose/proxy.yaml')),
+      security: { ...parseYaml(read('deploy/compose/proxy.yaml')).security, secret: 'stands-in-for-ZKPROXY_SECRET' },
+    });
   const haproxyCfg = read('deploy/compose/haproxy.cfg');
 
   it('passes the Compose specification schema, which rejects unknown service keys', () => {
@@ -312,7 +357,9 @@ describe('compose stack (deploy/compose.yaml)', () => {
     const tenantPorts = config.tenants.flatMap((t) => t.listeners.map((l) => l.port));
     expect(targets.map((t) => t.port).sort()).toEqual([...tenantPorts].sort());
     expect(new Set(targets.map((t) => t.host))).toEqual(new Set(['proxy']));
-    expect([...haproxyCfg.matchAll(/check port (\d+)/g)].map((m) => Number(m[1]))).toEqual(tenantPorts.map(() => portOf(config.admin.listen)));
+    expect([...haproxyCfg.matchAll(/check port (\d+)/g)].map((m) => Number(m[1]))).toEqual(
+      tenantPorts.map(() => portOf(config.admin.listen)),
+    );
     expect([...haproxyCfg.matchAll(/option httpchk GET (\S+)/g)].map((m) => m[1])).toEqual(tenantPorts.map(() => '/readyz'));
     const published = (services.haproxy!.ports as string[]).map((p) => Number(p.split(':')[1]));
     expect([...binds].sort()).toEqual([...published].sort());
@@ -352,13 +399,23 @@ describe('Dockerfile', () => {
   });
 
   it('installs production dependencies only, with the jute-ts workspace manifest present', () => {
-    const run = all('RUN').map((i) => i.getArgumentsContent()).join('\n');
+    const run = all('RUN')
+      .map((i) => i.getArgumentsContent())
+      .join('\n');
     expect(run).toMatch(/npm ci --omit=dev/);
     const runtimeCopies = all('COPY', finalStage).map(args);
     expect(runtimeCopies.filter((a) => a.includes('protocol/package.json'))).toHaveLength(1);
-    expect(all('COPY', instructions.slice(0, instructions.indexOf(stages.at(-1)!))).map(args).filter((a) => a.some((x) => x.startsWith('protocol/')))).not.toHaveLength(0);
+    expect(
+      all('COPY', instructions.slice(0, instructions.indexOf(stages.at(-1)!)))
+        .map(args)
+        .filter((a) => a.some((x) => x.startsWith('protocol/'))),
+    ).not.toHaveLength(0);
     // The runtime stage gets production node_modules, and the compiled proxy and codec from the build stage, not sources.
-    expect(runtimeCopies.filter((a) => a.includes('--from=build') || a[0]!.startsWith('/app/')).map((a) => a.at(-1))).toEqual(['node_modules', 'protocol/dist', 'dist']);
+    expect(runtimeCopies.filter((a) => a.includes('--from=build') || a[0]!.startsWith('/app/')).map((a) => a.at(-1))).toEqual([
+      'node_modules',
+      'protocol/dist',
+      'dist',
+    ]);
   });
 
   it('runs as a non-root user, exposes the tenant and admin ports, and has `serve` as its entrypoint', async () => {
@@ -371,7 +428,9 @@ describe('Dockerfile', () => {
     // What the build stage runs, into the ignored dist/ folders of this checkout.
     const build = await runProcess('npm', ['run', '-s', 'build'], { cwd: repo, timeoutMs: 240_000 });
     expect(build.code, build.stderr).toBe(0);
-    const help = await runProcess(process.execPath, [entrypoint[1]!, join(repo, entrypoint[2]!), ...entrypoint.slice(3), '--help'], { timeoutMs: 60_000 });
+    const help = await runProcess(process.execPath, [entrypoint[1]!, join(repo, entrypoint[2]!), ...entrypoint.slice(3), '--help'], {
+      timeoutMs: 60_000,
+    });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--config');
   }, 300_000);
@@ -388,7 +447,9 @@ describe('Dockerfile', () => {
   it('reads its config where the Kubernetes and compose manifests mount it', () => {
     const k8s = find(yamlDocuments(K8S_PROXY), 'Deployment', 'zookeeper-proxy').spec.template.spec.containers[0];
     expect(k8s.args.slice(0, 2)).toEqual(['--config', env.ZKPROXY_CONFIG]);
-    expect((parseYaml(read('deploy/compose.yaml'), { merge: true }) as Json).services.proxy.volumes[0]).toContain(`:${env.ZKPROXY_CONFIG}:`);
+    expect((parseYaml(read('deploy/compose.yaml'), { merge: true }) as Json).services.proxy.volumes[0]).toContain(
+      `:${env.ZKPROXY_CONFIG}:`,
+    );
   });
 
   it('copies only sources that exist and that .dockerignore lets into the build context', () => {
@@ -436,8 +497,10 @@ describe('Grafana dashboard (deploy/grafana/zookeeper-proxy.json)', () => {
     tenant.observeLatency(4, 0.001);
     tenant.bytesIn.inc();
     const labels = new Map<string, Set<string>>();
-    for (const metric of metrics.registry.getMetricsAsArray()) labels.set(metric.name, new Set((metric as { labelNames?: string[] }).labelNames ?? []));
-    for (const metric of await metrics.registry.getMetricsAsJSON()) for (const value of metric.values) for (const key of Object.keys(value.labels)) labels.get(metric.name)!.add(key);
+    for (const metric of metrics.registry.getMetricsAsArray())
+      labels.set(metric.name, new Set((metric as { labelNames?: string[] }).labelNames ?? []));
+    for (const metric of await metrics.registry.getMetricsAsJSON())
+      for (const value of metric.values) for (const key of Object.keys(value.labels)) labels.get(metric.name)!.add(key);
     return labels;
   };
   const baseName = (name: string, known: Map<string, unknown>) => (known.has(name) ? name : name.replace(/_(bucket|sum|count)$/, ''));
@@ -453,8 +516,13 @@ describe('Grafana dashboard (deploy/grafana/zookeeper-proxy.json)', () => {
     const known = await metricLabels();
     for (const expr of exprs) {
       const names = [...expr.matchAll(/\bzkproxy_[a-z0-9_]+/g)].map((m) => m[0]);
-      const allowed = new Set([...TARGET_LABELS, ...names.flatMap((n) => [...(known.get(baseName(n, known)) ?? []), ...(n.endsWith('_bucket') ? ['le'] : [])])]);
-      const selectorLabels = [...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...m[1]!.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!));
+      const allowed = new Set([
+        ...TARGET_LABELS,
+        ...names.flatMap((n) => [...(known.get(baseName(n, known)) ?? []), ...(n.endsWith('_bucket') ? ['le'] : [])]),
+      ]);
+      const selectorLabels = [...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
+        [...m[1]!.matchAll(/([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!),
+      );
       const groupLabels = [...expr.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((l) => l.trim()));
       for (const label of [...selectorLabels, ...groupLabels]) expect(allowed.has(label), `${label} in ${expr}`).toBe(true);
     }

@@ -59,7 +59,8 @@ describe('zookeeper-proxy dev', () => {
       // The controller flow of docs/controller.md and the README's tour: the new tenant is served at once.
       const manifests = mkdtempSync(join(tmpdir(), 'zkp-dev-manifests-'));
       try {
-        const cli = (...args: string[]) => runProcess(process.execPath, [CLI, ...args, '--config', line.platform.controllerConfig], { timeoutMs: 60_000 });
+        const cli = (...args: string[]) =>
+          runProcess(process.execPath, [CLI, ...args, '--config', line.platform.controllerConfig], { timeoutMs: 60_000 });
         const created = await cli('tenant', 'create', 'acme', '-o', 'json');
         expect(created.code, describeRun(created)).toBe(0);
         const listener = (JSON.parse(created.stdout) as { listener: string }).listener;

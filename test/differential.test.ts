@@ -39,7 +39,12 @@ function workload(random: () => number): () => Op {
   const anyPath = () => (random() < 0.1 ? '/' : path());
   const data = () => (random() < 0.1 ? null : Buffer.from(`v${Math.floor(random() * 1000)}`));
   const version = () => (random() < 0.6 ? -1 : Math.floor(random() * 3));
-  const createBody = (flags: number) => ({ path: flags === 2 && random() < 0.2 ? '/' : path(), data: data(), acl: random() < 0.05 ? READ_ONLY : OPEN, flags });
+  const createBody = (flags: number) => ({
+    path: flags === 2 && random() < 0.2 ? '/' : path(),
+    data: data(),
+    acl: random() < 0.05 ? READ_ONLY : OPEN,
+    flags,
+  });
   const subOp = (): { header: { type: number; done: boolean; err: number }; body: RecordValue } => {
     const kind = pick([OpCode.create, OpCode.create2, OpCode.delete, OpCode.setData, OpCode.check] as const);
     const header = { type: kind, done: false, err: -1 };
@@ -56,7 +61,13 @@ function workload(random: () => number): () => Op {
     // Containers and TTL nodes only at leaves that never get children, and with a long TTL, so
     // the server's background reaper cannot make the two trees differ.
     [1, () => ({ opcode: OpCode.createContainer, body: { path: `/k${pick(NAMES)}`, data: null, acl: OPEN, flags: CreateMode.CONTAINER } })],
-    [1, () => ({ opcode: OpCode.createTTL, body: { path: `/t${pick(NAMES)}`, data: data(), acl: OPEN, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 3_600_000n } })],
+    [
+      1,
+      () => ({
+        opcode: OpCode.createTTL,
+        body: { path: `/t${pick(NAMES)}`, data: data(), acl: OPEN, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 3_600_000n },
+      }),
+    ],
     [10, () => ({ opcode: OpCode.delete, body: { path: path(), version: version() } })],
     [8, () => ({ opcode: OpCode.exists, body: { path: anyPath(), watch: random() < 0.5 } })],
     [10, () => ({ opcode: OpCode.getData, body: { path: anyPath(), watch: random() < 0.5 } })],
@@ -66,19 +77,50 @@ function workload(random: () => number): () => Op {
     [6, () => ({ opcode: OpCode.getChildren, body: { path: anyPath(), watch: random() < 0.5 } })],
     [4, () => ({ opcode: OpCode.getChildren2, body: { path: anyPath(), watch: random() < 0.5 } })],
     [2, () => ({ opcode: OpCode.sync, body: { path: anyPath() } })],
-    [6, () => ({ opcode: OpCode.multi, body: { ops: { entries: [...Array.from({ length: 1 + Math.floor(random() * 3) }, subOp), end] } } })],
+    [
+      6,
+      () => ({ opcode: OpCode.multi, body: { ops: { entries: [...Array.from({ length: 1 + Math.floor(random() * 3) }, subOp), end] } } }),
+    ],
     [
       3,
       () => ({
         opcode: OpCode.multiRead,
-        body: { ops: { entries: [...Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({ header: { type: pick([4, 8]), done: false, err: -1 }, body: { path: anyPath(), watch: false } })), end] } },
+        body: {
+          ops: {
+            entries: [
+              ...Array.from({ length: 1 + Math.floor(random() * 3) }, () => ({
+                header: { type: pick([4, 8]), done: false, err: -1 },
+                body: { path: anyPath(), watch: false },
+              })),
+              end,
+            ],
+          },
+        },
       }),
     ],
-    [2, () => ({ opcode: OpCode.checkWatches, body: { path: anyPath(), type: pick([WatcherType.Children, WatcherType.Data, WatcherType.Any]) } })],
-    [2, () => ({ opcode: OpCode.removeWatches, body: { path: anyPath(), type: pick([WatcherType.Children, WatcherType.Data, WatcherType.Any]) } })],
+    [
+      2,
+      () => ({
+        opcode: OpCode.checkWatches,
+        body: { path: anyPath(), type: pick([WatcherType.Children, WatcherType.Data, WatcherType.Any]) },
+      }),
+    ],
+    [
+      2,
+      () => ({
+        opcode: OpCode.removeWatches,
+        body: { path: anyPath(), type: pick([WatcherType.Children, WatcherType.Data, WatcherType.Any]) },
+      }),
+    ],
     [2, () => ({ opcode: OpCode.getEphemerals, body: { prefixPath: pick(['/', '/a', '/b/', '/c']) } })],
     [2, () => ({ opcode: OpCode.getAllChildrenNumber, body: { path: anyPath() } })],
-    [3, () => ({ opcode: OpCode.addWatch, body: { path: anyPath(), mode: pick([AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE]) } })],
+    [
+      3,
+      () => ({
+        opcode: OpCode.addWatch,
+        body: { path: anyPath(), mode: pick([AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE]) },
+      }),
+    ],
     // Servers before 3.7 have no whoAmI and close the connection on an unknown opcode.
     ...(serverBehaviour().hasWhoAmI ? [[1, () => ({ opcode: OpCode.whoAmI })] as [number, () => Op]] : []),
   ];
@@ -135,7 +177,8 @@ async function directSide(port: number): Promise<Side> {
   return {
     client,
     events,
-    send: async (op) => unchrootReply(DIRECT_ROOT, op.opcode, await client.request(op.opcode, chrootRequest(DIRECT_ROOT, op.opcode, op.body))),
+    send: async (op) =>
+      unchrootReply(DIRECT_ROOT, op.opcode, await client.request(op.opcode, chrootRequest(DIRECT_ROOT, op.opcode, op.body))),
   };
 }
 
@@ -167,7 +210,16 @@ describe(`differential on ${serverLabel()}: direct with client-side chroot vs th
       }
       // The reconnect path: each side re-arms its watches with setWatches/setWatches2 from its own zxid.
       const watched = ['/a', '/b', '/a/b', '/'];
-      const setWatches2 = { opcode: OpCode.setWatches2, body: { dataWatches: watched, existWatches: ['/zz'], childWatches: watched, persistentWatches: ['/c'], persistentRecursiveWatches: ['/a'] } };
+      const setWatches2 = {
+        opcode: OpCode.setWatches2,
+        body: {
+          dataWatches: watched,
+          existWatches: ['/zz'],
+          childWatches: watched,
+          persistentWatches: ['/c'],
+          persistentRecursiveWatches: ['/a'],
+        },
+      };
       const [a, b] = await Promise.all([
         direct.send({ opcode: setWatches2.opcode, body: { relativeZxid: direct.client.lastZxid, ...setWatches2.body } }),
         proxied.send({ opcode: setWatches2.opcode, body: { relativeZxid: proxied.client.lastZxid, ...setWatches2.body } }),
@@ -213,9 +265,19 @@ async function nzkSide(connectString: string) {
   const watcher = (event: zookeeper.Event) => events.push(`${event.getName()}:${event.getPath()}`);
   // The library's Stat holds 8-byte Buffers; only its presence is comparable across the two trees.
   const comparable = (value: unknown): unknown =>
-    Buffer.isBuffer(value) ? value.toString('hex') : Array.isArray(value) ? value.map(comparable) : value !== null && typeof value === 'object' ? ('czxid' in value ? '(stat)' : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, comparable(v)]))) : value;
-  const outcome = (resolve: (value: unknown) => void) => (error: zookeeper.Exception | Error | null, ...results: unknown[]) =>
-    resolve(error ? `error:${'code' in error ? String(error.code) : error.message}` : comparable(results));
+    Buffer.isBuffer(value)
+      ? value.toString('hex')
+      : Array.isArray(value)
+        ? value.map(comparable)
+        : value !== null && typeof value === 'object'
+          ? 'czxid' in value
+            ? '(stat)'
+            : Object.fromEntries(Object.entries(value).map(([k, v]) => [k, comparable(v)]))
+          : value;
+  const outcome =
+    (resolve: (value: unknown) => void) =>
+    (error: zookeeper.Exception | Error | null, ...results: unknown[]) =>
+      resolve(error ? `error:${'code' in error ? String(error.code) : error.message}` : comparable(results));
   const call = (fn: (done: ReturnType<typeof outcome>) => void) => new Promise<unknown>((resolve) => fn(outcome(resolve)));
   return { client, events, call, watcher };
 }
@@ -230,7 +292,13 @@ describe(`differential on ${serverLabel()}, second opinion: node-zookeeper-clien
     const random = prng(SEED ^ 0x5eed);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
     const path = () => `/${Array.from({ length: 1 + Math.floor(random() * 2) }, () => pick(NAMES)).join('/')}`;
-    const mode = () => pick([zookeeper.CreateMode.PERSISTENT, zookeeper.CreateMode.EPHEMERAL, zookeeper.CreateMode.PERSISTENT_SEQUENTIAL, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL]);
+    const mode = () =>
+      pick([
+        zookeeper.CreateMode.PERSISTENT,
+        zookeeper.CreateMode.EPHEMERAL,
+        zookeeper.CreateMode.PERSISTENT_SEQUENTIAL,
+        zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL,
+      ]);
     type Call = (side: Awaited<ReturnType<typeof nzkSide>>) => Promise<unknown>;
     try {
       for (let i = 0; i < 300; i++) {

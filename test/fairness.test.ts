@@ -28,7 +28,12 @@ beforeAll(async () => {
   ]);
   for (const tenant of ['quiet', 'noisy']) {
     const client = await JuteClient.connect({ port: proxy.port(tenant) });
-    const reply = await client.request(OpCode.create, { path: NODE, data: Buffer.alloc(100, 0x61), acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+    const reply = await client.request(OpCode.create, {
+      path: NODE,
+      data: Buffer.alloc(100, 0x61),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+      flags: 0,
+    });
     expect(reply.err).toBe(ErrorCode.OK);
     await client.close();
   }

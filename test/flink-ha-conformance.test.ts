@@ -117,7 +117,13 @@ function describeInterval(interval: LeaderInterval): string {
 
 /** Resolves with the contender that becomes leader of `component` first. */
 async function leaderOf(group: Contender[], component = 'cluster', timeoutMs = 60_000): Promise<Contender> {
-  return Promise.any(group.map((contender) => contender.waitFor(`leader of ${component}`, (event) => event.ev === 'leader' && event.component === component, timeoutMs).then(() => contender)));
+  return Promise.any(
+    group.map((contender) =>
+      contender
+        .waitFor(`leader of ${component}`, (event) => event.ev === 'leader' && event.component === component, timeoutMs)
+        .then(() => contender),
+    ),
+  );
 }
 
 function checkpointIds(group: Contender[]): number[] {
@@ -148,7 +154,9 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
         { tenant: 'globex', jobId: 'b2'.repeat(16) },
       ].map(async ({ tenant, jobId }) => {
         const group = await Promise.all(
-          [1, 2].map((n) => startContender({ connectString: proxy!.address(tenant), layout: '1.15', policy: 'standard', name: `${tenant}-jm-${n}` })),
+          [1, 2].map((n) =>
+            startContender({ connectString: proxy!.address(tenant), layout: '1.15', policy: 'standard', name: `${tenant}-jm-${n}` }),
+          ),
         );
         const leader = await leaderOf(group);
         clusters.push({ tenant, jobId, contenders: group, leader, standby: group.find((c) => c !== leader)! });
@@ -166,7 +174,10 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
       }
       const granted = leader.first('leader');
       for (const component of COMPONENTS) {
-        const retrieved = await standby.waitFor(`${component} retrieved`, (e) => e.ev === 'retrieved' && e.component === component && e.leaderSession === granted.leaderSession);
+        const retrieved = await standby.waitFor(
+          `${component} retrieved`,
+          (e) => e.ev === 'retrieved' && e.component === component && e.leaderSession === granted.leaderSession,
+        );
         expect(retrieved.address).toBe(`akka.tcp://flink@${leader.name}:6123/user/rpc`);
         expect(await ownerOnServer(`${root(cluster)}/leader/${component}/connection_info`)).toBe(hex(leader.session));
       }
@@ -187,7 +198,8 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
 
       // ZooKeeper reports ephemeralOwner 0 for containers too (see the reaping test for the modes).
       const view = await tenantView(standby);
-      for (const path of ['/flink', `/flink/${CLUSTER_ID}`, `/flink/${CLUSTER_ID}/leader`, `/flink/${CLUSTER_ID}/leader/latch`]) expect(view.get(path)).toBe('0');
+      for (const path of ['/flink', `/flink/${CLUSTER_ID}`, `/flink/${CLUSTER_ID}/leader`, `/flink/${CLUSTER_ID}/leader/latch`])
+        expect(view.get(path)).toBe('0');
       expect(view.get(`/flink/${CLUSTER_ID}/leader/dispatcher`)).toBe('0');
       expect(view.get(`/flink/${CLUSTER_ID}/leader/dispatcher/connection_info`)).toBe(hex(leader.session));
     }
@@ -239,7 +251,9 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
         const [a, b] = await Promise.all([leader.send('count', jobId, 15), standby.send('count', jobId, 15)]);
         const values = [...(a.values as number[]), ...(b.values as number[])].sort((x, y) => x - y);
         expect(values).toEqual(Array.from({ length: 30 }, (_, i) => i + 3));
-        console.log(`[flink-ha] ${cluster.tenant}: 30 concurrent getAndIncrement, ${(a.badVersionRetries as number) + (b.badVersionRetries as number)} BadVersion retries`);
+        console.log(
+          `[flink-ha] ${cluster.tenant}: 30 concurrent getAndIncrement, ${(a.badVersionRetries as number) + (b.badVersionRetries as number)} BadVersion retries`,
+        );
 
         expect((await leader.send('checkpoint', jobId)).checkpointId).toBe(33);
         const checkpoints = `${root(cluster)}/jobs/${jobId}/checkpoints`;
@@ -259,10 +273,25 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
     const actionsBefore = leader.events.length;
     const standbyBefore = standby.events.length;
     await tree.client.call(OpCode.delete, { path, version: -1 });
-    await leader.waitFor('publish again', (e) => e.ev === 'leader-action' && e.action === 'publish' && e.path === '/dispatcher/connection_info', 30_000, actionsBefore);
+    await leader.waitFor(
+      'publish again',
+      (e) => e.ev === 'leader-action' && e.action === 'publish' && e.path === '/dispatcher/connection_info',
+      30_000,
+      actionsBefore,
+    );
     expect(await ownerOnServer(path)).toBe(hex(leader.session));
-    await standby.waitFor('no leader seen', (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.address === null, 30_000, standbyBefore);
-    await standby.waitFor('leader seen again', (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.address !== null, 30_000, standbyBefore);
+    await standby.waitFor(
+      'no leader seen',
+      (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.address === null,
+      30_000,
+      standbyBefore,
+    );
+    await standby.waitFor(
+      'leader seen again',
+      (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.address !== null,
+      30_000,
+      standbyBefore,
+    );
   });
 
   it('keeps each tenant inside /tenants/<tenant>/flink/<cluster-id>; neither sees the other', async () => {
@@ -273,7 +302,9 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
       const other = clusters[1 - index]!;
       // Exactly the server's subtree of this tenant, seen from inside its chroot.
       const onServer = await tree.subtree(`/tenants/${cluster.tenant}`);
-      const fromInside = [...view.keys()].map((path) => (path === '/' ? `/tenants/${cluster.tenant}` : `/tenants/${cluster.tenant}${path}`)).sort();
+      const fromInside = [...view.keys()]
+        .map((path) => (path === '/' ? `/tenants/${cluster.tenant}` : `/tenants/${cluster.tenant}${path}`))
+        .sort();
       expect(fromInside).toEqual(onServer);
       expect(onServer).toContain(`/tenants/${cluster.tenant}/flink/${CLUSTER_ID}/jobgraphs/${cluster.jobId}`);
       // Nothing of the other tenant: no job, no session as an owner.
@@ -294,10 +325,18 @@ describe('Flink 1.15 layout: two tenants run clusters with the same cluster-id a
         const { standby, jobId } = cluster;
         // kill -9 waits for the ensemble to expire the session (20 s); close hands over at once.
         const granted = await standby.waitFor('leadership', (e) => e.ev === 'leader', 90_000);
-        console.log(`[flink-ha] ${cluster.tenant}: standby leads ${Math.round(performance.now() - startedAt)} ms after the leader was ${cluster === killed ? 'killed' : 'closed'}`);
-        const recovered = await standby.waitFor('job graphs recovered', (e) => e.ev === 'leader-action' && e.action === 'recover-jobgraphs');
+        console.log(
+          `[flink-ha] ${cluster.tenant}: standby leads ${Math.round(performance.now() - startedAt)} ms after the leader was ${cluster === killed ? 'killed' : 'closed'}`,
+        );
+        const recovered = await standby.waitFor(
+          'job graphs recovered',
+          (e) => e.ev === 'leader-action' && e.action === 'recover-jobgraphs',
+        );
         expect(recovered.jobIds).toEqual([jobId]);
-        const checkpoints = await standby.waitFor('checkpoints recovered', (e) => e.ev === 'leader-action' && e.action === 'recover-checkpoints');
+        const checkpoints = await standby.waitFor(
+          'checkpoints recovered',
+          (e) => e.ev === 'leader-action' && e.action === 'recover-checkpoints',
+        );
         expect(checkpoints.checkpointIds).toEqual([33]);
         expect(checkpoints.counter).toBe(34);
         expect((await standby.send('checkpoint', jobId)).checkpointId).toBe(34);
@@ -351,34 +390,71 @@ describe('Flink with `high-availability.zookeeper.client.acl: creator`: CREATOR_
   const FLINK = { user: 'flink', password: 'flink-ha-secret' };
   const root = `/tenants/secure/flink/${CLUSTER_ID}`;
 
-  it('both JobManagers (same credentials) elect, publish, store job graphs and count; the tenant\'s other sessions get NOAUTH; the ensemble names only the credentials', async () => {
-    const group = await Promise.all([1, 2].map((n) => startContender({ connectString: proxy!.address('secure'), layout: '1.15', policy: 'standard', name: `secure-jm-${n}`, creator: FLINK })));
+  it("both JobManagers (same credentials) elect, publish, store job graphs and count; the tenant's other sessions get NOAUTH; the ensemble names only the credentials", async () => {
+    const group = await Promise.all(
+      [1, 2].map((n) =>
+        startContender({
+          connectString: proxy!.address('secure'),
+          layout: '1.15',
+          policy: 'standard',
+          name: `secure-jm-${n}`,
+          creator: FLINK,
+        }),
+      ),
+    );
     const leader = await leaderOf(group);
     const standby = group.find((contender) => contender !== leader)!;
     const granted = leader.first('leader');
-    await standby.waitFor('dispatcher retrieved', (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.leaderSession === granted.leaderSession);
+    await standby.waitFor(
+      'dispatcher retrieved',
+      (e) => e.ev === 'retrieved' && e.component === 'dispatcher' && e.leaderSession === granted.leaderSession,
+    );
     const jobId = 'c3'.repeat(16);
     await leader.send('submit', jobId);
     await standby.waitFor('job graph added', (e) => e.ev === 'jobgraph-added' && e.jobId === jobId);
     expect((await leader.send('checkpoint', jobId)).checkpointId).toBe(1);
     const [a, b] = await Promise.all([leader.send('count', jobId, 10), standby.send('count', jobId, 10)]);
-    expect([...(a.values as number[]), ...(b.values as number[])].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
+    expect([...(a.values as number[]), ...(b.values as number[])].sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 2),
+    );
 
     // A session of the same tenant without Flink's credentials: ZooKeeper's answer, NOAUTH.
     const outsider = await JuteClient.connect({ port: proxy!.port('secure'), sessionTimeoutMs: 10_000 });
     try {
       const base = `/flink/${CLUSTER_ID}`;
-      expect((await outsider.request(OpCode.getData, { path: `${base}/leader/dispatcher/connection_info`, watch: false })).err).toBe(ErrorCode.NOAUTH);
+      expect((await outsider.request(OpCode.getData, { path: `${base}/leader/dispatcher/connection_info`, watch: false })).err).toBe(
+        ErrorCode.NOAUTH,
+      );
       expect((await outsider.request(OpCode.getChildren, { path: `${base}/jobgraphs`, watch: false })).err).toBe(ErrorCode.NOAUTH);
-      expect((await outsider.request(OpCode.setData, { path: `${base}/jobgraphs/${jobId}`, data: Buffer.from('x'), version: -1 })).err).toBe(ErrorCode.NOAUTH);
-      expect((await outsider.request(OpCode.create, { path: `${base}/leader/latch/_c_intruder-latch-`, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 3 })).err).toBe(ErrorCode.NOAUTH);
+      expect(
+        (await outsider.request(OpCode.setData, { path: `${base}/jobgraphs/${jobId}`, data: Buffer.from('x'), version: -1 })).err,
+      ).toBe(ErrorCode.NOAUTH);
+      expect(
+        (
+          await outsider.request(OpCode.create, {
+            path: `${base}/leader/latch/_c_intruder-latch-`,
+            data: null,
+            acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+            flags: 3,
+          })
+        ).err,
+      ).toBe(ErrorCode.NOAUTH);
       expect((await outsider.request(OpCode.getACL, { path: `${base}/jobgraphs/${jobId}` })).err).toBe(ErrorCode.NOAUTH);
     } finally {
       await outsider.close();
     }
     const expected = [digestId(FLINK.user, FLINK.password), digestId('super', 'super-secret')];
-    for (const path of [`/tenants/secure/flink`, root, `${root}/leader/latch`, `${root}/jobgraphs/${jobId}`, `${root}/leader/dispatcher/connection_info`]) {
-      expect((await tree.acl(path)).map((entry) => [entry.perms, (entry.id as { id: string }).id]), path).toEqual(expected.map((id) => [Perms.ALL, id]));
+    for (const path of [
+      `/tenants/secure/flink`,
+      root,
+      `${root}/leader/latch`,
+      `${root}/jobgraphs/${jobId}`,
+      `${root}/leader/dispatcher/connection_info`,
+    ]) {
+      expect(
+        (await tree.acl(path)).map((entry) => [entry.perms, (entry.id as { id: string }).id]),
+        path,
+      ).toEqual(expected.map((id) => [Perms.ALL, id]));
     }
 
     // Orderly hand-over: the standby, with the same credentials, takes over the job.
@@ -401,14 +477,21 @@ describe('Flink 1.12 layout: a latch per component, lock nodes as direct childre
   let group: Contender[] = [];
 
   beforeAll(async () => {
-    group = await Promise.all([1, 2].map((n) => startContender({ connectString: proxy!.address(tenant), layout: '1.12', policy: 'standard', name: `${tenant}-jm-${n}` })));
+    group = await Promise.all(
+      [1, 2].map((n) =>
+        startContender({ connectString: proxy!.address(tenant), layout: '1.12', policy: 'standard', name: `${tenant}-jm-${n}` }),
+      ),
+    );
   }, 150_000);
 
   it('elects one leader per component, each with its own latch and EPHEMERAL leader node, retrieved through NodeCaches', async () => {
     for (const component of LEGACY_COMPONENTS) {
       const leader = await leaderOf(group, component);
       const granted = leader.events.find((e) => e.ev === 'leader' && e.component === component)!;
-      await leader.waitFor(`${component} published`, (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === component);
+      await leader.waitFor(
+        `${component} published`,
+        (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === component,
+      );
       expect(await ownerOnServer(`${root}/leader/${component}`)).toBe(hex(leader.session));
       const latchNodes = await pollUntil(
         async () => {
@@ -420,7 +503,10 @@ describe('Flink 1.12 layout: a latch per component, lock nodes as direct childre
       for (const node of latchNodes) expect(node).toMatch(LATCH_NODE);
       expect(granted.latch).toMatch(new RegExp(`^/leaderlatch/${component}/_c_`));
       for (const contender of group) {
-        await contender.waitFor(`${component} retrieved`, (e) => e.ev === 'retrieved' && e.component === component && e.leaderSession === granted.leaderSession);
+        await contender.waitFor(
+          `${component} retrieved`,
+          (e) => e.ev === 'retrieved' && e.component === component && e.leaderSession === granted.leaderSession,
+        );
       }
     }
   });
@@ -434,7 +520,10 @@ describe('Flink 1.12 layout: a latch per component, lock nodes as direct childre
     expect((await tree.data(`${root}/running_job_registry/${jobId}`))!.toString()).toBe('RUNNING');
 
     // The job's own JobManager latch, started by the dispatcher leader only.
-    await dispatcher.waitFor('job manager leader published', (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === jobId);
+    await dispatcher.waitFor(
+      'job manager leader published',
+      (e) => e.ev === 'leader-action' && e.action === 'publish' && e.component === jobId,
+    );
     expect(await tree.children(`${root}/leaderlatch/${jobId}/job_manager_lock`)).toHaveLength(1);
     expect(await ownerOnServer(`${root}/leader/${jobId}/job_manager_lock`)).toBe(hex(dispatcher.session));
 
@@ -473,7 +562,12 @@ describe('connection-state policies: a proxy replica carrying the leader dies an
   beforeAll(async () => {
     const ports = await reserveFreePorts(policies.length);
     replicaListeners = Object.fromEntries(policies.map(({ tenant }, index) => [tenant, `127.0.0.1:${ports[index]}`]));
-    replicas.push(await spawnProxyProcess(ensemble!.connectString(), policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] }))));
+    replicas.push(
+      await spawnProxyProcess(
+        ensemble!.connectString(),
+        policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] })),
+      ),
+    );
     await Promise.all(
       policies.map(async ({ tenant, policy, jobId }) => {
         // The leader goes through the replica that dies; the standby through the in-process proxy.
@@ -492,18 +586,39 @@ describe('connection-state policies: a proxy replica carrying the leader dies an
     const marks = new Map([...groups].map(([tenant, { leader }]) => [tenant, leader.events.length]));
     const killedAt = Date.now();
     replicas.shift()!.kill('SIGKILL');
-    await Promise.all([...groups.values()].map(({ leader }) => leader.waitFor('SUSPENDED', (e) => e.ev === 'connection' && e.state === 'SUSPENDED', 30_000, marks.get(leader.name.split('-')[0]!))));
-    replicas.push(await spawnProxyProcess(ensemble!.connectString(), policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] }))));
+    await Promise.all(
+      [...groups.values()].map(({ leader }) =>
+        leader.waitFor('SUSPENDED', (e) => e.ev === 'connection' && e.state === 'SUSPENDED', 30_000, marks.get(leader.name.split('-')[0]!)),
+      ),
+    );
+    replicas.push(
+      await spawnProxyProcess(
+        ensemble!.connectString(),
+        policies.map(({ tenant }) => ({ name: tenant, listen: [replicaListeners[tenant]!] })),
+      ),
+    );
     await Promise.all(
       [...groups].map(async ([tenant, { leader }]) => {
-        const reconnected = await leader.waitFor('RECONNECTED', (e) => e.ev === 'connection' && e.state === 'RECONNECTED', 60_000, marks.get(tenant));
+        const reconnected = await leader.waitFor(
+          'RECONNECTED',
+          (e) => e.ev === 'connection' && e.state === 'RECONNECTED',
+          60_000,
+          marks.get(tenant),
+        );
         outageMs = Math.max(outageMs, reconnected.t - killedAt);
         if (tenant === 'std') await leader.waitFor('leadership again', (e) => e.ev === 'leader', 60_000, marks.get(tenant));
         // Fenced after the outage (a checkpoint fenced before it may complete after it).
-        await leader.waitFor('a checkpoint after the outage', (e) => e.ev === 'leader-action' && e.action === 'checkpoint' && (e.checkedAt as number) > reconnected.t, 60_000, marks.get(tenant));
+        await leader.waitFor(
+          'a checkpoint after the outage',
+          (e) => e.ev === 'leader-action' && e.action === 'checkpoint' && (e.checkedAt as number) > reconnected.t,
+          60_000,
+          marks.get(tenant),
+        );
       }),
     );
-    console.log(`[flink-ha] proxy replica killed and replaced: leaders reconnected ${outageMs} ms later (session timeout ${NEGOTIATED_TIMEOUT_MS} ms)`);
+    console.log(
+      `[flink-ha] proxy replica killed and replaced: leaders reconnected ${outageMs} ms later (session timeout ${NEGOTIATED_TIMEOUT_MS} ms)`,
+    );
 
     for (const [tenant, { leader, standby }] of groups) {
       const during = leader.events.slice(marks.get(tenant));
@@ -526,7 +641,8 @@ describe('connection-state policies: a proxy replica carrying the leader dies an
       } else {
         expect(during.filter((e) => e.ev === 'revoked' || e.ev === 'leader')).toEqual([]);
         // While SUSPENDED the counter refuses (Flink's ZooKeeperCheckpointIDCounter), nothing else.
-        for (const skipped of during.filter((e) => e.ev === 'checkpoint-skipped')) expect(skipped.reason).toMatch(/CONNECTED|ConnectionLoss|not leader/);
+        for (const skipped of during.filter((e) => e.ev === 'checkpoint-skipped'))
+          expect(skipped.reason).toMatch(/CONNECTED|ConnectionLoss|not leader/);
       }
       const ids = checkpointIds([leader, standby]);
       expect(new Set(ids).size).toBe(ids.length);
@@ -538,8 +654,13 @@ describe('connection-state policies: a proxy replica carrying the leader dies an
   it('the empty 1.15 latch parent is a container the ensemble reaps; 1.12 latch parents and `leader` are persistent and stay', async () => {
     await Promise.all([...groups.values()].flatMap(({ leader, standby }) => [leader.close(), standby.close()]));
     const latchParent = `/tenants/std/flink/${CLUSTER_ID}/leader/latch`;
-    await pollUntil(async () => ((await tree.exists(latchParent)) ? undefined : true), { deadline: Date.now() + 60_000, intervalMs: 250, description: `the reaping of ${latchParent}` });
+    await pollUntil(async () => ((await tree.exists(latchParent)) ? undefined : true), {
+      deadline: Date.now() + 60_000,
+      intervalMs: 250,
+      description: `the reaping of ${latchParent}`,
+    });
     expect(await tree.exists(`/tenants/std/flink/${CLUSTER_ID}/leader`)).toBe(true);
-    for (const component of LEGACY_COMPONENTS) expect(await tree.children(`/tenants/legacy/flink/${CLUSTER_ID}/leaderlatch/${component}`)).toEqual([]);
+    for (const component of LEGACY_COMPONENTS)
+      expect(await tree.children(`/tenants/legacy/flink/${CLUSTER_ID}/leaderlatch/${component}`)).toEqual([]);
   });
 });

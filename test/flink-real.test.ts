@@ -206,24 +206,28 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     });
   }
 
-  it('elects one leader per tenant through the proxy; the counter job runs and checkpoints every second', async () => {
-    for (const tenant of TENANTS) {
-      const rendered = cli.renderedConfig(tenant)!;
-      expect(rendered.jobmanager).toMatchObject({ 'high-availability': 'zookeeper', 'high-availability.cluster-id': '/flink-cluster' });
-      expect(rendered.taskmanager['high-availability.zookeeper.quorum']).toBe(listeners[0]![tenant]);
-    }
-    const leader = await restLeader('acme');
-    figures.firstLeaderMs = Date.now() - jvmsStarted;
-    acmeJob = await submitCounterJob(leader.restUrl, jar, join(dir, 'acme-events.log'));
-    const globexLeader = await restLeader('globex');
-    expect(globexLeader.name).toBe('globex-jm');
-    globexJob = await submitCounterJob(globexLeader.restUrl, jar, join(dir, 'globex-events.log'));
-    await waitForRunning(leader, acmeJob);
-    await latestCompleted(leader, acmeJob, 2);
-    const events = acmeEvents();
-    expect(events.starts).toEqual([expect.objectContaining({ attempt: 0, restored: false, value: 0 })]);
-    expect(events.completed.length).toBeGreaterThanOrEqual(1);
-  }, START_TIMEOUT_MS);
+  it(
+    'elects one leader per tenant through the proxy; the counter job runs and checkpoints every second',
+    async () => {
+      for (const tenant of TENANTS) {
+        const rendered = cli.renderedConfig(tenant)!;
+        expect(rendered.jobmanager).toMatchObject({ 'high-availability': 'zookeeper', 'high-availability.cluster-id': '/flink-cluster' });
+        expect(rendered.taskmanager['high-availability.zookeeper.quorum']).toBe(listeners[0]![tenant]);
+      }
+      const leader = await restLeader('acme');
+      figures.firstLeaderMs = Date.now() - jvmsStarted;
+      acmeJob = await submitCounterJob(leader.restUrl, jar, join(dir, 'acme-events.log'));
+      const globexLeader = await restLeader('globex');
+      expect(globexLeader.name).toBe('globex-jm');
+      globexJob = await submitCounterJob(globexLeader.restUrl, jar, join(dir, 'globex-events.log'));
+      await waitForRunning(leader, acmeJob);
+      await latestCompleted(leader, acmeJob, 2);
+      const events = acmeEvents();
+      expect(events.starts).toEqual([expect.objectContaining({ attempt: 0, restored: false, value: 0 })]);
+      expect(events.completed.length).toBeGreaterThanOrEqual(1);
+    },
+    START_TIMEOUT_MS,
+  );
 
   it('two tenants with the same high-availability.cluster-id see only their own jobs and leaders', async () => {
     const acmeLeader = await restLeader('acme');
@@ -238,85 +242,97 @@ describe.each(RELEASES)('real Flink %s through two proxy replicas', (release) =>
     expect(await restLeaderUrl(tree!, 'acme', release)).toBe(acmeLeader.restUrl);
   });
 
-  it('kill -9 of the leading JobManager: the standby leads and restores the job from its latest checkpoint', async () => {
-    const leader = await restLeader('acme');
-    const standby = live(leader.name === 'jm1' ? 'jm2' : 'jm1');
-    const floor = await latestCompleted(leader, acmeJob, 3);
-    const lineAtKill = acmeEvents().lines;
-    const killedAt = Date.now();
-    leader.kill('SIGKILL');
-    const newLeader = await restLeader('acme', STEP_TIMEOUT_MS);
-    figures.leaderFailoverMs = Date.now() - killedAt;
-    expect(newLeader).toBe(standby);
-    await waitForRestore(lineAtKill);
-    figures.jobRecoveryMs = Date.now() - killedAt;
-    await waitForRunning(standby, acmeJob);
-    expectResumedFrom(lineAtKill, floor);
-    const restoredId = async () => (await checkpoints(standby.restUrl, acmeJob))?.restoredId;
-    const restored = await waitFor('the restored checkpoint in the REST API', 30_000, restoredId);
-    expect(restored).toBeGreaterThanOrEqual(floor);
-    expect((await jobsOverview(standby.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
-  }, STEP_TIMEOUT_MS * 2);
+  it(
+    'kill -9 of the leading JobManager: the standby leads and restores the job from its latest checkpoint',
+    async () => {
+      const leader = await restLeader('acme');
+      const standby = live(leader.name === 'jm1' ? 'jm2' : 'jm1');
+      const floor = await latestCompleted(leader, acmeJob, 3);
+      const lineAtKill = acmeEvents().lines;
+      const killedAt = Date.now();
+      leader.kill('SIGKILL');
+      const newLeader = await restLeader('acme', STEP_TIMEOUT_MS);
+      figures.leaderFailoverMs = Date.now() - killedAt;
+      expect(newLeader).toBe(standby);
+      await waitForRestore(lineAtKill);
+      figures.jobRecoveryMs = Date.now() - killedAt;
+      await waitForRunning(standby, acmeJob);
+      expectResumedFrom(lineAtKill, floor);
+      const restoredId = async () => (await checkpoints(standby.restUrl, acmeJob))?.restoredId;
+      const restored = await waitFor('the restored checkpoint in the REST API', 30_000, restoredId);
+      expect(restored).toBeGreaterThanOrEqual(floor);
+      expect((await jobsOverview(standby.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
+    },
+    STEP_TIMEOUT_MS * 2,
+  );
 
-  it('kill -9 of the proxy replica the JobManager uses: the job keeps running from its checkpoints', async () => {
-    const leader = await restLeader('acme');
-    const ports = replicas.map((replica) => replica.port('acme'));
-    const used = await waitFor('the leader\'s proxy connection', 10_000, async () => (await connectedPorts(leader.pid, ports))[0]);
-    const index = ports.indexOf(used);
-    const victim = replicas[index]!;
-    const floor = await latestCompleted(leader, acmeJob, 1);
-    const before = acmeEvents();
-    const lineAtKill = before.lines;
-    const newestSnapshot = Math.max(...before.snapshots.keys());
-    const sessionBefore = await restLeaderSession(tree!, 'acme', release);
-    expect(sessionBefore).toBeDefined();
-    await scrapeOpcodes(victim);
-    const killedAt = Date.now();
-    victim.kill('SIGKILL');
-    await victim.exited;
-    // The replica comes back on its ports (a restarted pod), so later steps have two again.
-    replicas[index] = await startReplica(index);
-    // Healthy again: the attempt running now completed a checkpoint that no attempt from before the
-    // kill can have taken part in (a suspended job's old task may count on for a while).
-    await waitFor('a checkpoint completed after the proxy kill', STEP_TIMEOUT_MS, async () =>
-      acmeEvents().completed.some((c) => c.line >= lineAtKill && c.id >= newestSnapshot + 2) ? true : undefined,
-    );
-    figures.proxyKillCheckpointingAgainMs = Date.now() - killedAt;
-    expect(leader.alive).toBe(true);
-    expect((await connectedPorts(leader.pid, ports)).length, 'reconnected to a proxy replica').toBeGreaterThan(0);
-    const nowLeader = await restLeader('acme');
-    // The same JobManager leads in the same ZooKeeper session: the proxy moved the session, it did not lose it.
-    expect(nowLeader).toBe(leader);
-    expect(await restLeaderSession(tree!, 'acme', release)).toBe(sessionBefore);
-    await waitForRunning(nowLeader, acmeJob);
-    expectResumedFrom(lineAtKill, floor);
-    figures.proxyKillRestarts = acmeEvents().starts.filter((s) => s.line >= lineAtKill).length;
-    expect((await jobsOverview(nowLeader.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
-  }, STEP_TIMEOUT_MS * 2);
+  it(
+    'kill -9 of the proxy replica the JobManager uses: the job keeps running from its checkpoints',
+    async () => {
+      const leader = await restLeader('acme');
+      const ports = replicas.map((replica) => replica.port('acme'));
+      const used = await waitFor("the leader's proxy connection", 10_000, async () => (await connectedPorts(leader.pid, ports))[0]);
+      const index = ports.indexOf(used);
+      const victim = replicas[index]!;
+      const floor = await latestCompleted(leader, acmeJob, 1);
+      const before = acmeEvents();
+      const lineAtKill = before.lines;
+      const newestSnapshot = Math.max(...before.snapshots.keys());
+      const sessionBefore = await restLeaderSession(tree!, 'acme', release);
+      expect(sessionBefore).toBeDefined();
+      await scrapeOpcodes(victim);
+      const killedAt = Date.now();
+      victim.kill('SIGKILL');
+      await victim.exited;
+      // The replica comes back on its ports (a restarted pod), so later steps have two again.
+      replicas[index] = await startReplica(index);
+      // Healthy again: the attempt running now completed a checkpoint that no attempt from before the
+      // kill can have taken part in (a suspended job's old task may count on for a while).
+      await waitFor('a checkpoint completed after the proxy kill', STEP_TIMEOUT_MS, async () =>
+        acmeEvents().completed.some((c) => c.line >= lineAtKill && c.id >= newestSnapshot + 2) ? true : undefined,
+      );
+      figures.proxyKillCheckpointingAgainMs = Date.now() - killedAt;
+      expect(leader.alive).toBe(true);
+      expect((await connectedPorts(leader.pid, ports)).length, 'reconnected to a proxy replica').toBeGreaterThan(0);
+      const nowLeader = await restLeader('acme');
+      // The same JobManager leads in the same ZooKeeper session: the proxy moved the session, it did not lose it.
+      expect(nowLeader).toBe(leader);
+      expect(await restLeaderSession(tree!, 'acme', release)).toBe(sessionBefore);
+      await waitForRunning(nowLeader, acmeJob);
+      expectResumedFrom(lineAtKill, floor);
+      figures.proxyKillRestarts = acmeEvents().starts.filter((s) => s.line >= lineAtKill).length;
+      expect((await jobsOverview(nowLeader.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
+    },
+    STEP_TIMEOUT_MS * 2,
+  );
 
-  it('cluster destroy + deploy: new JobManager and TaskManager JVMs with the same cluster-id find the job and its checkpoint', async () => {
-    const leader = await restLeader('acme');
-    const floor = await latestCompleted(leader, acmeJob, 1);
-    for (const replica of replicas) await scrapeOpcodes(replica);
-    // cluster destroy removes the Deployments: every acme JVM gets SIGTERM (SIGKILL after a grace period).
-    const stopped = Promise.all(flink.filter((jvm) => jvm.alive && !jvm.name.startsWith('globex')).map((jvm) => jvm.stop()));
-    await cli.run('cluster', 'destroy', 'acme');
-    expect(cli.renderedConfig('acme'), 'destroy removed the applied cluster').toBeUndefined();
-    await stopped;
-    expect(await tree!.children(`${clusterRoot('acme')}/jobgraphs`), 'the job graph survives destroy').toEqual([acmeJob]);
-    const lineAtDeploy = acmeEvents().lines;
-    const deployedAt = Date.now();
-    const rendered = await deploy('acme');
-    expect(rendered.jobmanager['high-availability.cluster-id']).toBe('/flink-cluster');
-    await Promise.all([start('jobmanager', 'jm3'), start('taskmanager', 'tm2')]);
-    const newLeader = await restLeader('acme');
-    expect(newLeader.name).toBe('jm3');
-    await waitForRestore(lineAtDeploy, START_TIMEOUT_MS);
-    figures.redeployRecoveryMs = Date.now() - deployedAt;
-    await waitForRunning(newLeader, acmeJob);
-    expectResumedFrom(lineAtDeploy, floor);
-    expect((await jobsOverview(newLeader.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
-  }, START_TIMEOUT_MS + STEP_TIMEOUT_MS);
+  it(
+    'cluster destroy + deploy: new JobManager and TaskManager JVMs with the same cluster-id find the job and its checkpoint',
+    async () => {
+      const leader = await restLeader('acme');
+      const floor = await latestCompleted(leader, acmeJob, 1);
+      for (const replica of replicas) await scrapeOpcodes(replica);
+      // cluster destroy removes the Deployments: every acme JVM gets SIGTERM (SIGKILL after a grace period).
+      const stopped = Promise.all(flink.filter((jvm) => jvm.alive && !jvm.name.startsWith('globex')).map((jvm) => jvm.stop()));
+      await cli.run('cluster', 'destroy', 'acme');
+      expect(cli.renderedConfig('acme'), 'destroy removed the applied cluster').toBeUndefined();
+      await stopped;
+      expect(await tree!.children(`${clusterRoot('acme')}/jobgraphs`), 'the job graph survives destroy').toEqual([acmeJob]);
+      const lineAtDeploy = acmeEvents().lines;
+      const deployedAt = Date.now();
+      const rendered = await deploy('acme');
+      expect(rendered.jobmanager['high-availability.cluster-id']).toBe('/flink-cluster');
+      await Promise.all([start('jobmanager', 'jm3'), start('taskmanager', 'tm2')]);
+      const newLeader = await restLeader('acme');
+      expect(newLeader.name).toBe('jm3');
+      await waitForRestore(lineAtDeploy, START_TIMEOUT_MS);
+      figures.redeployRecoveryMs = Date.now() - deployedAt;
+      await waitForRunning(newLeader, acmeJob);
+      expectResumedFrom(lineAtDeploy, floor);
+      expect((await jobsOverview(newLeader.restUrl))?.map((job) => job.jid)).toEqual([acmeJob]);
+    },
+    START_TIMEOUT_MS + STEP_TIMEOUT_MS,
+  );
 
   it('records the znodes Flink created and the opcodes it sent through the proxy', async () => {
     for (const replica of replicas) await scrapeOpcodes(replica);

@@ -86,10 +86,21 @@ describe('live fuzzing of a tenant listener', () => {
       connect,
       encodeRequest({ xid: 7, opcode: OpCode.ping }),
       encodeRequest({ xid: 8, opcode: OpCode.exists, body: { path: 'relative', watch: false } }), // answered by the proxy
-      encodeRequest({ xid: 9, opcode: OpCode.create, body: { path: `/ping-${Date.now()}`, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 1 } }),
+      encodeRequest({
+        xid: 9,
+        opcode: OpCode.create,
+        body: { path: `/ping-${Date.now()}`, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 1 },
+      }),
       encodeRequest({ xid: 7, opcode: OpCode.getChildren, body: { path: '/', watch: false } }),
     ]);
-    const input = { seed: 0, index: 0, generator: 'hand-made', ops: [], bytes, delivery: { chunks: [bytes.length], gapMs: 0, close: 'linger' as const, lingerMs: 2_000, awaitHandshake: true } };
+    const input = {
+      seed: 0,
+      index: 0,
+      generator: 'hand-made',
+      ops: [],
+      bytes,
+      delivery: { chunks: [bytes.length], gapMs: 0, close: 'linger' as const, lingerMs: 2_000, awaitHandshake: true },
+    };
     const outcome = await sendInput(target.alphaPort, { ...input, pipelinedFrames: 4 }, { keepOutput: true });
     const replies: [number, number][] = [];
     new FrameReader(DEFAULT_MAX_FRAME_SIZE).push(outcome.output!, (frame) => {
@@ -108,7 +119,9 @@ describe('live fuzzing of a tenant listener', () => {
   // found malformed (xid -1, no header) closed its connection without giving its in-flight slot
   // back; after maxInFlightPerTenant of them, every request of the tenant got THROTTLEDOP.
   it('malformed requests do not use up the tenant in-flight limit', async () => {
-    const small = await startInProcessProxy(target.ensemble.connectString(), [{ name: 'delta' }], { limits: { maxInFlightPerTenant: 2, maxThrottleWaitMs: 300 } });
+    const small = await startInProcessProxy(target.ensemble.connectString(), [{ name: 'delta' }], {
+      limits: { maxInFlightPerTenant: 2, maxThrottleWaitMs: 300 },
+    });
     try {
       const connect = loadCorpus().conversations[0]!.connect;
       for (const request of [
@@ -118,7 +131,14 @@ describe('live fuzzing of a tenant listener', () => {
         Buffer.from('0000000400000001', 'hex'),
       ]) {
         const bytes = Buffer.concat([connect, request]);
-        const outcome = await sendInput(small.port('delta'), { seed: 0, index: 0, generator: 'hand-made', ops: [], bytes, delivery: { chunks: [bytes.length], gapMs: 0, close: 'linger', lingerMs: 2_000, awaitHandshake: true } });
+        const outcome = await sendInput(small.port('delta'), {
+          seed: 0,
+          index: 0,
+          generator: 'hand-made',
+          ops: [],
+          bytes,
+          delivery: { chunks: [bytes.length], gapMs: 0, close: 'linger', lingerMs: 2_000, awaitHandshake: true },
+        });
         expect(outcome.kind).toBe('proxy-closed');
       }
       const client = await JuteClient.connect({ port: small.port('delta') });

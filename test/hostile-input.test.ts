@@ -351,7 +351,10 @@ describe('malformed frames', () => {
       established.send(Buffer.concat([request(1, OpCode.exists, { path: '/target', watch: false }), int32(length), noise(16, 7)]));
       await established.waitClosed();
       // A request sent before the bad frame may be answered (as ZooKeeper might); nothing else is.
-      expect(established.replies().every(([xid]) => xid === 1), `length ${length} after the handshake`).toBe(true);
+      expect(
+        established.replies().every(([xid]) => xid === 1),
+        `length ${length} after the handshake`,
+      ).toBe(true);
     }
     await expectSurvivors();
   });
@@ -389,7 +392,13 @@ describe('malformed frames', () => {
     await connection.waitFor('5 replies', () => connection.replies().length >= 5);
     const replies = connection.replies();
     expect(replies.map(([xid]) => xid)).toEqual([1, 2, 3, 4, 5]);
-    expect(replies.map(([, , err]) => err)).toEqual([ErrorCode.OK, ErrorCode.MARSHALLINGERROR, ErrorCode.MARSHALLINGERROR, ErrorCode.MARSHALLINGERROR, ErrorCode.OK]);
+    expect(replies.map(([, , err]) => err)).toEqual([
+      ErrorCode.OK,
+      ErrorCode.MARSHALLINGERROR,
+      ErrorCode.MARSHALLINGERROR,
+      ErrorCode.MARSHALLINGERROR,
+      ErrorCode.OK,
+    ]);
 
     connection.send(request(6, OpCode.getData, { path: '/target', watch: false }));
     await connection.waitFor('the reply to a later request', () => connection.replies().length >= 6);
@@ -551,7 +560,9 @@ describe('replies made by the proxy', () => {
     const replies = connection.replies();
     expect(replies.map(([xid]) => xid)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const proxyMade = new Set([3, 4, 6, 8]);
-    expect(replies.map(([xid, , err]) => [xid, err])).toEqual(replies.map(([xid]) => [xid, proxyMade.has(xid) ? ErrorCode.BADARGUMENTS : ErrorCode.OK]));
+    expect(replies.map(([xid, , err]) => [xid, err])).toEqual(
+      replies.map(([xid]) => [xid, proxyMade.has(xid) ? ErrorCode.BADARGUMENTS : ErrorCode.OK]),
+    );
 
     let lastReal = 0n;
     let previous = 0n;
@@ -596,7 +607,18 @@ describe('four-letter words on a tenant listener', () => {
       expect(reply.length, word).toBeGreaterThan(0);
       expect(reply.length, word).toBeLessThan(120);
       expect(reply, word).toContain(word);
-      for (const leak of [String(member.clientPort), '127.0.0.1', 'Zookeeper version', 'zk_', 'sid=', 'Mode:', 'clientPort', 'dataDir', 'tenants', 'bystander']) {
+      for (const leak of [
+        String(member.clientPort),
+        '127.0.0.1',
+        'Zookeeper version',
+        'zk_',
+        'sid=',
+        'Mode:',
+        'clientPort',
+        'dataDir',
+        'tenants',
+        'bystander',
+      ]) {
         expect(reply, `${word} must not reveal ${leak}`).not.toContain(leak);
       }
     }

@@ -68,7 +68,12 @@ beforeAll(async () => {
   const compiling = compileJava([join(CLIENTS_DIR, 'EnsembleTrackerProbe.java')]);
   compiling.catch(() => {}); // awaited below
   // Three members with reconfig on: the Curator test changes /zookeeper/config for real.
-  ensemble = await LocalEnsemble.start({ size: 3, ...serverUnderTest(), reconfigEnabled: true, fourLetterWords: [...new Set([...DEFAULT_FOUR_LETTER_WORDS, ...LEAKY_WORDS])] });
+  ensemble = await LocalEnsemble.start({
+    size: 3,
+    ...serverUnderTest(),
+    reconfigEnabled: true,
+    fourLetterWords: [...new Set([...DEFAULT_FOUR_LETTER_WORDS, ...LEAKY_WORDS])],
+  });
   proxy = await startInProcessProxy(
     ensemble.connectString(),
     TENANTS.map((name) => ({ name })),
@@ -110,7 +115,10 @@ interface Session {
 }
 
 async function session(tenant: string, options: { port?: number; sessionTimeoutMs?: number } = {}): Promise<Session> {
-  const client = await JuteClient.connect({ port: options.port ?? proxy!.port(tenant), sessionTimeoutMs: options.sessionTimeoutMs ?? 15_000 });
+  const client = await JuteClient.connect({
+    port: options.port ?? proxy!.port(tenant),
+    sessionTimeoutMs: options.sessionTimeoutMs ?? 15_000,
+  });
   opened.push(client);
   const events: WatcherEventRecord[] = [];
   client.on('notification', (event) => events.push(event));
@@ -155,8 +163,12 @@ function multiBody(ops: SubOp[]): Record<string, unknown> {
 
 /** err of each sub-result of a multi/multiRead reply (the terminator left out). */
 function subResults(reply: Reply): { type: number; err: number; body: Record<string, unknown> | undefined }[] {
-  const entries = (reply.body!.results as { entries: { header: { type: number; done: boolean; err: number }; body?: Record<string, unknown> }[] }).entries;
-  return entries.filter((entry) => !entry.header.done).map((entry) => ({ type: entry.header.type, err: entry.header.err, body: entry.body }));
+  const entries = (
+    reply.body!.results as { entries: { header: { type: number; done: boolean; err: number }; body?: Record<string, unknown> }[] }
+  ).entries;
+  return entries
+    .filter((entry) => !entry.header.done)
+    .map((entry) => ({ type: entry.header.type, err: entry.header.err, body: entry.body }));
 }
 
 const EVENT_NAMES = new Map<number, string>(Object.entries(EventType).map(([name, code]) => [code, name]));
@@ -255,7 +267,8 @@ class RawConnection {
   async waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms (${this.frames.length} frames, closed: ${this.closed})`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${what} within ${timeoutMs} ms (${this.frames.length} frames, closed: ${this.closed})`);
       await sleep(10);
     }
   }
@@ -265,14 +278,31 @@ class RawConnection {
   }
 }
 
-const CONNECT_REQUEST = encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });
+const CONNECT_REQUEST = encodeConnectRequest({
+  protocolVersion: 0,
+  lastZxidSeen: 0n,
+  timeOut: 10_000,
+  sessionId: 0n,
+  passwd: Buffer.alloc(16),
+  readOnly: false,
+});
 
 // ------------------------------------------------------------------ the attempts
 
 describe('path escapes stay inside the chroot', () => {
   it('`..` and `.` components anywhere in a path are refused (BADARGUMENTS) and reach nothing', async () => {
     const { client } = await session('alpha');
-    for (const path of ['/..', '/../beta', '/../beta/secret', '/./beta', '/.', '/x/..', '/x/.', '/x/../../beta/secret', '/./../tenants/beta']) {
+    for (const path of [
+      '/..',
+      '/../beta',
+      '/../beta/secret',
+      '/./beta',
+      '/.',
+      '/x/..',
+      '/x/.',
+      '/x/../../beta/secret',
+      '/./../tenants/beta',
+    ]) {
       for (const [opcode, body] of [
         [OpCode.getData, { path, watch: false }],
         [OpCode.exists, { path, watch: true }],
@@ -363,9 +393,13 @@ describe('path escapes stay inside the chroot', () => {
   it('NUL bytes in a path (truncation tricks like /x\\0/../beta) are refused', async () => {
     const { client } = await session('alpha');
     for (const path of ['/x\u0000/../beta', '/\u0000', '/secret\u0000', '/\u0000../beta', '/tenants\u0000/beta']) {
-      expect(await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
+      expect(await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 }), JSON.stringify(path)).toBe(
+        ErrorCode.BADARGUMENTS,
+      );
       expect(await err(client, OpCode.getData, { path, watch: false }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
-      expect(await err(client, OpCode.setData, { path, data: Buffer.from('x'), version: -1 }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
+      expect(await err(client, OpCode.setData, { path, data: Buffer.from('x'), version: -1 }), JSON.stringify(path)).toBe(
+        ErrorCode.BADARGUMENTS,
+      );
     }
     for (const name of (await tree.children('/tenants/alpha'))!) expect(name).not.toContain('\u0000');
     await expectBetaUntouched();
@@ -375,12 +409,18 @@ describe('path escapes stay inside the chroot', () => {
     const { client } = await session('alpha');
     for (const path of ['', '/secret/', '/tenants/beta/', '//', '//beta', 'beta/secret', '../beta', '.', '..', ' /x']) {
       expect(await err(client, OpCode.getData, { path, watch: false }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
-      expect(await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
+      expect(
+        await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT }),
+        JSON.stringify(path),
+      ).toBe(ErrorCode.BADARGUMENTS);
       expect(await err(client, OpCode.delete, { path, version: -1 }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
     }
     // Sequential creates may end in "/" (the server appends the number) but not be empty or relative.
     for (const path of ['', '../', 'beta/']) {
-      expect(await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL }), JSON.stringify(path)).toBe(ErrorCode.BADARGUMENTS);
+      expect(
+        await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL }),
+        JSON.stringify(path),
+      ).toBe(ErrorCode.BADARGUMENTS);
     }
     await expectBetaUntouched();
   });
@@ -388,10 +428,20 @@ describe('path escapes stay inside the chroot', () => {
   it('a sequential create at "/" lands in /tenants/alpha/000..., also via create2, createTTL and inside multi', async () => {
     const { client } = await session('alpha');
     const paths: string[] = [];
-    paths.push((await client.call(OpCode.create2, { path: '/', data: Buffer.from('c2'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL })).body!.path as string);
     paths.push(
-      (await client.call(OpCode.createTTL, { path: '/', data: Buffer.from('ttl'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL, ttl: 600_000n })).body!
-        .path as string,
+      (await client.call(OpCode.create2, { path: '/', data: Buffer.from('c2'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL }))
+        .body!.path as string,
+    );
+    paths.push(
+      (
+        await client.call(OpCode.createTTL, {
+          path: '/',
+          data: Buffer.from('ttl'),
+          acl: OPEN_ACL,
+          flags: CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL,
+          ttl: 600_000n,
+        })
+      ).body!.path as string,
     );
     const multi = await client.call(
       OpCode.multi,
@@ -428,7 +478,9 @@ describe('path escapes stay inside the chroot', () => {
     expect(await err(client, OpCode.getEphemerals, { prefixPath: 'b' })).toBe(ErrorCode.BADARGUMENTS);
     expect(await err(client, OpCode.getEphemerals, { prefixPath: 'b/ab-eph' })).toBe(ErrorCode.BADARGUMENTS);
     // A sequential create of "b" must not become /tenants/ab0000000001 or similar.
-    expect(await err(client, OpCode.create, { path: 'b', data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL })).toBe(ErrorCode.BADARGUMENTS);
+    expect(await err(client, OpCode.create, { path: 'b', data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL })).toBe(
+      ErrorCode.BADARGUMENTS,
+    );
     expect(await err(client, OpCode.setWatches, { relativeZxid: 0n, dataWatches: ['b/secret'], existWatches: [], childWatches: [] })).toBe(
       ErrorCode.BADARGUMENTS,
     );
@@ -444,8 +496,17 @@ describe('multi and multiRead', () => {
   const KINDS: [string, (path: string) => SubOp][] = [
     ['create', (path) => [OpCode.create, { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: 0 }]],
     ['create2', (path) => [OpCode.create2, { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: 0 }]],
-    ['createContainer', (path) => [OpCode.createContainer, { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: CreateMode.CONTAINER }]],
-    ['createTTL', (path) => [OpCode.createTTL, { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 600_000n }]],
+    [
+      'createContainer',
+      (path) => [OpCode.createContainer, { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: CreateMode.CONTAINER }],
+    ],
+    [
+      'createTTL',
+      (path) => [
+        OpCode.createTTL,
+        { path, data: Buffer.from('pwned'), acl: OPEN_ACL, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 600_000n },
+      ],
+    ],
     ['delete', (path) => [OpCode.delete, { path, version: -1 }]],
     ['setData', (path) => [OpCode.setData, { path, data: Buffer.from('pwned'), version: -1 }]],
     ['check', (path) => [OpCode.check, { path, version: 0 }]],
@@ -455,7 +516,10 @@ describe('multi and multiRead', () => {
     const { client } = await session('alpha');
     for (const [kind, subOp] of KINDS) {
       for (const path of ['/../beta/secret', '/../beta/new', '/x/../../beta/x']) {
-        const reply = await client.request(OpCode.multi, multiBody([[OpCode.create, { path: '/multi-canary', data: null, acl: OPEN_ACL, flags: 0 }], subOp(path)]));
+        const reply = await client.request(
+          OpCode.multi,
+          multiBody([[OpCode.create, { path: '/multi-canary', data: null, acl: OPEN_ACL, flags: 0 }], subOp(path)]),
+        );
         expect(reply.err, `${kind} ${path}`).toBe(ErrorCode.BADARGUMENTS);
       }
     }
@@ -463,11 +527,17 @@ describe('multi and multiRead', () => {
     await expectBetaUntouched();
   });
 
-  it('an absolute foreign path (/tenants/beta/...) in any sub-op kind means alpha\'s own /tenants/beta/...: NONODE, or a node inside alpha', async () => {
+  it("an absolute foreign path (/tenants/beta/...) in any sub-op kind means alpha's own /tenants/beta/...: NONODE, or a node inside alpha", async () => {
     const { client } = await session('alpha');
     for (const [kind, subOp] of KINDS.filter(([kind]) => ['delete', 'setData', 'check'].includes(kind))) {
-      const reply = await client.call(OpCode.multi, multiBody([[OpCode.create, { path: '/multi-canary', data: null, acl: OPEN_ACL, flags: 0 }], subOp('/tenants/beta/secret')]));
-      expect(subResults(reply).map((result) => result.err), kind).toContain(ErrorCode.NONODE);
+      const reply = await client.call(
+        OpCode.multi,
+        multiBody([[OpCode.create, { path: '/multi-canary', data: null, acl: OPEN_ACL, flags: 0 }], subOp('/tenants/beta/secret')]),
+      );
+      expect(
+        subResults(reply).map((result) => result.err),
+        kind,
+      ).toContain(ErrorCode.NONODE);
       expect(await tree.exists('/tenants/alpha/multi-canary'), kind).toBe(false);
     }
     // Creates need the parents, which alpha can make in its own tree: that is where they all land.
@@ -477,13 +547,19 @@ describe('multi and multiRead', () => {
     const reply = await client.call(OpCode.multi, multiBody(creates));
     const results = subResults(reply);
     expect(results.map((result) => result.err)).toEqual([0, 0, 0, 0]);
-    expect(results.map((result) => result.body!.path)).toEqual(['/tenants/beta/create', '/tenants/beta/create2', '/tenants/beta/createContainer', '/tenants/beta/createTTL']);
+    expect(results.map((result) => result.body!.path)).toEqual([
+      '/tenants/beta/create',
+      '/tenants/beta/create2',
+      '/tenants/beta/createContainer',
+      '/tenants/beta/createTTL',
+    ]);
     expect(await tree.children('/tenants/alpha/tenants/beta')).toEqual(['create', 'create2', 'createContainer', 'createTTL']);
-    for (const kind of ['create', 'create2', 'createContainer', 'createTTL']) expect(await tree.exists(`/tenants/beta/${kind}`)).toBe(false);
+    for (const kind of ['create', 'create2', 'createContainer', 'createTTL'])
+      expect(await tree.exists(`/tenants/beta/${kind}`)).toBe(false);
     await expectBetaUntouched();
   });
 
-  it('multiRead getData/getChildren of foreign-looking paths never returns beta\'s data or names', async () => {
+  it("multiRead getData/getChildren of foreign-looking paths never returns beta's data or names", async () => {
     const { client } = await session('alpha');
     const refused = await client.request(
       OpCode.multiRead,
@@ -493,8 +569,12 @@ describe('multi and multiRead', () => {
       ]),
     );
     expect(refused.err).toBe(ErrorCode.BADARGUMENTS);
-    expect(await err(client, OpCode.multiRead, multiBody([[OpCode.getChildren, { path: '/../beta', watch: false }]]))).toBe(ErrorCode.BADARGUMENTS);
-    expect(await err(client, OpCode.multiRead, multiBody([[OpCode.getData, { path: '/zookeeper/config', watch: false }]]))).toBe(ErrorCode.NONODE);
+    expect(await err(client, OpCode.multiRead, multiBody([[OpCode.getChildren, { path: '/../beta', watch: false }]]))).toBe(
+      ErrorCode.BADARGUMENTS,
+    );
+    expect(await err(client, OpCode.multiRead, multiBody([[OpCode.getData, { path: '/zookeeper/config', watch: false }]]))).toBe(
+      ErrorCode.NONODE,
+    );
 
     const reply = await client.call(
       OpCode.multiRead,
@@ -511,7 +591,9 @@ describe('multi and multiRead', () => {
     expect([...(results[3]!.body!.children as string[])].sort()).toEqual(await tree.children('/tenants/alpha'));
     const tenantsChildren = results[4]!.body!.children as string[] | undefined;
     if (tenantsChildren !== undefined) expect([...tenantsChildren].sort()).toEqual(await tree.children('/tenants/alpha/tenants'));
-    const everything = JSON.stringify(reply, (_, value: unknown) => (typeof value === 'bigint' ? String(value) : Buffer.isBuffer(value) ? value.toString('latin1') : value));
+    const everything = JSON.stringify(reply, (_, value: unknown) =>
+      typeof value === 'bigint' ? String(value) : Buffer.isBuffer(value) ? value.toString('latin1') : value,
+    );
     expect(everything).not.toContain(BETA_SECRET);
     expect(everything).not.toContain('beta-eph');
     await expectBetaUntouched();
@@ -535,13 +617,15 @@ describe('watches never report another tenant', () => {
     await sleep(500); // a stray event would have arrived by now
   }
 
-  it('SetWatches listing /../beta/x is refused; absolute foreign paths watch alpha\'s own nodes; beta\'s changes produce no event', async () => {
+  it("SetWatches listing /../beta/x is refused; absolute foreign paths watch alpha's own nodes; beta's changes produce no event", async () => {
     const me = await session('alpha');
     await create(me.client, '/w', CreateMode.PERSISTENT, 'w');
     const relativeZxid = (await me.client.call(OpCode.exists, { path: '/w', watch: false })).zxid;
     for (const bad of ['/../beta/churn', '/../beta', '/..']) {
       expect(
-        await me.client.request(OpCode.setWatches, { relativeZxid, dataWatches: [bad], existWatches: [], childWatches: [] }, Xid.setWatches).then((reply) => reply.err),
+        await me.client
+          .request(OpCode.setWatches, { relativeZxid, dataWatches: [bad], existWatches: [], childWatches: [] }, Xid.setWatches)
+          .then((reply) => reply.err),
         bad,
       ).toBe(ErrorCode.BADARGUMENTS);
     }
@@ -574,7 +658,14 @@ describe('watches never report another tenant', () => {
       (
         await me.client.request(
           OpCode.setWatches2,
-          { relativeZxid, dataWatches: [], existWatches: [], childWatches: [], persistentWatches: [], persistentRecursiveWatches: ['/../beta'] },
+          {
+            relativeZxid,
+            dataWatches: [],
+            existWatches: [],
+            childWatches: [],
+            persistentWatches: [],
+            persistentRecursiveWatches: ['/../beta'],
+          },
           Xid.setWatches,
         )
       ).err,
@@ -619,7 +710,7 @@ describe('watches never report another tenant', () => {
     await expectBetaUntouched();
   });
 
-  it('removeWatches/checkWatches on foreign-looking paths are refused or find nothing, though ZooKeeper answers for other sessions\' watches; beta\'s watch still fires', async () => {
+  it("removeWatches/checkWatches on foreign-looking paths are refused or find nothing, though ZooKeeper answers for other sessions' watches; beta's watch still fires", async () => {
     // Every session on the same member: ZooKeeper 3.8's checkWatches answers OK when ANY connection
     // of that member watches the exact path (not only the caller's), so it is an oracle; were a
     // path of alpha's to reach beta's node, it would reveal beta's watches.
@@ -633,7 +724,8 @@ describe('watches never report another tenant', () => {
       for (const type of [1, 2, 3]) {
         expect(await err(client, opcode, { path: '/../beta/churn/rw', type })).toBe(ErrorCode.BADARGUMENTS);
         expect(await err(client, opcode, { path: 'churn/rw', type })).toBe(ErrorCode.BADARGUMENTS);
-        for (const path of ['/churn/rw', '/tenants/beta/churn/rw']) expect(await err(client, opcode, { path, type }), `${opcode} ${path} ${type}`).toBe(ErrorCode.NOWATCHER);
+        for (const path of ['/churn/rw', '/tenants/beta/churn/rw'])
+          expect(await err(client, opcode, { path, type }), `${opcode} ${path} ${type}`).toBe(ErrorCode.NOWATCHER);
       }
     }
     // Control, the oracle at work inside alpha's own tree: another alpha session's watch answers OK
@@ -662,7 +754,7 @@ describe('watches never report another tenant', () => {
   });
 });
 
-describe('tree-wide queries count and list only the tenant\'s own nodes', () => {
+describe("tree-wide queries count and list only the tenant's own nodes", () => {
   it('getEphemerals with an empty prefix, "/", null, or foreign-looking prefixes lists only alpha\'s own ephemerals', async () => {
     const { client } = await session('alpha');
     await create(client, '/eph-dir');
@@ -674,7 +766,8 @@ describe('tree-wide queries count and list only the tenant\'s own nodes', () => 
       return [...(reply.body!.ephemerals as string[])].sort();
     };
     for (const prefix of ['', '/', null, '  ']) expect(await list(prefix), JSON.stringify(prefix)).toEqual([...mine].sort());
-    for (const prefix of ['/../beta', '/tenants/beta', '/beta-eph', '/tenants', '/secret', '/e/']) expect(await list(prefix), prefix).toEqual([]);
+    for (const prefix of ['/../beta', '/tenants/beta', '/beta-eph', '/tenants', '/secret', '/e/'])
+      expect(await list(prefix), prefix).toEqual([]);
     expect(await list('/eph-dir')).toEqual(['/eph-dir/eph-2']);
     expect(await err(client, OpCode.getEphemerals, { prefixPath: 'beta' })).toBe(ErrorCode.BADARGUMENTS);
     expect(await err(client, OpCode.getEphemerals, { prefixPath: '../beta' })).toBe(ErrorCode.BADARGUMENTS);
@@ -711,9 +804,17 @@ describe('ACLs and identity', () => {
     expect(serverAcl.map((entry) => entry.id.id).sort()).toEqual([adminId, alpha.id].sort());
     // auth: means the identities the client authenticated with (ZooKeeper answers INVALIDACL without one).
     await client.addAuth('digest', 'carol:carols-password');
-    await client.call(OpCode.create, { path: '/acl-auth', data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+    await client.call(OpCode.create, {
+      path: '/acl-auth',
+      data: null,
+      acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }],
+      flags: 0,
+    });
     await create(client, '/acl-open');
-    const expected: Record<string, unknown> = { '/acl-auth': [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestId('carol', 'carols-password') } }], '/acl-open': OPEN_ACL };
+    const expected: Record<string, unknown> = {
+      '/acl-auth': [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestId('carol', 'carols-password') } }],
+      '/acl-open': OPEN_ACL,
+    };
     for (const path of ['/acl-auth', '/acl-open']) {
       const reply = await client.call(OpCode.getACL, { path });
       expect(reply.body!.acl, path).toEqual(expected[path]);
@@ -723,10 +824,10 @@ describe('ACLs and identity', () => {
     }
   });
 
-  it('setACL or create naming beta\'s digest identity is refused with INVALIDACL', async () => {
+  it("setACL or create naming beta's digest identity is refused with INVALIDACL", async () => {
     const { client } = await session('alpha');
     await create(client, '/acl-target', CreateMode.PERSISTENT, 'x');
-    const aclBefore = (await tree.acl('/tenants/alpha/acl-target'));
+    const aclBefore = await tree.acl('/tenants/alpha/acl-target');
     const betaAcls = [
       [{ perms: Perms.ALL, id: { scheme: 'digest', id: beta.id } }],
       [...OPEN_ACL, { perms: Perms.READ, id: { scheme: 'digest', id: beta.id } }],
@@ -735,10 +836,14 @@ describe('ACLs and identity', () => {
     for (const acl of betaAcls) {
       expect(await err(client, OpCode.setACL, { path: '/acl-target', acl, version: -1 })).toBe(ErrorCode.INVALIDACL);
       expect(await err(client, OpCode.create, { path: '/acl-new', data: null, acl, flags: 0 })).toBe(ErrorCode.INVALIDACL);
-      expect(await err(client, OpCode.createTTL, { path: '/acl-new', data: null, acl, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n })).toBe(ErrorCode.INVALIDACL);
-      expect(await err(client, OpCode.multi, multiBody([[OpCode.create, { path: '/acl-new', data: null, acl, flags: 0 }]]))).toBe(ErrorCode.INVALIDACL);
+      expect(
+        await err(client, OpCode.createTTL, { path: '/acl-new', data: null, acl, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n }),
+      ).toBe(ErrorCode.INVALIDACL);
+      expect(await err(client, OpCode.multi, multiBody([[OpCode.create, { path: '/acl-new', data: null, acl, flags: 0 }]]))).toBe(
+        ErrorCode.INVALIDACL,
+      );
     }
-    expect((await tree.acl('/tenants/alpha/acl-target'))).toEqual(aclBefore);
+    expect(await tree.acl('/tenants/alpha/acl-target')).toEqual(aclBefore);
     expect(await tree.exists('/tenants/alpha/acl-new')).toBe(false);
   });
 
@@ -754,7 +859,7 @@ describe('ACLs and identity', () => {
       expect(await err(client, OpCode.setACL, { path: '/', acl, version: -1 })).toBe(ErrorCode.INVALIDACL);
       expect(await err(client, OpCode.create, { path: '/acl-super2', data: null, acl, flags: 0 })).toBe(ErrorCode.INVALIDACL);
     }
-    const serverAcl = (await tree.acl('/tenants/alpha/acl-super'));
+    const serverAcl = await tree.acl('/tenants/alpha/acl-super');
     // The platform admin is added to every ACL a tenant sets (hidden from the tenant's getACL).
     expect(serverAcl).toEqual([
       { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
@@ -787,7 +892,12 @@ describe('ACLs and identity', () => {
     const eve = 'eve:eves-password';
     const owner = await session('alpha');
     await owner.client.addAuth('digest', eve);
-    await owner.client.call(OpCode.create, { path: '/eve-only', data: Buffer.from('alpha-eve'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+    await owner.client.call(OpCode.create, {
+      path: '/eve-only',
+      data: Buffer.from('alpha-eve'),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }],
+      flags: 0,
+    });
     const { client } = await session('beta');
     await client.addAuth('digest', eve);
     for (const path of ['/eve-only', '/tenants/alpha/eve-only', '/../alpha/eve-only']) {
@@ -795,7 +905,12 @@ describe('ACLs and identity', () => {
       expect([ErrorCode.NONODE, ErrorCode.BADARGUMENTS], path).toContain(reply.err);
     }
     // beta's own /eve-only is beta's: same credentials, separate trees.
-    await client.call(OpCode.create, { path: '/eve-only', data: Buffer.from('beta-eve'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
+    await client.call(OpCode.create, {
+      path: '/eve-only',
+      data: Buffer.from('beta-eve'),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }],
+      flags: 0,
+    });
     await client.call(OpCode.setData, { path: '/eve-only', data: Buffer.from('beta-eve-2'), version: -1 });
     expect(String(await tree.data('/tenants/alpha/eve-only'))).toBe('alpha-eve');
     expect(String(await tree.data('/tenants/beta/eve-only'))).toBe('beta-eve-2');
@@ -820,7 +935,7 @@ describe('ACLs and identity', () => {
   });
 });
 
-describe('/zookeeper is not the ensemble\'s', () => {
+describe("/zookeeper is not the ensemble's", () => {
   it('/zookeeper, /zookeeper/config and /zookeeper/quota read as NONODE (getData, exists, getChildren, getACL), and no reply carries the real config', async () => {
     const { client } = await session('alpha');
     const replies: Reply[] = [];
@@ -849,10 +964,19 @@ describe('/zookeeper is not the ensemble\'s', () => {
     const { client } = await session('alpha');
     for (const path of ['/zookeeper', '/zookeeper/config', '/zookeeper/quota/x', '/zookeeper/evil']) {
       expect(await err(client, OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 }), path).toBe(ErrorCode.NOAUTH);
-      expect(await err(client, OpCode.create2, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL }), path).toBe(ErrorCode.NOAUTH);
-      expect(await err(client, OpCode.createContainer, { path, data: null, acl: OPEN_ACL, flags: CreateMode.CONTAINER }), path).toBe(ErrorCode.NOAUTH);
-      expect(await err(client, OpCode.createTTL, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n }), path).toBe(ErrorCode.NOAUTH);
-      expect(await err(client, OpCode.multi, multiBody([[OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 }]])), path).toBe(ErrorCode.NOAUTH);
+      expect(await err(client, OpCode.create2, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_SEQUENTIAL }), path).toBe(
+        ErrorCode.NOAUTH,
+      );
+      expect(await err(client, OpCode.createContainer, { path, data: null, acl: OPEN_ACL, flags: CreateMode.CONTAINER }), path).toBe(
+        ErrorCode.NOAUTH,
+      );
+      expect(
+        await err(client, OpCode.createTTL, { path, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT_WITH_TTL, ttl: 60_000n }),
+        path,
+      ).toBe(ErrorCode.NOAUTH);
+      expect(await err(client, OpCode.multi, multiBody([[OpCode.create, { path, data: null, acl: OPEN_ACL, flags: 0 }]])), path).toBe(
+        ErrorCode.NOAUTH,
+      );
     }
     expect(await tree.exists('/tenants/alpha/zookeeper')).toBe(false);
     expect(await tree.children('/zookeeper')).toEqual(['config', 'quota']);
@@ -878,7 +1002,8 @@ describe('refused opcodes', () => {
   it('deleteContainer (server-internal) gets NOAUTH, even on the tenant root and an empty container', async () => {
     const { client } = await session('alpha');
     await client.call(OpCode.createContainer, { path: '/container', data: null, acl: OPEN_ACL, flags: CreateMode.CONTAINER });
-    for (const path of ['/', '/container', '/../beta', '/tenants/beta']) expect(await err(client, OpCode.deleteContainer, { path }), path).toBe(ErrorCode.NOAUTH);
+    for (const path of ['/', '/container', '/../beta', '/tenants/beta'])
+      expect(await err(client, OpCode.deleteContainer, { path }), path).toBe(ErrorCode.NOAUTH);
     expect(await tree.exists('/tenants/alpha/container')).toBe(true);
     expect(await tree.exists('/tenants/alpha')).toBe(true);
     expect(client.closed).toBe(false);
@@ -909,32 +1034,34 @@ describe('refused opcodes', () => {
 
 describe('sessions are bound to their tenant', () => {
   async function expectExpiredThrough(tenant: string, sessionId: bigint, password: Buffer): Promise<void> {
-    await expect(JuteClient.connect({ port: proxy!.port(tenant), sessionId, password, sessionTimeoutMs: 15_000 })).rejects.toBeInstanceOf(SessionExpiredError);
+    await expect(JuteClient.connect({ port: proxy!.port(tenant), sessionId, password, sessionTimeoutMs: 15_000 })).rejects.toBeInstanceOf(
+      SessionExpiredError,
+    );
   }
 
-  it('beta\'s session id with its sealed password, through alpha\'s listener, is expired; beta\'s live connection is untouched', async () => {
+  it("beta's session id with its sealed password, through alpha's listener, is expired; beta's live connection is untouched", async () => {
     await expectExpiredThrough('alpha', victim.sessionId, victim.password);
     await expectExpiredThrough('a', victim.sessionId, victim.password);
     await expectBetaUntouched();
   });
 
-  it('beta\'s session id with a zero password, through alpha\'s listener, is expired', async () => {
+  it("beta's session id with a zero password, through alpha's listener, is expired", async () => {
     await expectExpiredThrough('alpha', victim.sessionId, Buffer.alloc(16));
     await expectBetaUntouched();
   });
 
-  it('beta\'s session id with random passwords, through alpha\'s listener, is expired', async () => {
+  it("beta's session id with random passwords, through alpha's listener, is expired", async () => {
     for (let i = 0; i < 5; i++) await expectExpiredThrough('alpha', victim.sessionId, randomBytes(16));
     await expectBetaUntouched();
   });
 
-  it('beta\'s session id with alpha\'s own sealed password, through alpha\'s listener, is expired', async () => {
+  it("beta's session id with alpha's own sealed password, through alpha's listener, is expired", async () => {
     const mine = await session('alpha');
     await expectExpiredThrough('alpha', victim.sessionId, mine.client.password);
     await expectBetaUntouched();
   });
 
-  it('a wrong-password resume of beta\'s (sequential, guessable) session id never drops beta\'s live connection, though ZooKeeper itself would', async () => {
+  it("a wrong-password resume of beta's (sequential, guessable) session id never drops beta's live connection, though ZooKeeper itself would", async () => {
     const port = (tenant: string) => singleMemberProxy!.port(tenant);
     // Session ids are sequential per member: alpha's own id tells it the ids around it.
     const attacker = await JuteClient.connect({ port: port('alpha'), sessionTimeoutMs: 15_000 });
@@ -946,7 +1073,9 @@ describe('sessions are bound to their tenant', () => {
     const guesses = [Buffer.alloc(16), randomBytes(16), ensemblePassword(target.sessionId), attacker.password, victim.password];
     for (const tenant of ['alpha', 'beta']) {
       for (const password of guesses) {
-        await expect(JuteClient.connect({ port: port(tenant), sessionId: target.sessionId, password })).rejects.toBeInstanceOf(SessionExpiredError);
+        await expect(JuteClient.connect({ port: port(tenant), sessionId: target.sessionId, password })).rejects.toBeInstanceOf(
+          SessionExpiredError,
+        );
       }
     }
     await sleep(300);
@@ -956,9 +1085,9 @@ describe('sessions are bound to their tenant', () => {
     // Control: ZooKeeper closes the session's connection BEFORE it checks a resume's password.
     // Forwarded by the proxy, every guess above would have disconnected beta.
     const member = ensemble!.member(1);
-    await expect(JuteClient.connect({ host: member.host, port: member.clientPort, sessionId: target.sessionId, password: Buffer.alloc(16) })).rejects.toBeInstanceOf(
-      SessionExpiredError,
-    );
+    await expect(
+      JuteClient.connect({ host: member.host, port: member.clientPort, sessionId: target.sessionId, password: Buffer.alloc(16) }),
+    ).rejects.toBeInstanceOf(SessionExpiredError);
     const deadline = Date.now() + 5_000;
     while (!target.closed && Date.now() < deadline) await sleep(20);
     expect(target.closed).toBe(true);
@@ -971,7 +1100,7 @@ describe('sessions are bound to their tenant', () => {
     await attacker.close();
   });
 
-  it('the ENSEMBLE\'s real password (java.util.Random(sessionId ^ 0xB3415C00), which anyone can compute) opens nothing through the proxy', async () => {
+  it("the ENSEMBLE's real password (java.util.Random(sessionId ^ 0xB3415C00), which anyone can compute) opens nothing through the proxy", async () => {
     // The computation is right: it reproduces the password of a session made directly on the ensemble.
     const direct = await directSession(2);
     expect(ensemblePassword(direct.client.sessionId).toString('hex')).toBe(direct.client.password.toString('hex'));
@@ -991,7 +1120,12 @@ describe('sessions are bound to their tenant', () => {
     // Control, and the reason the ensemble must never be reachable by tenants: directly on the
     // ensemble the computed password DOES take the session over.
     target.client.destroy('handing the session to the attacker');
-    const stolen = await JuteClient.connect({ host: ensemble!.members[0]!.host, port: ensemble!.members[0]!.clientPort, sessionId: target.client.sessionId, password: raw });
+    const stolen = await JuteClient.connect({
+      host: ensemble!.members[0]!.host,
+      port: ensemble!.members[0]!.clientPort,
+      sessionId: target.client.sessionId,
+      password: raw,
+    });
     opened.push(stolen);
     expect(stolen.sessionId).toBe(target.client.sessionId);
     await stolen.close();
@@ -1021,7 +1155,10 @@ describe('frames', () => {
     expect(await send(OpCode.exists, { path: atLimit, watch: false })).toEqual({ err: ErrorCode.BADARGUMENTS, payload: SMALL_FRAME_LIMIT });
     // create: 4096 bytes from the client, 4096 + 14 (+ the ACL identity) after rewriting.
     const createPath = longPath(SMALL_FRAME_LIMIT - 47, 'c');
-    expect(await send(OpCode.create, { path: createPath, data: null, acl: OPEN_ACL, flags: 0 })).toEqual({ err: ErrorCode.BADARGUMENTS, payload: SMALL_FRAME_LIMIT });
+    expect(await send(OpCode.create, { path: createPath, data: null, acl: OPEN_ACL, flags: 0 })).toEqual({
+      err: ErrorCode.BADARGUMENTS,
+      payload: SMALL_FRAME_LIMIT,
+    });
     // multi: many short paths, each one growing by 14 bytes.
     const ops: SubOp[] = Array.from({ length: 180 }, (_, i) => [OpCode.check, { path: `/m${i}`, version: -1 }]);
     const multi = await send(OpCode.multi, multiBody(ops));
@@ -1032,7 +1169,7 @@ describe('frames', () => {
     expect(await tree.exists(`/tenants/alpha${createPath}`)).toBe(false);
     expect(client.closed).toBe(false);
     expect(await err(client, OpCode.exists, { path: '/', watch: false })).toBe(ErrorCode.OK);
-    expect((await (await fetch(`${smallFrameProxy!.adminUrl}/healthz`)).status)).toBe(200);
+    expect(await (await fetch(`${smallFrameProxy!.adminUrl}/healthz`)).status).toBe(200);
   });
 
   it('requests pipelined before the session exists are rewritten and run as the tenant identity like any other', async () => {
@@ -1044,7 +1181,11 @@ describe('frames', () => {
         encodeRequest({ xid: 1, opcode: OpCode.create, body: { path: '/early', data: Buffer.from('early'), acl: OPEN_ACL, flags: 0 } }),
         encodeRequest({ xid: 2, opcode: OpCode.create, body: { path: '/../beta/early', data: null, acl: OPEN_ACL, flags: 0 } }),
         encodeRequest({ xid: 3, opcode: OpCode.getData, body: { path: '/tenants/beta/secret', watch: false } }),
-        encodeRequest({ xid: 4, opcode: OpCode.setACL, body: { path: '/early', acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], version: -1 } }),
+        encodeRequest({
+          xid: 4,
+          opcode: OpCode.setACL,
+          body: { path: '/early', acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], version: -1 },
+        }),
       ]),
     );
     await connection.waitFor('5 frames', () => connection.frames.length >= 5);
@@ -1056,7 +1197,7 @@ describe('frames', () => {
       [4, ErrorCode.OK],
     ]);
     const alpha = tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity;
-    expect((await tree.acl('/tenants/alpha/early'))).toEqual([
+    expect(await tree.acl('/tenants/alpha/early')).toEqual([
       { perms: Perms.ALL, id: { scheme: 'digest', id: alpha.id } },
       { perms: Perms.ALL, id: { scheme: 'digest', id: digestId('super', 'super-secret') } },
     ]);
@@ -1104,7 +1245,9 @@ describe('four-letter words on a tenant listener reveal nothing about the ensemb
     it(`${word} is refused with one line and a close, while the ensemble itself would answer it`, async () => {
       const members = ensemble!.members;
       // Control: the ensemble answers this word (it is whitelisted in this fixture).
-      const direct = (await Promise.all(members.map((member) => sendFourLetterWord(member.host, member.clientPort, word, 5_000)))).join('\n');
+      const direct = (await Promise.all(members.map((member) => sendFourLetterWord(member.host, member.clientPort, word, 5_000)))).join(
+        '\n',
+      );
       expect(direct.length, `${word} answered by the ensemble`).toBeGreaterThan(40);
       expect(direct).not.toContain('is not executed because it is not in the whitelist');
 
@@ -1130,7 +1273,7 @@ describe('four-letter words on a tenant listener reveal nothing about the ensemb
   }
 });
 
-describe('defence in depth: the ensemble itself refuses beta\'s identity on alpha\'s nodes', () => {
+describe("defence in depth: the ensemble itself refuses beta's identity on alpha's nodes", () => {
   const betaIdentity = () => tenantSecrets(Buffer.from(TEST_SECRET), 'beta').identity;
   let alphaNode: string;
 
@@ -1141,7 +1284,7 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     alphaNode = '/tenants/alpha/did';
   });
 
-  it('reading alpha\'s nodes directly as beta: NOAUTH (exists is not ACL-checked by ZooKeeper: it answers, as expected)', async () => {
+  it("reading alpha's nodes directly as beta: NOAUTH (exists is not ACL-checked by ZooKeeper: it answers, as expected)", async () => {
     const anonymous = await directSession(0);
     const { client } = await directSession(1, betaIdentity());
     for (const c of [client, anonymous.client]) {
@@ -1163,21 +1306,28 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     }
   });
 
-  it('writing alpha\'s nodes directly as beta: NOAUTH for create, setData, delete and multi', async () => {
+  it("writing alpha's nodes directly as beta: NOAUTH for create, setData, delete and multi", async () => {
     const { client } = await directSession(2, betaIdentity());
-    expect(await err(client, OpCode.create, { path: `${alphaNode}/beta-was-here`, data: null, acl: OPEN_ACL, flags: 0 })).toBe(ErrorCode.NOAUTH);
-    expect(await err(client, OpCode.create, { path: '/tenants/alpha/beta-was-here', data: null, acl: OPEN_ACL, flags: CreateMode.EPHEMERAL })).toBe(ErrorCode.NOAUTH);
+    expect(await err(client, OpCode.create, { path: `${alphaNode}/beta-was-here`, data: null, acl: OPEN_ACL, flags: 0 })).toBe(
+      ErrorCode.NOAUTH,
+    );
+    expect(
+      await err(client, OpCode.create, { path: '/tenants/alpha/beta-was-here', data: null, acl: OPEN_ACL, flags: CreateMode.EPHEMERAL }),
+    ).toBe(ErrorCode.NOAUTH);
     expect(await err(client, OpCode.create, { path: '/tenants/beta-sibling', data: null, acl: OPEN_ACL, flags: 0 })).toBe(ErrorCode.NOAUTH);
     expect(await err(client, OpCode.setData, { path: alphaNode, data: Buffer.from('pwned'), version: -1 })).toBe(ErrorCode.NOAUTH);
     expect(await err(client, OpCode.delete, { path: `${alphaNode}/kid`, version: -1 })).toBe(ErrorCode.NOAUTH);
     expect(await err(client, OpCode.delete, { path: '/tenants/alpha', version: -1 })).toBe(ErrorCode.NOAUTH);
-    const multi = await client.call(OpCode.multi, multiBody([[OpCode.setData, { path: alphaNode, data: Buffer.from('pwned'), version: -1 }]]));
+    const multi = await client.call(
+      OpCode.multi,
+      multiBody([[OpCode.setData, { path: alphaNode, data: Buffer.from('pwned'), version: -1 }]]),
+    );
     expect(subResults(multi).map((result) => result.err)).toEqual([ErrorCode.NOAUTH]);
     expect((await tree.data(alphaNode))?.toString()).toBe('alpha-private');
     expect(await tree.children(alphaNode)).toEqual(['kid']);
   });
 
-  it('setting an ACL on alpha\'s nodes directly as beta: NOAUTH', async () => {
+  it("setting an ACL on alpha's nodes directly as beta: NOAUTH", async () => {
     const { client } = await directSession(0, betaIdentity());
     const grab = [{ perms: Perms.ALL, id: { scheme: 'digest', id: betaIdentity().id } }];
     for (const path of ['/tenants/alpha', alphaNode, '/tenants']) {
@@ -1185,10 +1335,13 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
       expect(await err(client, OpCode.setACL, { path, acl: OPEN_ACL, version: -1 }), path).toBe(ErrorCode.NOAUTH);
     }
     const acl = (await tree.acl(alphaNode)) as { id: { id: string } }[];
-    expect(acl.map((entry) => entry.id.id)).toEqual([tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity.id, digestId('super', 'super-secret')]);
+    expect(acl.map((entry) => entry.id.id)).toEqual([
+      tenantSecrets(Buffer.from(TEST_SECRET), 'alpha').identity.id,
+      digestId('super', 'super-secret'),
+    ]);
   });
 
-  it('watching alpha\'s nodes directly as beta: NOAUTH for getData/getChildren watches; exists and addWatch are accepted but deliver nothing', async () => {
+  it("watching alpha's nodes directly as beta: NOAUTH for getData/getChildren watches; exists and addWatch are accepted but deliver nothing", async () => {
     const watcher = await directSession(1, betaIdentity());
     const { client } = watcher;
     expect(await err(client, OpCode.getData, { path: alphaNode, watch: true })).toBe(ErrorCode.NOAUTH);
@@ -1197,7 +1350,9 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     // Debian's 3.8.0-11+deb12u2 with the CVE-2024-23944 fix (upstream: 3.8.4 / 3.9.2). An unpatched
     // 3.8.0 would deliver these events (paths only, never data) to a direct client.
     expect(await err(client, OpCode.exists, { path: `${alphaNode}/new`, watch: true })).toBe(ErrorCode.NONODE);
-    expect(await err(client, OpCode.exists, { path: alphaNode, watch: true })).toBe(serverBehaviour().existsChecksAcl ? ErrorCode.NOAUTH : ErrorCode.OK);
+    expect(await err(client, OpCode.exists, { path: alphaNode, watch: true })).toBe(
+      serverBehaviour().existsChecksAcl ? ErrorCode.NOAUTH : ErrorCode.OK,
+    );
     expect(await err(client, OpCode.addWatch, { path: '/tenants/alpha', mode: 1 })).toBe(ErrorCode.OK);
     expect(await err(client, OpCode.addWatch, { path: '/', mode: 1 })).toBe(ErrorCode.OK);
     const alpha = (await session('alpha')).client;
@@ -1205,7 +1360,9 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
     await alpha.call(OpCode.setData, { path: '/did', data: Buffer.from('alpha-private'), version: -1 });
     await sleep(500);
     // Releases without that fix (3.6, 3.7) do deliver them: there only the proxy keeps tenants apart.
-    const leaked = serverBehaviour().watchEventsAclChecked ? [] : ['NodeCreated /tenants/alpha/did/new', 'NodeDataChanged /tenants/alpha/did'];
+    const leaked = serverBehaviour().watchEventsAclChecked
+      ? []
+      : ['NodeCreated /tenants/alpha/did/new', 'NodeDataChanged /tenants/alpha/did'];
     expect(describeEvents(watcher.events)).toEqual(leaked);
     // Control: the same connection's recursive watch on "/" does deliver what beta may read.
     await create(victim, '/churn/did-control');
@@ -1214,7 +1371,7 @@ describe('defence in depth: the ensemble itself refuses beta\'s identity on alph
   });
 });
 
-describe('Curator\'s EnsembleTracker cannot learn the ensemble', () => {
+describe("Curator's EnsembleTracker cannot learn the ensemble", () => {
   /** A TCP relay in front of the proxy that records everything the client receives. */
   async function recordingRelay(targetPort: number): Promise<{ port: number; received: () => Buffer; close: () => Promise<void> }> {
     const toClient: Buffer[] = [];
@@ -1293,7 +1450,12 @@ describe('Curator\'s EnsembleTracker cannot learn the ensemble', () => {
       // A real reconfig, as super, straight on the ensemble: re-adding member 1 bumps the config version.
       const before = String(await tree.data('/zookeeper/config'));
       const line = before.split('\n').find((entry) => entry.startsWith('server.1='))!;
-      const reconfig = await tree.client.request(OpCode.reconfig, { joiningServers: line, leavingServers: null, newMembers: null, curConfigId: -1n });
+      const reconfig = await tree.client.request(OpCode.reconfig, {
+        joiningServers: line,
+        leavingServers: null,
+        newMembers: null,
+        curConfigId: -1n,
+      });
       expect(reconfig.err).toBe(ErrorCode.OK);
       const after = String(await tree.data('/zookeeper/config'));
       expect(after).not.toBe(before);
@@ -1317,7 +1479,8 @@ describe('Curator\'s EnsembleTracker cannot learn the ensemble', () => {
       const received = relay.received().toString('latin1');
       expect(received.length).toBeGreaterThan(0);
       for (const member of members) {
-        for (const port of [member.clientPort, member.quorumPort, member.electionPort]) expect(received, `port ${port}`).not.toContain(String(port));
+        for (const port of [member.clientPort, member.quorumPort, member.electionPort])
+          expect(received, `port ${port}`).not.toContain(String(port));
       }
       for (const marker of ['server.', 'participant', 'version=', '/tenants']) expect(received).not.toContain(marker);
     } finally {
@@ -1328,7 +1491,7 @@ describe('Curator\'s EnsembleTracker cannot learn the ensemble', () => {
 });
 
 describe('after every attempt', () => {
-  it('beta\'s nodes, data, ACLs, watches and live session are exactly as before', async () => {
+  it("beta's nodes, data, ACLs, watches and live session are exactly as before", async () => {
     await expectBetaUntouched();
     // beta's original watches on /secret never fired: nobody changed beta's data.
     expect(describeEvents(victimEvents)).toEqual([]);

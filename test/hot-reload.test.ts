@@ -34,7 +34,10 @@ afterAll(async () => {
 });
 
 /** Writes the registry znode as the controller does (admin-only ACL). */
-async function writeRegistry(document: RegistryDocumentInput, on: { ensemble: LocalEnsemble; tree: ServerTree } = { ensemble, tree }): Promise<void> {
+async function writeRegistry(
+  document: RegistryDocumentInput,
+  on: { ensemble: LocalEnsemble; tree: ServerTree } = { ensemble, tree },
+): Promise<void> {
   const data = serializeRegistry(document);
   const { user, password } = on.ensemble.superAuth;
   const adminOnly = [{ perms: Perms.ALL, id: { scheme: 'digest', id: digestIdentity(user, password).id } }];
@@ -69,7 +72,12 @@ describe('tenant registry in the ensemble', () => {
     proxy = await startInProcessProxy(ensemble.connectString(), [{ name: 'steady' }], { registry: { path: REGISTRY } });
     steady = await connect(proxy.port('steady'));
     steadySession = steady.sessionId;
-    await steady.call(OpCode.create, { path: '/kept', data: Buffer.from('v1'), acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+    await steady.call(OpCode.create, {
+      path: '/kept',
+      data: Buffer.from('v1'),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+      flags: 0,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -91,7 +99,12 @@ describe('tenant registry in the ensemble', () => {
     await waitFor('alpha is served', () => hasTenant(proxy, 'alpha'), 15_000);
     const alpha = await connect(proxy.port('alpha'));
     try {
-      await alpha.call(OpCode.create, { path: '/from-alpha', data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+      await alpha.call(OpCode.create, {
+        path: '/from-alpha',
+        data: null,
+        acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+        flags: 0,
+      });
       expect(await tree.exists('/tenants/alpha/from-alpha')).toBe(true);
       expect((await alpha.request(OpCode.exists, { path: '/kept', watch: false })).err).toBe(ErrorCode.NONODE);
     } finally {
@@ -104,10 +117,15 @@ describe('tenant registry in the ensemble', () => {
   it('a changed limit applies to a connection that is already open', async () => {
     const alpha = await connect(proxy.port('alpha'));
     try {
-      for (const path of ['/w1', '/w2']) await alpha.call(OpCode.create, { path, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+      for (const path of ['/w1', '/w2'])
+        await alpha.call(OpCode.create, { path, data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
       expect((await alpha.request(OpCode.getData, { path: '/w1', watch: true })).err).toBe(ErrorCode.OK);
       await writeRegistry({ revision: 2, tenants: [{ name: 'alpha', listeners: ['127.0.0.1:0'], limits: { maxWatches: 1 } }] });
-      await waitFor('the new limit is in force', async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_tenant_limit', { tenant: 'alpha', limit: 'maxWatches' }) === 1, 15_000);
+      await waitFor(
+        'the new limit is in force',
+        async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_tenant_limit', { tenant: 'alpha', limit: 'maxWatches' }) === 1,
+        15_000,
+      );
       // The same connection: its second watch is over the new limit.
       expect((await alpha.request(OpCode.getData, { path: '/w2', watch: true })).err).toBe(ErrorCode.QUOTAEXCEEDED);
       expect((await alpha.request(OpCode.getData, { path: '/w2', watch: false })).err).toBe(ErrorCode.OK);
@@ -123,10 +141,24 @@ describe('tenant registry in the ensemble', () => {
     const rejectedBefore = await reloads(proxy.adminUrl, 'registry', 'rejected');
     // Valid JSON, but "steady" is the file's tenant: the whole document is refused, so the new
     // tenant "gamma" in it is not added either.
-    await writeRegistry({ revision: 3, tenants: [{ name: 'gamma', listeners: ['127.0.0.1:0'] }, { name: 'steady', listeners: ['127.0.0.1:0'] }] });
-    await waitFor('the duplicate is rejected', async () => (await reloads(proxy.adminUrl, 'registry', 'rejected')) === rejectedBefore + 1, 15_000);
+    await writeRegistry({
+      revision: 3,
+      tenants: [
+        { name: 'gamma', listeners: ['127.0.0.1:0'] },
+        { name: 'steady', listeners: ['127.0.0.1:0'] },
+      ],
+    });
+    await waitFor(
+      'the duplicate is rejected',
+      async () => (await reloads(proxy.adminUrl, 'registry', 'rejected')) === rejectedBefore + 1,
+      15_000,
+    );
     await rawRegistryWrite(Buffer.from('{"tenants": [ not json'));
-    await waitFor('the garbage is rejected', async () => (await reloads(proxy.adminUrl, 'registry', 'rejected')) === rejectedBefore + 2, 15_000);
+    await waitFor(
+      'the garbage is rejected',
+      async () => (await reloads(proxy.adminUrl, 'registry', 'rejected')) === rejectedBefore + 2,
+      15_000,
+    );
     expect(hasTenant(proxy, 'gamma')).toBe(false);
     expect(proxy.port('alpha')).toBe(alphaPort);
     const alpha = await connect(alphaPort);
@@ -136,7 +168,11 @@ describe('tenant registry in the ensemble', () => {
 
   it('a tenant removed from the registry: its connections are closed and its listener is gone; others untouched', async () => {
     await writeRegistry({ revision: 4, tenants: [{ name: 'alpha', listeners: ['127.0.0.1:0'] }] });
-    await waitFor('alpha is back to the default limits', async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_tenant_limit', { tenant: 'alpha', limit: 'maxWatches' }) !== 1, 15_000);
+    await waitFor(
+      'alpha is back to the default limits',
+      async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_tenant_limit', { tenant: 'alpha', limit: 'maxWatches' }) !== 1,
+      15_000,
+    );
     const alphaPort = proxy.port('alpha');
     const alpha = await connect(alphaPort);
     const closed = new Promise<string>((resolve) => alpha.once('close', resolve));
@@ -162,14 +198,33 @@ describe('configuration file reload', () => {
 
       // A change of the file is noticed by itself.
       writeFileSync(proxy.configFile, JSON.stringify(withBeta));
-      await waitFor('beta is served after the file changed', () => connect(betaPort).then((c) => (c.destroy(), true), () => false), 15_000, 200);
+      await waitFor(
+        'beta is served after the file changed',
+        () =>
+          connect(betaPort).then(
+            (c) => (c.destroy(), true),
+            () => false,
+          ),
+        15_000,
+        200,
+      );
       const beta = await connect(betaPort);
-      await beta.call(OpCode.create, { path: '/from-beta', data: null, acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], flags: 0 });
+      await beta.call(OpCode.create, {
+        path: '/from-beta',
+        data: null,
+        acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+        flags: 0,
+      });
       expect(await tree.exists('/tenants/beta/from-beta')).toBe(true);
 
       // An invalid file (unknown key) changes nothing, and says so.
       writeFileSync(proxy.configFile, JSON.stringify({ ...withBeta, tenants: [], typo: true }));
-      await waitFor('the bad file is rejected', () => proxy.logs.some((l) => l.includes('configuration update rejected') && l.includes('typo')), 15_000, 100);
+      await waitFor(
+        'the bad file is rejected',
+        () => proxy.logs.some((l) => l.includes('configuration update rejected') && l.includes('typo')),
+        15_000,
+        100,
+      );
       expect(beta.closed).toBe(false);
 
       // SIGHUP re-reads the file: beta removed, its connection closed.
@@ -177,7 +232,16 @@ describe('configuration file reload', () => {
       writeFileSync(proxy.configFile, JSON.stringify(original));
       proxy.kill('SIGHUP');
       await betaClosed;
-      await waitFor('beta is no longer served', () => connect(betaPort).then((c) => (c.destroy(), false), () => true), 15_000, 200);
+      await waitFor(
+        'beta is no longer served',
+        () =>
+          connect(betaPort).then(
+            (c) => (c.destroy(), false),
+            () => true,
+          ),
+        15_000,
+        200,
+      );
 
       expect(steady.closed).toBe(false);
       expect(steady.sessionId).toBe(session);
@@ -193,7 +257,7 @@ describe('configuration file reload', () => {
 });
 
 describe('the registry watch when the ensemble is away', () => {
-  it('an unreachable ensemble does not hold the start-up back: the file\'s tenants are served', async () => {
+  it("an unreachable ensemble does not hold the start-up back: the file's tenants are served", async () => {
     const nowhere = `127.0.0.1:${await freePort()}`;
     const proxy = await startInProcessProxy(nowhere, [{ name: 'early' }], { registry: { path: REGISTRY } });
     try {
@@ -230,7 +294,13 @@ describe('the registry watch when the ensemble is away', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(hasTenant(proxy, 'alpha')).toBe(true);
       await own.restart(1);
-      await write({ revision: 2, tenants: [{ name: 'alpha', listeners: ['127.0.0.1:0'] }, { name: 'beta', listeners: ['127.0.0.1:0'] }] });
+      await write({
+        revision: 2,
+        tenants: [
+          { name: 'alpha', listeners: ['127.0.0.1:0'] },
+          { name: 'beta', listeners: ['127.0.0.1:0'] },
+        ],
+      });
       await waitFor('beta is served after the watch came back', () => hasTenant(proxy, 'beta'), 30_000);
       expect(hasTenant(proxy, 'alpha')).toBe(true);
     } finally {

@@ -29,7 +29,11 @@ describe('limits are declared once', () => {
 
   it('the documentation (README.md and docs/) names every limit by its key', () => {
     const root = join(import.meta.dirname, '..');
-    const docs = existsSync(join(root, 'docs')) ? readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(root, 'docs', f)) : [];
+    const docs = existsSync(join(root, 'docs'))
+      ? readdirSync(join(root, 'docs'))
+          .filter((f) => f.endsWith('.md'))
+          .map((f) => join(root, 'docs', f))
+      : [];
     const readme = [join(root, 'README.md'), ...docs].map((file) => readFileSync(file, 'utf8')).join('\n');
     for (const name of names) expect(readme, name).toContain(`\`${name}\``);
   });

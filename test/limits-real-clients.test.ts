@@ -83,13 +83,28 @@ interface CuratorResult {
 
 interface KazooResult {
   kazooMinus127Known: boolean;
-  stock: { outcomes: Record<string, number>; seconds: number; connectionLoopErrors: { message: string; exception: string }[]; stateAfter: string; nextCall: string };
-  patched: { outcomes: Record<string, number>; failedInBurst: number; seconds: number; throttledRetries: number; children: number; stateAfter: string };
+  stock: {
+    outcomes: Record<string, number>;
+    seconds: number;
+    connectionLoopErrors: { message: string; exception: string }[];
+    stateAfter: string;
+    nextCall: string;
+  };
+  patched: {
+    outcomes: Record<string, number>;
+    failedInBurst: number;
+    seconds: number;
+    throttledRetries: number;
+    children: number;
+    stateAfter: string;
+  };
 }
 
 describe('real clients under the default rate limit (backpressure only)', () => {
   it('Curator 5.4 with its stock retry policy: every request completes, slowed to the tenant rate, no THROTTLEDOP', async () => {
-    const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-backpressure'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-backpressure'), '/work', String(CREATES)], {
+      timeoutMs: 120_000,
+    });
     expect(run.code, describeRun(run)).toBe(0);
     const result = resultLine<CuratorResult>(run);
     console.log(`Curator (backpressure): ${JSON.stringify(result)}`);
@@ -102,7 +117,11 @@ describe('real clients under the default rate limit (backpressure only)', () => 
   });
 
   it('stock kazoo 2.8: every request completes, slowed to the tenant rate, and the connection stays up', async () => {
-    const run = await runProcess('/usr/bin/python3', [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-backpressure'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    const run = await runProcess(
+      '/usr/bin/python3',
+      [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-backpressure'), '/work', String(CREATES)],
+      { timeoutMs: 120_000 },
+    );
     expect(run.code, describeRun(run)).toBe(0);
     const result = resultLine<KazooResult>(run);
     console.log(`kazoo (backpressure): ${JSON.stringify(result)}`);
@@ -119,7 +138,9 @@ describe('real clients under the default rate limit (backpressure only)', () => 
 
 describe('real clients when throttled (THROTTLEDOP enabled with maxThrottleWaitMs)', () => {
   it('Curator 5.4: the stock retry policy surfaces ThrottledOpException; a THROTTLEDOP-aware policy completes the workload', async () => {
-    const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-throttled'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    const run = await runJava(classes!, 'CuratorThrottled', [proxy!.address('curator-throttled'), '/work', String(CREATES)], {
+      timeoutMs: 120_000,
+    });
     expect(run.code, describeRun(run)).toBe(0);
     const result = resultLine<CuratorResult>(run);
     console.log(`Curator: ${JSON.stringify(result)}`);
@@ -135,18 +156,27 @@ describe('real clients when throttled (THROTTLEDOP enabled with maxThrottleWaitM
     expect(result.awareThrottledRetries).toBeGreaterThan(0);
     expect(result.states.split(',').every((state) => state === 'CONNECTED')).toBe(true);
     expect((await tree.children('/tenants/curator-throttled/work/aware'))?.length).toBe(CREATES);
-    expect(await refusedCount(proxy!.adminUrl, 'curator-throttled', 'throttled')).toBeGreaterThanOrEqual((result.default.THROTTLEDOP ?? 0) + result.awareThrottledRetries);
+    expect(await refusedCount(proxy!.adminUrl, 'curator-throttled', 'throttled')).toBeGreaterThanOrEqual(
+      (result.default.THROTTLEDOP ?? 0) + result.awareThrottledRetries,
+    );
   });
 
-
   it('kazoo 2.8: stock kazoo does not know -127 and its connection dies; with -127 registered and retried, KazooRetry completes the workload', async () => {
-    const run = await runProcess('/usr/bin/python3', [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-throttled'), '/work', String(CREATES)], { timeoutMs: 120_000 });
+    const run = await runProcess(
+      '/usr/bin/python3',
+      [join(CLIENTS_DIR, 'kazoo_throttled.py'), proxy!.address('kazoo-throttled'), '/work', String(CREATES)],
+      { timeoutMs: 120_000 },
+    );
     expect(run.code, describeRun(run)).toBe(0);
     const result = resultLine<KazooResult>(run);
     console.log(`kazoo: ${JSON.stringify(result)}`);
     // Stock kazoo 2.8 (documents what happens; if kazoo learns -127 this changes).
     expect(result.kazooMinus127Known).toBe(false);
-    expect(result.stock.connectionLoopErrors.some((e) => e.message.includes('Unhandled exception in connection loop') && e.exception === 'RuntimeError: Invalid error code')).toBe(true);
+    expect(
+      result.stock.connectionLoopErrors.some(
+        (e) => e.message.includes('Unhandled exception in connection loop') && e.exception === 'RuntimeError: Invalid error code',
+      ),
+    ).toBe(true);
     expect(result.stock.outcomes.OK ?? 0).toBeLessThan(CREATES);
     expect(result.stock.stateAfter).toBe('LOST');
     expect(result.stock.nextCall).toBe('ConnectionClosedError');

@@ -17,7 +17,17 @@ import { DEFAULT_LIMITS, type LimitsInput, type ProxyConfigInput } from '../src/
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { TenantLimiter } from '../src/limits/tenant-limiter.ts';
 import { digestId, tenantSecrets } from '../src/tenancy/credentials.ts';
-import { CountingRelay, metricValue, rawConnectAttempt, refusedCount, ReplyLog, replyOrderProblems, scrape, waitFor, type WireReply } from './support/limits.ts';
+import {
+  CountingRelay,
+  metricValue,
+  rawConnectAttempt,
+  refusedCount,
+  ReplyLog,
+  replyOrderProblems,
+  scrape,
+  waitFor,
+  type WireReply,
+} from './support/limits.ts';
 import { startInProcessProxy, TEST_SECRET, type InProcessProxy } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
 
@@ -42,7 +52,11 @@ afterAll(async () => {
   await ensemble?.close();
 });
 
-async function proxyWith(tenants: { name: string; limits?: LimitsInput }[], extra: Partial<ProxyConfigInput> = {}, ensembleAddress = ensemble!.connectString()): Promise<InProcessProxy> {
+async function proxyWith(
+  tenants: { name: string; limits?: LimitsInput }[],
+  extra: Partial<ProxyConfigInput> = {},
+  ensembleAddress = ensemble!.connectString(),
+): Promise<InProcessProxy> {
   const proxy = await startInProcessProxy(ensembleAddress, tenants, extra);
   cleanups.push(() => proxy.close());
   return proxy;
@@ -60,7 +74,11 @@ class Conn {
   }
 
   static async open(port: number, options: { sessionTimeoutMs?: number; keepAlive?: boolean } = {}): Promise<Conn> {
-    const client = await JuteClient.connect({ port, sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000, keepAlive: options.keepAlive ?? false });
+    const client = await JuteClient.connect({
+      port,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      keepAlive: options.keepAlive ?? false,
+    });
     cleanups.push(async () => client.destroy());
     return new Conn(client);
   }
@@ -85,7 +103,10 @@ class Conn {
 }
 
 const getRoot = { opcode: OpCode.getData, body: { path: '/', watch: false } };
-const create = (path: string, data: Buffer | null = null, flags: number = CreateMode.PERSISTENT) => ({ opcode: OpCode.create, body: { path, data, acl: OPEN_ACL, flags } });
+const create = (path: string, data: Buffer | null = null, flags: number = CreateMode.PERSISTENT) => ({
+  opcode: OpCode.create,
+  body: { path, data, acl: OPEN_ACL, flags },
+});
 const errs = (replies: readonly (Reply | WireReply)[]) => replies.map((r) => r.err);
 const count = (values: readonly number[], wanted: number) => values.filter((v) => v === wanted).length;
 
@@ -184,7 +205,9 @@ describe('request rate (token bucket, backpressure, THROTTLEDOP)', () => {
     expect(achieved).toBeLessThanOrEqual(rate * 1.1);
     expect(achieved).toBeGreaterThan(rate * 0.5);
     expect(await refusedCount(proxy.adminUrl, 'rate-sustained', 'throttled')).toBe(0);
-    console.log(`sustained: ${total} pipelined requests at ${rate}/s (burst ${burst}) took ${elapsedMs.toFixed(0)} ms (${achieved.toFixed(1)}/s after the burst)`);
+    console.log(
+      `sustained: ${total} pipelined requests at ${rate}/s (burst ${burst}) took ${elapsedMs.toFixed(0)} ms (${achieved.toFixed(1)}/s after the burst)`,
+    );
   });
 
   it('beyond what the rate allows within maxThrottleWaitMs: THROTTLEDOP in exact xid order, not executed, interleaved with successes; the connection stays usable', async () => {
@@ -194,7 +217,10 @@ describe('request rate (token bucket, backpressure, THROTTLEDOP)', () => {
     const conn = await Conn.open(proxy.port('rate-throttled'));
     const all: { xid: number; path: string }[] = [];
     let throttled = 0;
-    for (const [batch, size] of [[1, 40], [2, 20]] as const) {
+    for (const [batch, size] of [
+      [1, 40],
+      [2, 20],
+    ] as const) {
       const paths = Array.from({ length: size }, (_, i) => `/b${batch}-${i}`);
       const first = conn.log.requests.length;
       const { xids, replies, sentAt } = conn.pipeline(paths.map((path) => create(path)));
@@ -213,11 +239,19 @@ describe('request rate (token bucket, backpressure, THROTTLEDOP)', () => {
     }
     // Across both batches: OK, THROTTLEDOP, then OK again, all in one xid order on one connection.
     const wire = conn.log.requests;
-    expectInOrder(wire, all.map((r) => r.xid));
-    const pattern = wire.map((r) => (r.err === ErrorCode.OK ? 'ok' : 'throttled')).join(',').replace(/(ok,)+ok/g, 'ok').replace(/(throttled,)+throttled/g, 'throttled');
+    expectInOrder(
+      wire,
+      all.map((r) => r.xid),
+    );
+    const pattern = wire
+      .map((r) => (r.err === ErrorCode.OK ? 'ok' : 'throttled'))
+      .join(',')
+      .replace(/(ok,)+ok/g, 'ok')
+      .replace(/(throttled,)+throttled/g, 'throttled');
     expect(pattern.startsWith('ok,throttled,') && pattern.includes('throttled,ok,')).toBe(true);
     // A throttled request was never executed; every success was.
-    for (let i = 0; i < all.length; i++) expect(await tree.exists(`/tenants/rate-throttled${all[i]!.path}`)).toBe(wire[i]!.err === ErrorCode.OK);
+    for (let i = 0; i < all.length; i++)
+      expect(await tree.exists(`/tenants/rate-throttled${all[i]!.path}`)).toBe(wire[i]!.err === ErrorCode.OK);
     expect(await refusedCount(proxy.adminUrl, 'rate-throttled', 'throttled')).toBe(throttled);
     // Same session, still usable.
     expect(conn.client.closed).toBe(false);
@@ -330,7 +364,9 @@ describe('request rate (token bucket, backpressure, THROTTLEDOP)', () => {
     pinging = false;
     await pinging_;
     const max = (values: number[]) => Math.max(...values).toFixed(0);
-    console.log(`pings while throttled: pinger max RTT ${max(pingRtts.pinger)} ms over ${pingRtts.pinger.length} pings, flooder max RTT ${max(pingRtts.flooder)} ms; flooder ${count(results, ErrorCode.THROTTLEDOP)}/${results.length} THROTTLEDOP`);
+    console.log(
+      `pings while throttled: pinger max RTT ${max(pingRtts.pinger)} ms over ${pingRtts.pinger.length} pings, flooder max RTT ${max(pingRtts.flooder)} ms; flooder ${count(results, ErrorCode.THROTTLEDOP)}/${results.length} THROTTLEDOP`,
+    );
   });
 });
 
@@ -346,7 +382,10 @@ describe('requests in flight (counted at the ensemble by a relay in between)', (
 
   it('per connection: a pipeline beyond maxInFlightPerConnection all succeeds, in order, with never more than the cap at the ensemble', async () => {
     const cap = 2;
-    const { proxy, relay } = await relayedProxy([{ name: 'inflight-conn', limits: { maxInFlightPerConnection: cap } }, { name: 'inflight-free' }]);
+    const { proxy, relay } = await relayedProxy([
+      { name: 'inflight-conn', limits: { maxInFlightPerConnection: cap } },
+      { name: 'inflight-free' },
+    ]);
     const conn = await Conn.open(proxy.port('inflight-conn'));
     for (const size of [cap - 1, cap, cap + 1, 40]) {
       await waitFor('nothing outstanding', () => relay.outstanding === 0);
@@ -382,7 +421,11 @@ describe('requests in flight (counted at the ensemble by a relay in between)', (
     // Above: 4 x 15 pipelined.
     await waitFor('nothing outstanding', () => relay.outstanding === 0);
     relay.reset();
-    const sent = conns.map((conn) => ({ conn, first: conn.log.requests.length, ...conn.pipeline(Array.from({ length: 15 }, () => getRoot)) }));
+    const sent = conns.map((conn) => ({
+      conn,
+      first: conn.log.requests.length,
+      ...conn.pipeline(Array.from({ length: 15 }, () => getRoot)),
+    }));
     for (const { conn, first, xids, replies } of sent) {
       expect(errs(await replies)).toEqual(Array(15).fill(ErrorCode.OK));
       expectInOrder(conn.log.requests.slice(first), xids);
@@ -406,7 +449,8 @@ describe('packet size (ensembleMaxFrameBytes, after rewriting)', () => {
       { perms: Perms.ALL, id: { scheme: 'digest', id: digestId('super', 'super-secret') } },
     ];
     const size = (opcode: number, body: RecordValue) => encodeRequest({ xid: 1, opcode, body }).length - 4;
-    const serverCreate = (path: string, n: number) => size(OpCode.create, { path: `/tenants/${name}${path}`, data: Buffer.alloc(n), acl: serverAcl, flags: 0 });
+    const serverCreate = (path: string, n: number) =>
+      size(OpCode.create, { path: `/tenants/${name}${path}`, data: Buffer.alloc(n), acl: serverAcl, flags: 0 });
     const fits = limit - serverCreate('/xa', 0); // data bytes that make the rewritten create exactly `limit`
     expect(serverCreate('/xb', fits)).toBe(limit);
     // The client's own frame is well below the limit: only the rewriting pushes it over.
@@ -463,7 +507,14 @@ describe('watches (maxWatches)', () => {
       watchData('/w1'), // the same watch again: nothing new
       { opcode: OpCode.getData, body: { path: '/w4', watch: false } }, // no watch: unaffected
     ]);
-    expect(errs(await replies)).toEqual([ErrorCode.OK, ErrorCode.OK, ErrorCode.NONODE, ErrorCode.QUOTAEXCEEDED, ErrorCode.OK, ErrorCode.OK]);
+    expect(errs(await replies)).toEqual([
+      ErrorCode.OK,
+      ErrorCode.OK,
+      ErrorCode.NONODE,
+      ErrorCode.QUOTAEXCEEDED,
+      ErrorCode.OK,
+      ErrorCode.OK,
+    ]);
     expectInOrder(conn.log.requests, xids);
     let refused = 1;
 
@@ -482,7 +533,7 @@ describe('watches (maxWatches)', () => {
     expect((await other.call(OpCode.getData, watchData('/w6').body)).err).toBe(ErrorCode.QUOTAEXCEEDED);
     refused++;
     conn.client.destroy();
-    await waitFor('the proxy to drop the closed connection\'s watches', () => proxy.server.connectionCount === 1);
+    await waitFor("the proxy to drop the closed connection's watches", () => proxy.server.connectionCount === 1);
     const after = other.pipeline([watchData('/w6'), watchData('/w1'), watchData('/w2'), watchData('/w3')]);
     expect(errs(await after.replies)).toEqual([ErrorCode.OK, ErrorCode.OK, ErrorCode.OK, ErrorCode.QUOTAEXCEEDED]);
     refused++;
@@ -523,14 +574,16 @@ describe('watches (maxWatches)', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('znode count and bytes (ZooKeeper\'s own hard quota on the tenant root)', () => {
+describe("znode count and bytes (ZooKeeper's own hard quota on the tenant root)", () => {
   it('maxZnodes: the root counts; creates beyond get QUOTAEXCEEDED from the ensemble, unchanged', async () => {
     const name = 'quota-count';
     const proxy = await proxyWith([{ name, limits: { maxZnodes: 4 } }]);
     const conn = await Conn.open(proxy.port(name));
     const quota = `/zookeeper/quota/tenants/${name}`;
     // maxBytes keeps its default (DEFAULT_LIMITS.maxBytes).
-    expect((await tree.data(`${quota}/zookeeper_limits`))!.toString()).toBe(`count=-1,bytes=-1,countHardLimit=4,byteHardLimit=${DEFAULT_LIMITS.maxBytes}`);
+    expect((await tree.data(`${quota}/zookeeper_limits`))!.toString()).toBe(
+      `count=-1,bytes=-1,countHardLimit=4,byteHardLimit=${DEFAULT_LIMITS.maxBytes}`,
+    );
     expect((await tree.data(`${quota}/zookeeper_stats`))!.toString()).toMatch(/^count=\d+,bytes=\d+$/);
 
     // ZooKeeper checks a hard quota against committed totals: writes in flight together can
@@ -552,9 +605,12 @@ describe('znode count and bytes (ZooKeeper\'s own hard quota on the tenant root)
     const name = 'quota-bytes';
     const proxy = await proxyWith([{ name, limits: { maxBytes: 100 } }]);
     const conn = await Conn.open(proxy.port(name));
-    expect((await tree.data(`/zookeeper/quota/tenants/${name}/zookeeper_limits`))!.toString()).toBe(`count=-1,bytes=-1,countHardLimit=${DEFAULT_LIMITS.maxZnodes},byteHardLimit=100`);
+    expect((await tree.data(`/zookeeper/quota/tenants/${name}/zookeeper_limits`))!.toString()).toBe(
+      `count=-1,bytes=-1,countHardLimit=${DEFAULT_LIMITS.maxZnodes},byteHardLimit=100`,
+    );
     const bytes = (n: number) => Buffer.alloc(n, 0x61);
-    const ok = async (request: { opcode: number; body?: RecordValue }) => expect((await conn.call(request.opcode, request.body)).err).toBe(ErrorCode.OK);
+    const ok = async (request: { opcode: number; body?: RecordValue }) =>
+      expect((await conn.call(request.opcode, request.body)).err).toBe(ErrorCode.OK);
     await ok(create('/x', bytes(60)));
     await ok(create('/y', bytes(39))); // 99: just below
     await ok(create('/z', bytes(1))); // 100: at
@@ -589,7 +645,9 @@ describe('memory guard (total.maxBufferedBytes)', () => {
     // 40 x 900 KB = 36 MB of replies to a client that does not read.
     slow.client.socket.pause();
     const reads = 40;
-    const { xids, replies } = slow.pipeline(Array.from({ length: reads }, () => ({ opcode: OpCode.getData, body: { path: '/big', watch: false } })));
+    const { xids, replies } = slow.pipeline(
+      Array.from({ length: reads }, () => ({ opcode: OpCode.getData, body: { path: '/big', watch: false } })),
+    );
     const samples: { buffered: number; pressure: number }[] = [];
     for (let i = 0; i < 15; i++) {
       await sleep(200);
@@ -602,7 +660,9 @@ describe('memory guard (total.maxBufferedBytes)', () => {
     expect(peak).toBeLessThan(big.length / 2); // streamed: chunks, never a whole 900 KB frame
     const late = samples.slice(-5).map((s) => s.buffered);
     expect(Math.max(...late) - Math.min(...late)).toBeLessThan(big.length); // flat, not growing
-    console.log(`memory guard: buffered bytes ${samples.map((s) => `${(s.buffered / 1024).toFixed(0)}K${s.pressure ? '*' : ''}`).join(' ')} (* = pressure)`);
+    console.log(
+      `memory guard: buffered bytes ${samples.map((s) => `${(s.buffered / 1024).toFixed(0)}K${s.pressure ? '*' : ''}`).join(' ')} (* = pressure)`,
+    );
 
     expect(samples.at(-1)!.pressure).toBe(1);
 
@@ -613,7 +673,7 @@ describe('memory guard (total.maxBufferedBytes)', () => {
     void slowTooReply.then(() => (slowTooAnswered = true));
     const started = performance.now();
     const otherReply = await Promise.race([other.call(OpCode.getData, getRoot.body), sleep(5000).then(() => undefined)]);
-    expect(otherReply?.err, 'the other tenant\'s getData within 5 s').toBe(ErrorCode.OK);
+    expect(otherReply?.err, "the other tenant's getData within 5 s").toBe(ErrorCode.OK);
     expect(performance.now() - started).toBeLessThan(2000);
     await sleep(500);
     expect(slowTooAnswered).toBe(false);
@@ -624,7 +684,12 @@ describe('memory guard (total.maxBufferedBytes)', () => {
     expect(errs(results)).toEqual(Array(reads).fill(ErrorCode.OK));
     for (const reply of results) expect((reply.body!.data as Buffer).length).toBe(big.length);
     expectInOrder(slow.log.requests.slice(1), xids);
-    await waitFor('buffers to drain', async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_buffered_bytes') < 64 * 1024, 5000, 150);
+    await waitFor(
+      'buffers to drain',
+      async () => metricValue(await scrape(proxy.adminUrl), 'zkproxy_buffered_bytes') < 64 * 1024,
+      5000,
+      150,
+    );
     expect(metricValue(await scrape(proxy.adminUrl), 'zkproxy_memory_pressure')).toBe(0);
     expect((await slowTooReply).err).toBe(ErrorCode.OK);
     expect((await other.call(OpCode.getData, getRoot.body)).err).toBe(ErrorCode.OK);

@@ -12,11 +12,14 @@ describe('the opcode policy table', () => {
     for (const info of OPCODES.filter((op) => !op.clientRequest)) {
       expect(refusalOf(opPolicy(info.code), { allowSasl: true })).toMatchObject({ code: ErrorCode.UNIMPLEMENTED, close: true });
     }
-    for (const code of [10, 23, 99, 108, 127, -12, 1000, -1000]) expect(refusalOf(opPolicy(code), { allowSasl: true })).toMatchObject({ code: ErrorCode.UNIMPLEMENTED, close: true });
+    for (const code of [10, 23, 99, 108, 127, -12, 1000, -1000])
+      expect(refusalOf(opPolicy(code), { allowSasl: true })).toMatchObject({ code: ErrorCode.UNIMPLEMENTED, close: true });
   });
 
   it('forwards every client request except reconfig, deleteContainer and (unless allowed) SASL', () => {
-    const refused = OPCODES.filter((op) => op.clientRequest && refusalOf(opPolicy(op.code), { allowSasl: false }) !== undefined).map((op) => op.name);
+    const refused = OPCODES.filter((op) => op.clientRequest && refusalOf(opPolicy(op.code), { allowSasl: false }) !== undefined).map(
+      (op) => op.name,
+    );
     expect(refused.sort()).toEqual(['deleteContainer', 'reconfig', 'sasl']);
     expect(refusalOf(opPolicy(OpCode.reconfig), { allowSasl: false })?.code).toBe(ErrorCode.RECONFIGDISABLED);
     expect(refusalOf(opPolicy(OpCode.deleteContainer), { allowSasl: false })?.code).toBe(ErrorCode.NOAUTH);
@@ -27,12 +30,16 @@ describe('the opcode policy table', () => {
   it('never holds ping, auth and closeSession; only ping is answered under another xid; only closeSession ends the session', () => {
     const never = OPCODES.filter((op) => opPolicy(op.code).held === 'never').map((op) => op.name);
     expect(never.sort()).toEqual(['auth', 'closeSession', 'ping']);
-    expect(OPCODES.filter((op) => opPolicy(op.code).replyXid !== undefined).map((op) => [op.name, opPolicy(op.code).replyXid])).toEqual([['ping', Xid.ping]]);
+    expect(OPCODES.filter((op) => opPolicy(op.code).replyXid !== undefined).map((op) => [op.name, opPolicy(op.code).replyXid])).toEqual([
+      ['ping', Xid.ping],
+    ]);
     expect(OPCODES.filter((op) => opPolicy(op.code).endsSession === true).map((op) => op.name)).toEqual(['closeSession']);
   });
 
   it('names the watch effect of every opcode that registers or removes watches, and no other', () => {
-    const effects = Object.fromEntries(OPCODES.filter((op) => opPolicy(op.code).watches !== 'none').map((op) => [op.name, opPolicy(op.code).watches]));
+    const effects = Object.fromEntries(
+      OPCODES.filter((op) => opPolicy(op.code).watches !== 'none').map((op) => [op.name, opPolicy(op.code).watches]),
+    );
     expect(effects).toEqual({
       exists: 'data-flag',
       getData: 'data-flag',

@@ -27,8 +27,10 @@ afterAll(async () => {
 });
 
 const OPEN = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
-const newSession = () => encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });
-const createFrame = (xid: number, path: string) => encodeRequest({ xid, opcode: OpCode.create, body: { path, data: null, acl: OPEN, flags: 0 } });
+const newSession = () =>
+  encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });
+const createFrame = (xid: number, path: string) =>
+  encodeRequest({ xid, opcode: OpCode.create, body: { path, data: null, acl: OPEN, flags: 0 } });
 
 /** Sends bytes on a raw connection and collects every frame until the proxy closes it. */
 function exchange(chunks: Buffer[], gapMs = 50): Promise<{ frames: Buffer[]; closed: boolean }> {
@@ -75,7 +77,10 @@ describe('protocol misuse', () => {
 
   it('a second ConnectRequest on an established session: answered UNIMPLEMENTED and closed, as ZooKeeper does', async () => {
     const before = await refusedCount();
-    const { frames, closed } = await exchange([newSession(), createFrame(1, '/first'), newSession(), createFrame(2, '/after-second-connect')], 200);
+    const { frames, closed } = await exchange(
+      [newSession(), createFrame(1, '/first'), newSession(), createFrame(2, '/after-second-connect')],
+      200,
+    );
     expect(closed).toBe(true);
     // ConnectResponse, the create reply, then the proxy's answer to the bogus "request".
     expect(frames.length).toBe(3);
@@ -88,7 +93,13 @@ describe('protocol misuse', () => {
 
   it('garbage after closeSession is never forwarded, and the connection ends', async () => {
     const close = encodeRequest({ xid: 2, opcode: OpCode.closeSession });
-    const { frames, closed } = await exchange([Buffer.concat([newSession()]), Buffer.concat([createFrame(1, '/before-close'), close, createFrame(3, '/after-close'), Buffer.from('garbage!')])], 100);
+    const { frames, closed } = await exchange(
+      [
+        Buffer.concat([newSession()]),
+        Buffer.concat([createFrame(1, '/before-close'), close, createFrame(3, '/after-close'), Buffer.from('garbage!')]),
+      ],
+      100,
+    );
     expect(closed).toBe(true);
     expect(frames.length).toBeGreaterThanOrEqual(2); // ConnectResponse, create reply (and closeSession's when it beats the close)
     expect(await tree.exists('/tenants/alpha/before-close')).toBe(true);
@@ -96,7 +107,14 @@ describe('protocol misuse', () => {
   });
 
   it('a ConnectRequest with a password that is not 16 bytes is not a ZooKeeper client: closed before any backend is opened', async () => {
-    const bad = encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(3), readOnly: false });
+    const bad = encodeConnectRequest({
+      protocolVersion: 0,
+      lastZxidSeen: 0n,
+      timeOut: 10_000,
+      sessionId: 0n,
+      passwd: Buffer.alloc(3),
+      readOnly: false,
+    });
     const { frames, closed } = await exchange([bad]);
     expect(closed).toBe(true);
     expect(frames).toEqual([]);
@@ -106,8 +124,18 @@ describe('protocol misuse', () => {
 describe('xid reuse', () => {
   it('a request reusing an xid still in flight closes the connection (replies are matched by xid)', async () => {
     const auth = encodeRequest({ xid: 500, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from('u:p') } });
-    const reads = Buffer.concat(Array.from({ length: 50 }, (_, i) => encodeRequest({ xid: i + 1, opcode: OpCode.getData, body: { path: '/', watch: false } })));
-    const { frames, closed } = await exchange([newSession(), Buffer.concat([reads, encodeRequest({ xid: 500, opcode: OpCode.exists, body: { path: 'relative', watch: false } }), auth, createFrame(500, '/reused-xid')])]);
+    const reads = Buffer.concat(
+      Array.from({ length: 50 }, (_, i) => encodeRequest({ xid: i + 1, opcode: OpCode.getData, body: { path: '/', watch: false } })),
+    );
+    const { frames, closed } = await exchange([
+      newSession(),
+      Buffer.concat([
+        reads,
+        encodeRequest({ xid: 500, opcode: OpCode.exists, body: { path: 'relative', watch: false } }),
+        auth,
+        createFrame(500, '/reused-xid'),
+      ]),
+    ]);
     expect(closed).toBe(true);
     expect(Buffer.concat(frames).includes(Buffer.from('/tenants/'))).toBe(false);
     expect(await tree.exists('/tenants/alpha/reused-xid')).toBe(false);

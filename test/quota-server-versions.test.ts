@@ -39,7 +39,9 @@ async function start(set: string): Promise<{ createNodes: (count: number) => Pro
     createNodes: async (count) => {
       const errors: number[] = [];
       for (let i = 0; i < count; i++) {
-        errors.push((await connected.request(OpCode.create, { path: `/n${i}`, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT })).err);
+        errors.push(
+          (await connected.request(OpCode.create, { path: `/n${i}`, data: null, acl: OPEN_ACL, flags: CreateMode.PERSISTENT })).err,
+        );
       }
       return errors;
     },
@@ -62,6 +64,8 @@ describe('hard quotas by ZooKeeper server release', () => {
     const errors = await createNodes(MAX_ZNODES + 1);
     expect(errors.slice(0, MAX_ZNODES - 1)).toEqual(Array(MAX_ZNODES - 1).fill(ErrorCode.OK));
     expect(errors.slice(MAX_ZNODES - 1)).toEqual([ErrorCode.QUOTAEXCEEDED, ErrorCode.QUOTAEXCEEDED]);
-    expect((await tree!.data('/zookeeper/quota/tenants/alpha/zookeeper_limits'))?.toString()).toBe(`count=-1,bytes=-1,countHardLimit=${MAX_ZNODES},byteHardLimit=${536_870_912}`);
+    expect((await tree!.data('/zookeeper/quota/tenants/alpha/zookeeper_limits'))?.toString()).toBe(
+      `count=-1,bytes=-1,countHardLimit=${MAX_ZNODES},byteHardLimit=${536_870_912}`,
+    );
   }, 90_000);
 });

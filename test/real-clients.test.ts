@@ -54,7 +54,10 @@ async function expectNothingOutsideTenants(): Promise<void> {
 
 describe('Apache Curator 5.4 (Java) through the proxy', () => {
   it('runs LeaderLatch, TreeCache, SharedCount and transactions inside tenant alpha', async () => {
-    const run = expectSuccess('CuratorWorkload', await runJava(curatorClasses!, 'CuratorWorkload', [proxy!.address('alpha'), '/curator'], { timeoutMs: 100_000 }));
+    const run = expectSuccess(
+      'CuratorWorkload',
+      await runJava(curatorClasses!, 'CuratorWorkload', [proxy!.address('alpha'), '/curator'], { timeoutMs: 100_000 }),
+    );
     const result = resultLine<CuratorWorkloadResult>(run);
     await expectCuratorWorkload(result, tree, '/tenants/alpha', '/curator');
 
@@ -92,7 +95,9 @@ describe('kazoo (Python) through the proxy', () => {
   it('runs CRUD, sequential/ephemeral nodes, watches, a Lock and transactions inside tenant beta', async () => {
     const run = expectSuccess(
       'kazoo_workload.py',
-      await runProcess('/usr/bin/python3', ['-u', join(CLIENTS_DIR, 'kazoo_workload.py'), proxy!.address('beta'), '/kazoo'], { timeoutMs: 100_000 }),
+      await runProcess('/usr/bin/python3', ['-u', join(CLIENTS_DIR, 'kazoo_workload.py'), proxy!.address('beta'), '/kazoo'], {
+        timeoutMs: 100_000,
+      }),
     );
     const result = resultLine<KazooResult>(run);
 
@@ -196,7 +201,9 @@ describe('node-zookeeper-client through the proxy', () => {
         raw.exists('/nzk/b', watcher(created.deliver), (error, stat) => (error ? reject(error) : resolve(stat))),
       );
       expect(existsStat).toBeNull();
-      await new Promise<void>((resolve, reject) => raw.getData('/nzk/a', watcher(changed.deliver), (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        raw.getData('/nzk/a', watcher(changed.deliver), (error) => (error ? reject(error) : resolve())),
+      );
       const childList = await new Promise<string[]>((resolve, reject) =>
         raw.getChildren('/nzk', watcher(children.deliver), (error, names) => (error ? reject(error) : resolve(names))),
       );

@@ -102,7 +102,9 @@ describe('two tenants, same workload, same paths, same time', () => {
       for (const child of processes) child.send('go');
       await Promise.all(processes.map((child) => child.line('WROTE')));
       for (const child of processes) child.send('check');
-      const results = await Promise.all(processes.map(async (child) => resultLine<KazooSide>(expectSuccess('kazoo_same_paths.py', await child.done))));
+      const results = await Promise.all(
+        processes.map(async (child) => resultLine<KazooSide>(expectSuccess('kazoo_same_paths.py', await child.done))),
+      );
 
       for (const side of results) {
         const { tenant } = side;
@@ -141,7 +143,9 @@ describe('two tenants, same workload, same paths, same time', () => {
         expect(side.calls.otherOnly).toEqual([{ data: null, event: null }]);
 
         // Event paths are client-relative and all about its own tree.
-        const eventPaths = Object.values(side.calls).flatMap((calls: Call[]) => calls.flatMap((call) => (call.event ? [call.event.path] : [])));
+        const eventPaths = Object.values(side.calls).flatMap((calls: Call[]) =>
+          calls.flatMap((call) => (call.event ? [call.event.path] : [])),
+        );
         for (const path of eventPaths) expect(['/', '/app', '/app/config']).toContain(path);
 
         // Server side: the tenant's nodes are under its own chroot, with its own data.
@@ -203,7 +207,12 @@ describe('two tenants, same workload, same paths, same time', () => {
     const results = await Promise.all([run('alpha'), run('beta')]);
     for (const result of results) {
       const { tenant, other } = result;
-      expect(result.beforeControl).toEqual(['NodeChildrenChanged /', 'NodeChildrenChanged /jute', 'NodeCreated /jute/x', 'NodeDataChanged /jute']);
+      expect(result.beforeControl).toEqual([
+        'NodeChildrenChanged /',
+        'NodeChildrenChanged /jute',
+        'NodeCreated /jute/x',
+        'NodeDataChanged /jute',
+      ]);
       expect(result.control).toEqual([`NodeCreated /jute/${other}-only`]);
       expect(result.sequence).toEqual(
         Array.from({ length: plan[tenant].sequentials }, (_, i) => `/jute/seqs/s-${String(i).padStart(10, '0')}`),
@@ -214,7 +223,9 @@ describe('two tenants, same workload, same paths, same time', () => {
       expect(result.root).toEqual(await env.tree.children(`/tenants/${tenant}`));
       expect(result.root).toContain(`top-${tenant}`);
       expect(result.root).not.toContain(`top-${other}`);
-      expect(await env.tree.children(`/tenants/${tenant}/jute/seqs`)).toEqual(result.sequence.map((path) => path.slice('/jute/seqs/'.length)));
+      expect(await env.tree.children(`/tenants/${tenant}/jute/seqs`)).toEqual(
+        result.sequence.map((path) => path.slice('/jute/seqs/'.length)),
+      );
     }
   }, 90_000);
 });
@@ -304,7 +315,8 @@ describe('chroot boundary: tenant a (/tenants/a) vs tenant ab (/tenants/ab)', ()
     await create(a.client, '/shared', CreateMode.PERSISTENT, 'a');
     await create(a.client, '/a-eph', CreateMode.EPHEMERAL);
     // a watches names that ab is about to create, plus its root, recursively and one-shot.
-    for (const path of ['/ab-only', '/e1']) expect((await a.client.request(OpCode.exists, { path, watch: true })).err).toBe(ErrorCode.NONODE);
+    for (const path of ['/ab-only', '/e1'])
+      expect((await a.client.request(OpCode.exists, { path, watch: true })).err).toBe(ErrorCode.NONODE);
     await children(a.client, '/', true);
     await children(a.client, '/shared', true);
     await a.client.call(OpCode.getData, { path: '/shared', watch: true });
@@ -329,7 +341,9 @@ describe('chroot boundary: tenant a (/tenants/a) vs tenant ab (/tenants/ab)', ()
     expect((await a.client.request(OpCode.exists, { path: '/ab-only', watch: false })).err).toBe(ErrorCode.NONODE);
     expect((await a.client.request(OpCode.getData, { path: '/e1', watch: false })).err).toBe(ErrorCode.NONODE);
     for (const prefix of ['/', '', '/e', '/shared', '/a']) {
-      expect((await ephemerals(a.client, prefix)).paths, `prefix ${JSON.stringify(prefix)}`).toEqual(prefix === '/e' || prefix === '/shared' ? [] : ['/a-eph']);
+      expect((await ephemerals(a.client, prefix)).paths, `prefix ${JSON.stringify(prefix)}`).toEqual(
+        prefix === '/e' || prefix === '/shared' ? [] : ['/a-eph'],
+      );
     }
 
     // ab's own session cannot even be resumed through a's listener: its password was sealed

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 describe('tenant roots without a platform admin identity', () => {
-  it('a second replica serves a tenant whose root the first one made, and the root stays the tenant\'s alone', async () => {
+  it("a second replica serves a tenant whose root the first one made, and the root stays the tenant's alone", async () => {
     const noAdmin = { security: { secret: TEST_SECRET } };
     const first = await startInProcessProxy(ensemble.connectString(), [{ name: 'solo' }], noAdmin);
     proxies.push(first);

@@ -93,7 +93,11 @@ beforeAll(async () => {
   ]);
   server = issued[0]!;
   issuing.forEach(([name], index) => certs.set(name, issued[index + 1]!));
-  const stores = await Promise.all([pki.truststore('truststore', ca), pki.keystore('alpha', certs.get('alpha')!, ca), pki.keystore('beta', certs.get('beta')!, ca)]);
+  const stores = await Promise.all([
+    pki.truststore('truststore', ca),
+    pki.keystore('alpha', certs.get('alpha')!, ca),
+    pki.keystore('beta', certs.get('beta')!, ca),
+  ]);
   truststore = stores[0];
   keystores.set('alpha', stores[1]).set('beta', stores[2]);
 
@@ -118,7 +122,12 @@ beforeAll(async () => {
   proxy = new ProxyServer(config, pino({ level: 'info' }, sink), new ProxyMetrics({ processMetrics: false }));
   await proxy.start();
   const [cn, sanDns, sanUri] = proxy.tlsListenerAddresses();
-  Object.assign(ports, { cn: cn!.port, 'san-dns': sanDns!.port, 'san-uri': sanUri!.port, plainAlpha: proxy.listenerAddresses()[0]!.address.port });
+  Object.assign(ports, {
+    cn: cn!.port,
+    'san-dns': sanDns!.port,
+    'san-uri': sanUri!.port,
+    plainAlpha: proxy.listenerAddresses()[0]!.address.port,
+  });
   tree = await ServerTree.open(ensemble);
 }, 150_000);
 
@@ -159,7 +168,10 @@ interface WriteResult {
 }
 
 async function javaWrite(tenant: string, base: string, data: string, probes: string[] = []): Promise<WriteResult> {
-  const run = await runJava(java!, 'TlsZkClient', [`127.0.0.1:${ports.cn}`, 'write', base, data, ...probes], { systemProperties: javaTls(tenant), timeoutMs: 90_000 });
+  const run = await runJava(java!, 'TlsZkClient', [`127.0.0.1:${ports.cn}`, 'write', base, data, ...probes], {
+    systemProperties: javaTls(tenant),
+    timeoutMs: 90_000,
+  });
   return resultLine<WriteResult>(expectSuccess(`TlsZkClient (${tenant}) write ${base}`, run));
 }
 
@@ -169,7 +181,11 @@ function kazooArgs(tenant: string): string[] {
 }
 
 /** A kazoo session (beta's certificate) that stays open, holding `base` and the ephemeral `base`/eph. */
-async function kazooHold(tenant: string, base: string, data: string): Promise<{ process: InteractiveProcess; session: string; password: string; check(label: string): Promise<Record<string, unknown>> }> {
+async function kazooHold(
+  tenant: string,
+  base: string,
+  data: string,
+): Promise<{ process: InteractiveProcess; session: string; password: string; check(label: string): Promise<Record<string, unknown>> }> {
   const process = startInteractive(PYTHON, [...kazooArgs(tenant), 'hold', base, data], { timeoutMs: 120_000 });
   interactive.push(process);
   const ready = JSON.parse((await process.line('READY ', 60_000)).slice('READY '.length)) as { session: string; password: string };
@@ -193,7 +209,14 @@ function tlsOptions(client: Issued | undefined) {
   };
 }
 
-const NEW_SESSION_REQUEST = encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false });
+const NEW_SESSION_REQUEST = encodeConnectRequest({
+  protocolVersion: 0,
+  lastZxidSeen: 0n,
+  timeOut: 10_000,
+  sessionId: 0n,
+  passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
+  readOnly: false,
+});
 
 interface Attempt {
   /** The client's side of the handshake completed. */
@@ -256,7 +279,9 @@ async function bridgedSession(port: number, client: Issued): Promise<JuteClient>
 }
 
 function refusedCount(): Promise<number> {
-  return proxy!.metrics.refused.get().then((metric) => metric.values.find((value) => value.labels.reason === 'unknown_identity')?.value ?? 0);
+  return proxy!.metrics.refused
+    .get()
+    .then((metric) => metric.values.find((value) => value.labels.reason === 'unknown_identity')?.value ?? 0);
 }
 
 function logsWith(msg: string, from = 0): Record<string, any>[] {
@@ -285,12 +310,17 @@ describe('TLS listener with real clients', () => {
     // The identity is logged when the connection opens.
     const opened = logsWith('connection opened', logsBefore);
     expect(opened.length).toBeGreaterThanOrEqual(1);
-    expect(opened[0]).toMatchObject({ tenant: 'alpha', tls: { identity: 'cn:alpha', listener: `127.0.0.1:${ports.cn}`, subject: expect.stringContaining('CN=alpha') } });
+    expect(opened[0]).toMatchObject({
+      tenant: 'alpha',
+      tls: { identity: 'cn:alpha', listener: `127.0.0.1:${ports.cn}`, subject: expect.stringContaining('CN=alpha') },
+    });
     expect(opened[0]!.tls.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
   }, 120_000);
 
   it('kazoo with use_ssl and beta’s certificate writes under /tenants/beta', async () => {
-    const run = await runProcess(PYTHON, [...kazooArgs('beta'), 'write', '/kazoo', 'from-kazoo', '/java', '/tenants/beta/kazoo'], { timeoutMs: 90_000 });
+    const run = await runProcess(PYTHON, [...kazooArgs('beta'), 'write', '/kazoo', 'from-kazoo', '/java', '/tenants/beta/kazoo'], {
+      timeoutMs: 90_000,
+    });
     const result = resultLine<WriteResult>(expectSuccess('kazoo_tls.py write', run));
     expect(result.data).toBe('from-kazoo');
     expect(result.children).toEqual(['child-1', 'child-2']);
@@ -302,7 +332,9 @@ describe('TLS listener with real clients', () => {
     expect(await tree.children('/tenants/beta/kazoo')).toEqual(['child-1', 'child-2']);
     expect(await tree.exists('/kazoo')).toBe(false);
     expect(await tree.exists('/tenants/alpha/kazoo')).toBe(false);
-    expect(logs.some((entry) => entry.msg === 'connection opened' && entry.tenant === 'beta' && entry.tls?.identity === 'cn:beta')).toBe(true);
+    expect(logs.some((entry) => entry.msg === 'connection opened' && entry.tenant === 'beta' && entry.tls?.identity === 'cn:beta')).toBe(
+      true,
+    );
   }, 120_000);
 
   it('on the same TLS port, alpha’s and beta’s certificates each see only their own tree', async () => {
@@ -375,7 +407,13 @@ describe('TLS listener with real clients', () => {
     expect(await refusedCount()).toBe(refusedBefore + 2);
     const refusals = logsWith('refused a TLS client: its certificate names no configured tenant', logsBefore);
     expect(refusals).toHaveLength(2);
-    expect(refusals[0]).toMatchObject({ level: 40, tenantFrom: 'cn', claimed: ['gamma'], reason: 'the CN names no configured tenant', certificate: { subject: 'CN=gamma' } });
+    expect(refusals[0]).toMatchObject({
+      level: 40,
+      tenantFrom: 'cn',
+      claimed: ['gamma'],
+      reason: 'the CN names no configured tenant',
+      certificate: { subject: 'CN=gamma' },
+    });
     expect(refusals[1]).toMatchObject({ claimed: ['alpha', 'beta'], reason: 'the subject has 2 CNs' });
     // None of these attempts became a connection of any tenant.
     expect(logsWith('connection opened', logsBefore)).toHaveLength(0);
@@ -397,7 +435,10 @@ describe('TLS listener with real clients', () => {
     const beta = await kazooHold('beta', '/held', 'beta-secret');
     // Java with alpha's certificate presents beta's live session id and password: the password was
     // sealed for beta, so for alpha it unseals to garbage and the ensemble answers "expired".
-    const resume = await runJava(java!, 'TlsZkClient', [`127.0.0.1:${ports.cn}`, 'resume', beta.session, beta.password], { systemProperties: javaTls('alpha'), timeoutMs: 90_000 });
+    const resume = await runJava(java!, 'TlsZkClient', [`127.0.0.1:${ports.cn}`, 'resume', beta.session, beta.password], {
+      systemProperties: javaTls('alpha'),
+      timeoutMs: 90_000,
+    });
     expect(resultLine<{ state: string }>(expectSuccess('TlsZkClient resume', resume)).state).toBe('Expired');
 
     // The same through node's TLS client, with a positive control: a beta session dropped without
@@ -405,7 +446,14 @@ describe('TLS listener with real clients', () => {
     const dropped = await bridgedSession(ports.cn, certs.get('beta')!);
     const { sessionId, password } = dropped;
     dropped.destroy();
-    const resumeAs = async (cert: string) => JuteClient.connect({ host: '127.0.0.1', port: await tlsBridge(ports.cn, certs.get(cert)!), sessionTimeoutMs: 10_000, sessionId, password });
+    const resumeAs = async (cert: string) =>
+      JuteClient.connect({
+        host: '127.0.0.1',
+        port: await tlsBridge(ports.cn, certs.get(cert)!),
+        sessionTimeoutMs: 10_000,
+        sessionId,
+        password,
+      });
     await expect(resumeAs('alpha')).rejects.toBeInstanceOf(SessionExpiredError);
     const resumed = await resumeAs('beta');
     expect(resumed.sessionId).toBe(sessionId);
@@ -413,7 +461,12 @@ describe('TLS listener with real clients', () => {
 
     // No path leads from alpha to beta's nodes.
     const alpha = await javaWrite('alpha', '/cross', 'x', ['/held', '/tenants/beta/held', '/held/eph', '/../beta/held']);
-    expect(alpha.probes).toEqual({ '/held': 'NONODE', '/tenants/beta/held': 'NONODE', '/held/eph': 'NONODE', '/../beta/held': 'INVALID_PATH' });
+    expect(alpha.probes).toEqual({
+      '/held': 'NONODE',
+      '/tenants/beta/held': 'NONODE',
+      '/held/eph': 'NONODE',
+      '/../beta/held': 'INVALID_PATH',
+    });
     expect(alpha.rootChildren).not.toContain('held');
 
     // beta's session was neither taken over nor harmed.
@@ -431,22 +484,34 @@ describe('x509 identities in ACLs', () => {
   const ALPHA_DN = 'O=tenant alpha,CN=alpha';
   const OPS_DN = 'O=ops\\, east,CN=alpha';
 
-  it('a TLS client\'s auth: entries name its certificate subject: another certificate of the tenant and the plain listener get NOAUTH; getACL and whoAmI show x509:<DN>', async () => {
+  it("a TLS client's auth: entries name its certificate subject: another certificate of the tenant and the plain listener get NOAUTH; getACL and whoAmI show x509:<DN>", async () => {
     const owner = await bridgedSession(ports.cn, certs.get('alpha')!);
     const ops = await bridgedSession(ports.cn, certs.get('alpha-ops')!);
     const plain = await JuteClient.connect({ host: '127.0.0.1', port: ports.plainAlpha, sessionTimeoutMs: 10_000 });
     try {
       expect((await owner.call(OpCode.whoAmI)).body!.clientInfo).toContainEqual({ authScheme: 'x509', user: ALPHA_DN });
-      await owner.call(OpCode.create, { path: '/x509-owned', data: Buffer.from('cert'), acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }], flags: 0 });
-      expect((await owner.call(OpCode.getACL, { path: '/x509-owned' })).body!.acl).toEqual([{ perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } }]);
+      await owner.call(OpCode.create, {
+        path: '/x509-owned',
+        data: Buffer.from('cert'),
+        acl: [{ perms: Perms.ALL, id: { scheme: 'auth', id: '' } }],
+        flags: 0,
+      });
+      expect((await owner.call(OpCode.getACL, { path: '/x509-owned' })).body!.acl).toEqual([
+        { perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } },
+      ]);
       for (const other of [ops, plain]) {
         expect((await other.request(OpCode.getData, { path: '/x509-owned', watch: false })).err).toBe(ErrorCode.NOAUTH);
-        expect((await other.request(OpCode.create, { path: '/x509-owned/c', data: null, acl: OPEN_ACL, flags: 0 })).err).toBe(ErrorCode.NOAUTH);
+        expect((await other.request(OpCode.create, { path: '/x509-owned/c', data: null, acl: OPEN_ACL, flags: 0 })).err).toBe(
+          ErrorCode.NOAUTH,
+        );
       }
       // Naming the other certificate's identity explicitly lets it read.
       await owner.call(OpCode.setACL, {
         path: '/x509-owned',
-        acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } }, { perms: Perms.READ, id: { scheme: 'x509', id: OPS_DN } }],
+        acl: [
+          { perms: Perms.ALL, id: { scheme: 'x509', id: ALPHA_DN } },
+          { perms: Perms.READ, id: { scheme: 'x509', id: OPS_DN } },
+        ],
         version: -1,
       });
       expect((await ops.call(OpCode.getData, { path: '/x509-owned', watch: false })).body!.data?.toString()).toBe('cert');
@@ -454,7 +519,9 @@ describe('x509 identities in ACLs', () => {
       expect((await plain.request(OpCode.getData, { path: '/x509-owned', watch: false })).err).toBe(ErrorCode.NOAUTH);
       // A new connection with the owner's certificate is the owner again.
       const again = await bridgedSession(ports.cn, certs.get('alpha')!);
-      expect((await again.request(OpCode.setData, { path: '/x509-owned', data: Buffer.from('again'), version: -1 })).err).toBe(ErrorCode.OK);
+      expect((await again.request(OpCode.setData, { path: '/x509-owned', data: Buffer.from('again'), version: -1 })).err).toBe(
+        ErrorCode.OK,
+      );
       await again.close();
       // The ensemble, which has no x509 provider here, holds digest stand-ins for both DNs, no tenant identity.
       const stored = (await tree.acl('/tenants/alpha/x509-owned')) as { perms: number; id: { scheme: string; id: string } }[];
@@ -490,7 +557,9 @@ describe('tenantFrom rules on real certificates', () => {
     expect(await landsIn('san-dns', 'mixed', '/mixed-san-dns')).toBe('beta');
     expect(await landsIn('san-uri', 'mixed', '/mixed-san-uri')).toBe('beta');
     expect(await landsIn('san-uri', 'alpha', '/alpha-san-uri')).toBe('alpha');
-    expect(logs.some((entry) => entry.msg === 'connection opened' && entry.tls?.identity === 'san-uri:beta' && entry.tenant === 'beta')).toBe(true);
+    expect(
+      logs.some((entry) => entry.msg === 'connection opened' && entry.tls?.identity === 'san-uri:beta' && entry.tenant === 'beta'),
+    ).toBe(true);
   });
 
   it('refuses SANs that name two tenants, a crafted URI that looks like a DNS entry, and a bare-name URI', async () => {
@@ -507,7 +576,11 @@ describe('tenantFrom rules on real certificates', () => {
       expect(attempt, `${cert} on the ${rule} listener`).toMatchObject({ secureConnected: true, received: 0 });
     }
     expect(await refusedCount()).toBe(refusedBefore + 5);
-    const reasons = logsWith('refused a TLS client: its certificate names no configured tenant', logsBefore).map((entry) => [entry.tenantFrom, entry.reason, entry.claimed]);
+    const reasons = logsWith('refused a TLS client: its certificate names no configured tenant', logsBefore).map((entry) => [
+      entry.tenantFrom,
+      entry.reason,
+      entry.claimed,
+    ]);
     expect(reasons).toEqual([
       ['san-dns', 'DNS subjectAltNames name 2 tenants (alpha, beta)', ['alpha', 'beta']],
       ['san-uri', 'URI subjectAltNames name 2 tenants (alpha, beta)', [`${URI}alpha`, `${URI}beta`]],
@@ -528,7 +601,10 @@ async function fetchAdmin(path: string): Promise<string> {
 
 describe('admin state and configuration', () => {
   it('lists the TLS listeners in /admin/state', async () => {
-    const state = JSON.parse(await fetchAdmin('/admin/state')) as { tlsListeners: Record<string, unknown>[]; tenants: { name: string; listeners: string[] }[] };
+    const state = JSON.parse(await fetchAdmin('/admin/state')) as {
+      tlsListeners: Record<string, unknown>[];
+      tenants: { name: string; listeners: string[] }[];
+    };
     expect(state.tlsListeners).toEqual(
       (['cn', 'san-dns', 'san-uri'] as const).map((rule) => ({
         listen: `127.0.0.1:${ports[rule]}`,
@@ -542,8 +618,18 @@ describe('admin state and configuration', () => {
     expect(state.tenants.find((t) => t.name === 'beta')!.listeners).toEqual([]);
   });
 
-  const base = { ensemble: 'zk1:2181', security: { secret: 'a-secret-of-16-chars' }, tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }] };
-  const tlsEntry = (overrides: Record<string, unknown> = {}) => ({ listen: '127.0.0.1:7443', cert: server.cert, key: server.key, ca: ca.cert, ...overrides });
+  const base = {
+    ensemble: 'zk1:2181',
+    security: { secret: 'a-secret-of-16-chars' },
+    tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'] }],
+  };
+  const tlsEntry = (overrides: Record<string, unknown> = {}) => ({
+    listen: '127.0.0.1:7443',
+    cert: server.cert,
+    key: server.key,
+    ca: ca.cert,
+    ...overrides,
+  });
   function problems(raw: unknown): string {
     try {
       validateConfig(raw);
@@ -554,7 +640,13 @@ describe('admin state and configuration', () => {
   }
 
   it('closes a client stuck in the TLS handshake after client.handshakeTimeoutMs, and a drain does not wait for one', async () => {
-    const config = validateConfig({ ...base, admin: { listen: null }, client: { handshakeTimeoutMs: 1500 }, tenants: [{ name: 'acme' }], tlsListeners: [tlsEntry({ listen: '127.0.0.1:0' })] });
+    const config = validateConfig({
+      ...base,
+      admin: { listen: null },
+      client: { handshakeTimeoutMs: 1500 },
+      tenants: [{ name: 'acme' }],
+      tlsListeners: [tlsEntry({ listen: '127.0.0.1:0' })],
+    });
     const idle = new ProxyServer(config, pino({ level: 'silent' }), new ProxyMetrics({ processMetrics: false }));
     await idle.start();
     const port = idle.tlsListenerAddresses()[0]!.port;
@@ -588,7 +680,9 @@ describe('admin state and configuration', () => {
     const config = validateConfig({ ...base, tenants: [{ name: 'acme' }], tlsListeners: [tlsEntry()] });
     expect(config.tlsListeners[0]).toMatchObject({ listen: { host: '127.0.0.1', port: 7443 }, tenantFrom: 'cn' });
     expect(config.tenants[0]!.listeners).toEqual([]);
-    expect(problems({ ...base, tenants: [{ name: 'acme' }] })).toContain('tenants[0].listeners: a tenant needs at least one listener (or a tlsListeners entry)');
+    expect(problems({ ...base, tenants: [{ name: 'acme' }] })).toContain(
+      'tenants[0].listeners: a tenant needs at least one listener (or a tlsListeners entry)',
+    );
   });
 
   it('refuses clashing listeners, unreadable or mismatched files and unknown rules, naming the key', () => {
@@ -598,12 +692,18 @@ describe('admin state and configuration', () => {
     expect(problems({ ...base, tlsListeners: [tlsEntry({ listen: '0.0.0.0:7443' }), tlsEntry()] })).toContain(
       'tlsListeners[1].listen: listener 127.0.0.1:7443 clashes with 0.0.0.0:7443 of tlsListeners[0]',
     );
-    expect(problems({ ...base, tlsListeners: [tlsEntry({ cert: '/nonexistent/server.crt' })] })).toContain('tlsListeners[0].cert: cannot read /nonexistent/server.crt (ENOENT)');
+    expect(problems({ ...base, tlsListeners: [tlsEntry({ cert: '/nonexistent/server.crt' })] })).toContain(
+      'tlsListeners[0].cert: cannot read /nonexistent/server.crt (ENOENT)',
+    );
     expect(problems({ ...base, tlsListeners: [tlsEntry({ key: certs.get('alpha')!.key })] })).toContain(
       `tlsListeners[0].key: ${certs.get('alpha')!.key} is not the private key of the certificate in ${server.cert}`,
     );
-    expect(problems({ ...base, tlsListeners: [tlsEntry({ ca: server.key })] })).toContain(`tlsListeners[0].ca: ${server.key} holds no PEM certificate`);
-    expect(problems({ ...base, tlsListeners: [tlsEntry({ key: server.cert })] })).toContain(`tlsListeners[0].key: ${server.cert} is not an unencrypted PEM private key`);
+    expect(problems({ ...base, tlsListeners: [tlsEntry({ ca: server.key })] })).toContain(
+      `tlsListeners[0].ca: ${server.key} holds no PEM certificate`,
+    );
+    expect(problems({ ...base, tlsListeners: [tlsEntry({ key: server.cert })] })).toContain(
+      `tlsListeners[0].key: ${server.cert} is not an unencrypted PEM private key`,
+    );
     expect(problems({ ...base, tlsListeners: [tlsEntry({ tenantFrom: 'email' })] })).toMatch(/tlsListeners\[0\]\.tenantFrom: .*"cn"/);
     expect(problems({ ...base, tlsListeners: [tlsEntry({ sni: true })] })).toMatch(/tlsListeners\[0\]: .*sni/);
   });
@@ -611,7 +711,9 @@ describe('admin state and configuration', () => {
   it('the CLI exits with status 2 and names the file before listening', async () => {
     const file = pki.path('bad-proxy.json');
     writeFileSync(file, JSON.stringify({ ...base, tlsListeners: [tlsEntry({ ca: pki.path('missing-ca.crt') })] }));
-    const run = await runProcess(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.ts'), 'serve', '--config', file], { timeoutMs: 30_000 });
+    const run = await runProcess(process.execPath, [join(import.meta.dirname, '..', 'src', 'cli.ts'), 'serve', '--config', file], {
+      timeoutMs: 30_000,
+    });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`tlsListeners[0].ca: cannot read ${pki.path('missing-ca.crt')} (ENOENT)`);
   });
@@ -621,7 +723,8 @@ describe('admin state and configuration', () => {
 
 describe('tenantOfCertificate', () => {
   const configured = (name: string) => ['alpha', 'beta'].includes(name);
-  const identify = (cert: Partial<CertificateNames> | undefined, from: TenantFrom) => tenantOfCertificate(cert as CertificateNames | undefined, from, configured);
+  const identify = (cert: Partial<CertificateNames> | undefined, from: TenantFrom) =>
+    tenantOfCertificate(cert as CertificateNames | undefined, from, configured);
 
   it('cn: exactly one CN, equal to a tenant name', () => {
     expect(identify({ subject: { CN: 'alpha' } as never }, 'cn')).toEqual({ ok: true, tenant: 'alpha', identity: 'cn:alpha' });
@@ -634,7 +737,11 @@ describe('tenantOfCertificate', () => {
 
   it('san-dns: DNS names compared in lower case; other names ignored; two tenants name nobody', () => {
     const cert = (subjectaltname: string) => ({ subject: { CN: 'beta' } as never, subjectaltname });
-    expect(identify(cert('DNS:Alpha, DNS:host.example, IP Address:127.0.0.1'), 'san-dns')).toEqual({ ok: true, tenant: 'alpha', identity: 'san-dns:alpha' });
+    expect(identify(cert('DNS:Alpha, DNS:host.example, IP Address:127.0.0.1'), 'san-dns')).toEqual({
+      ok: true,
+      tenant: 'alpha',
+      identity: 'san-dns:alpha',
+    });
     expect(identify(cert('DNS:alpha, DNS:ALPHA'), 'san-dns')).toMatchObject({ ok: true, tenant: 'alpha' });
     expect(identify(cert('DNS:alpha, DNS:beta'), 'san-dns')).toMatchObject({ ok: false });
     expect(identify(cert('URI:alpha, email:alpha'), 'san-dns')).toMatchObject({ ok: false });
@@ -644,7 +751,11 @@ describe('tenantOfCertificate', () => {
 
   it('san-uri: only zookeeper-proxy://tenant/<name>', () => {
     const cert = (subjectaltname: string) => ({ subject: {} as never, subjectaltname });
-    expect(identify(cert(`URI:spiffe://example.org/x, URI:${URI}beta`), 'san-uri')).toEqual({ ok: true, tenant: 'beta', identity: 'san-uri:beta' });
+    expect(identify(cert(`URI:spiffe://example.org/x, URI:${URI}beta`), 'san-uri')).toEqual({
+      ok: true,
+      tenant: 'beta',
+      identity: 'san-uri:beta',
+    });
     expect(identify(cert('URI:beta'), 'san-uri')).toMatchObject({ ok: false });
     expect(identify(cert(`URI:${URI}beta/x`), 'san-uri')).toMatchObject({ ok: false });
     expect(identify(cert(`URI:${URI}BETA`), 'san-uri')).toMatchObject({ ok: false });

@@ -59,9 +59,12 @@ describe('serve --workers 2', () => {
     try {
       await clients[0]!.call(OpCode.create, { path: '/n', data: Buffer.from('x'), acl: OPEN, flags: 0 });
       const perClient = 25;
-      await Promise.all(clients.map(async (client) => {
-        for (let i = 0; i < perClient; i++) expect((await client.request(OpCode.getData, { path: '/n', watch: false })).err).toBe(ErrorCode.OK);
-      }));
+      await Promise.all(
+        clients.map(async (client) => {
+          for (let i = 0; i < perClient; i++)
+            expect((await client.request(OpCode.getData, { path: '/n', watch: false })).err).toBe(ErrorCode.OK);
+        }),
+      );
       const views = await workerViews();
       expect(views).toHaveLength(2);
       const busyConnections = views.map((v) => v.tenants.find((t) => t.name === 'busy')!.connections);
@@ -85,7 +88,9 @@ describe('serve --workers 2', () => {
     try {
       expect(open.length).toBeLessThanOrEqual(4);
       expect(open.length).toBeGreaterThanOrEqual(2);
-      expect(metricValue(await scrape(proxy.adminUrl), 'zkproxy_refused_total', { tenant: 'capped', reason: 'connection_limit' })).toBe(8 - open.length);
+      expect(metricValue(await scrape(proxy.adminUrl), 'zkproxy_refused_total', { tenant: 'capped', reason: 'connection_limit' })).toBe(
+        8 - open.length,
+      );
     } finally {
       for (const client of open) client.destroy();
     }
@@ -93,7 +98,10 @@ describe('serve --workers 2', () => {
 
   it('mutating admin endpoints need the token; reload reaches every worker', async () => {
     expect((await fetch(`${proxy.adminUrl}/admin/reload`, { method: 'POST' })).status).toBe(401);
-    expect((await fetch(`${proxy.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+    expect(
+      (await fetch(`${proxy.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer wrong-token-wrong-token' } }))
+        .status,
+    ).toBe(401);
     const reloaded = await fetch(`${proxy.adminUrl}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(reloaded.status).toBe(200);
     const metrics = await scrape(proxy.adminUrl);
@@ -106,10 +114,15 @@ describe('serve --workers 2', () => {
     const carrying = views.find((v) => v.tenants.some((t) => t.name === 'busy' && t.connections === 1))!;
     const victim = views.find((v) => v.pid !== carrying.pid)!;
     process.kill(victim.pid, 'SIGKILL');
-    await waitFor('the worker is replaced', async () => {
-      const now = await workerViews().catch(() => []);
-      return now.length === 2 && !now.some((v) => v.pid === victim.pid);
-    }, 20_000, 200);
+    await waitFor(
+      'the worker is replaced',
+      async () => {
+        const now = await workerViews().catch(() => []);
+        return now.length === 2 && !now.some((v) => v.pid === victim.pid);
+      },
+      20_000,
+      200,
+    );
     expect(client.closed).toBe(false);
     expect((await client.request(OpCode.exists, { path: '/n', watch: false })).err).toBe(ErrorCode.OK);
     expect(metricValue(await scrape(proxy.adminUrl), 'zkproxy_worker_restarts')).toBe(1);

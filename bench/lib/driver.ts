@@ -146,7 +146,15 @@ function rssSampler(target: Target): { sample: () => number | undefined; stop: (
 async function runClosedLoop(target: Target, c: ClosedLoopCase, round: number, ctx: RunContext): Promise<RunResult> {
   const endpoints = target.endpoints(c.tenants);
   const paths = { read: NODES[c.readNode].path, write: NODES.write.path, createParent: NODES.createParent.path };
-  const base = { host: target.host, endpoints, paths, mix: c.mix, valueBytes: c.valueBytes, inflight: c.inflight, sessionTimeoutMs: ctx.sessionTimeoutMs };
+  const base = {
+    host: target.host,
+    endpoints,
+    paths,
+    mix: c.mix,
+    valueBytes: c.valueBytes,
+    inflight: c.inflight,
+    sessionTimeoutMs: ctx.sessionTimeoutMs,
+  };
   const specs: LoadSpec[] = [];
   if (c.count) {
     specs.push({ ...base, portOffset: round, sessions: c.sessions, count: c.count });
@@ -174,7 +182,10 @@ async function runClosedLoop(target: Target, c: ClosedLoopCase, round: number, c
       const gen = gens[0]!;
       const total = c.count.warmup + c.count.measured;
       send(gen, { type: 'go' });
-      progressTimer = setInterval(() => ctx.progress(`${gen.lastCompleted.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} requests`), 500);
+      progressTimer = setInterval(
+        () => ctx.progress(`${gen.lastCompleted.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} requests`),
+        500,
+      );
       const budget = 60_000 + total * 20; // 20 ms a request would be hopeless anyway
       check(await nextEvent(gen, ['measuring'], budget));
       a = cpuSnapshot(groups);
@@ -255,7 +266,9 @@ async function runStorm(target: Target, c: StormCase, round: number, ctx: RunCon
           void (async () => {
             const until = performance.now() + c.holdMs;
             while (performance.now() < until) {
-              ctx.progress(`holding ${event.sessions.toLocaleString('en-US')} sessions, ${((until - performance.now()) / 1000).toFixed(0)} s left`);
+              ctx.progress(
+                `holding ${event.sessions.toLocaleString('en-US')} sessions, ${((until - performance.now()) / 1000).toFixed(0)} s left`,
+              );
               holding = Math.max(holding ?? 0, rss.sample() ?? 0);
               await sleep(Math.min(500, Math.max(0, until - performance.now())));
             }

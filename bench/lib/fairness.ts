@@ -59,7 +59,9 @@ function summarizeLoad(result: FairLoadResult): LoadSummary {
   const seconds = result.windowMs / 1000;
   const ok = result.byErr[String(ErrorCode.OK)] ?? 0;
   const throttled = result.byErr[String(ErrorCode.THROTTLEDOP)] ?? 0;
-  const otherErrors = Object.fromEntries(Object.entries(result.byErr).filter(([err]) => err !== String(ErrorCode.OK) && err !== String(ErrorCode.THROTTLEDOP)));
+  const otherErrors = Object.fromEntries(
+    Object.entries(result.byErr).filter(([err]) => err !== String(ErrorCode.OK) && err !== String(ErrorCode.THROTTLEDOP)),
+  );
   const ms = (us: number) => Math.round(us) / 1000;
   return {
     latencyMs: { p50: ms(latency.p50), p90: ms(latency.p90), p99: ms(latency.p99), max: ms(latency.max), count: latency.count },
@@ -140,10 +142,19 @@ export async function runFairnessRound(options: FairnessOptions, progress: (line
     atLimit = { quiet, noisy };
   }
 
-  progress(`noisy tenant floods at ${options.noisy.rate}/s over ${options.noisy.sessions} sessions x ${options.noisy.inflight} in flight, ${options.noisy.burst} per write; quiet tenant again`);
+  progress(
+    `noisy tenant floods at ${options.noisy.rate}/s over ${options.noisy.sessions} sessions x ${options.noisy.inflight} in flight, ${options.noisy.burst} per write; quiet tenant again`,
+  );
   const [flooded, noisy] = await together(options, 'noisy');
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-  return { alone, flooded, noisy, ...(atLimit ? { atLimit } : {}), p50Ratio: ratio(flooded.latencyMs.p50, alone.latencyMs.p50), p99Ratio: ratio(flooded.latencyMs.p99, alone.latencyMs.p99) };
+  return {
+    alone,
+    flooded,
+    noisy,
+    ...(atLimit ? { atLimit } : {}),
+    p50Ratio: ratio(flooded.latencyMs.p50, alone.latencyMs.p50),
+    p99Ratio: ratio(flooded.latencyMs.p99, alone.latencyMs.p99),
+  };
 }
 
 /** Q measured while N runs `which` (N starts floodLeadMs earlier and is measured over about the same window). */
@@ -159,10 +170,15 @@ async function together(options: FairnessOptions, which: 'noisy' | 'noisyAtLimit
 }
 
 export function describeRound(round: FairnessRound): string {
-  const q = (s: LoadSummary) => `p50 ${s.latencyMs.p50.toFixed(2)} ms  p99 ${s.latencyMs.p99.toFixed(2)} ms  max ${s.latencyMs.max.toFixed(1)} ms  ${s.okPerSecond}/s ok  throttled ${s.throttled}  late ${s.late}  (generator ${s.generatorCpu} cores)`;
+  const q = (s: LoadSummary) =>
+    `p50 ${s.latencyMs.p50.toFixed(2)} ms  p99 ${s.latencyMs.p99.toFixed(2)} ms  max ${s.latencyMs.max.toFixed(1)} ms  ${s.okPerSecond}/s ok  throttled ${s.throttled}  late ${s.late}  (generator ${s.generatorCpu} cores)`;
   return [
     `  Q alone      ${q(round.alone)}`,
-    ...(round.atLimit ? [`  Q, N@limit   ${q(round.atLimit.quiet)}   (N ok ${round.atLimit.noisy.okPerSecond}/s, THROTTLEDOP ${round.atLimit.noisy.throttled})`] : []),
+    ...(round.atLimit
+      ? [
+          `  Q, N@limit   ${q(round.atLimit.quiet)}   (N ok ${round.atLimit.noisy.okPerSecond}/s, THROTTLEDOP ${round.atLimit.noisy.throttled})`,
+        ]
+      : []),
     `  Q flooded    ${q(round.flooded)}`,
     `  ratio        p50 ${round.p50Ratio}x  p99 ${round.p99Ratio}x`,
     `  N            sent ${round.noisy.sentPerSecond}/s  ok ${round.noisy.okPerSecond}/s  THROTTLEDOP ${round.noisy.throttled} (${Math.round((round.noisy.throttled / Math.max(1, round.noisy.ok + round.noisy.throttled)) * 100)}% of replies)  (generator ${round.noisy.generatorCpu} cores)`,

@@ -13,7 +13,17 @@
  * reply, in the generator's event loop: they include the generator's own queueing.
  */
 import { connect, type Socket } from 'node:net';
-import { CreateMode, decodeConnectResponse, encodeConnectRequest, encodeRequest, errorName, FrameReader, OpCode, Perms, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import {
+  CreateMode,
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeRequest,
+  errorName,
+  FrameReader,
+  OpCode,
+  Perms,
+  SESSION_PASSWORD_LENGTH,
+} from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram } from './histogram.ts';
 
 /** Where one session connects, and the prefix its paths get (the tenant chroot for direct and haproxy clients, '' through the proxy). */
@@ -97,7 +107,11 @@ function encodeOp(kind: OpKind, prefix: string, paths: OpPaths, value: Buffer): 
     case 'set':
       return encodeRequest({ xid: 0, opcode: OpCode.setData, body: { path: prefix + paths.write, data: value, version: -1 } });
     case 'create':
-      return encodeRequest({ xid: 0, opcode: OpCode.create, body: { path: `${prefix}${paths.createParent}/n-`, data: value, acl: OPEN_ACL, flags: CreateMode.EPHEMERAL_SEQUENTIAL } });
+      return encodeRequest({
+        xid: 0,
+        opcode: OpCode.create,
+        body: { path: `${prefix}${paths.createParent}/n-`, data: value, acl: OPEN_ACL, flags: CreateMode.EPHEMERAL_SEQUENTIAL },
+      });
   }
 }
 
@@ -209,7 +223,7 @@ class Session {
     if (this.stats.measuring) {
       this.stats.completed++;
       const ns = Math.round((this.now - sentAt) * 1e6);
-      this.stats.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns , 1));
+      this.stats.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns, 1));
     }
   };
 

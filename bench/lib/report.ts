@@ -68,7 +68,15 @@ export function aggregate(results: RunResult[], caseName: string, target: string
     rounds: runs.length,
     rate: median(rates),
     rateRange: [Math.min(...rates), Math.max(...rates)],
-    latency: { count: runs.reduce((s, r) => s + r.latency.count, 0), mean: lat('mean'), p50: lat('p50'), p90: lat('p90'), p99: lat('p99'), p999: lat('p999'), max: Math.max(...runs.map((r) => r.latency.max)) },
+    latency: {
+      count: runs.reduce((s, r) => s + r.latency.count, 0),
+      mean: lat('mean'),
+      p50: lat('p50'),
+      p90: lat('p90'),
+      p99: lat('p99'),
+      p999: lat('p999'),
+      max: Math.max(...runs.map((r) => r.latency.max)),
+    },
     completed: runs.reduce((s, r) => s + r.completed, 0),
     errorCount: runs.reduce((s, r) => s + r.errorCount, 0),
     errors: runs.flatMap((r) => r.errors).slice(0, 5),
@@ -86,11 +94,19 @@ export function aggregate(results: RunResult[], caseName: string, target: string
   };
 }
 
-const fmtLatency = (usValue: number) => (!Number.isFinite(usValue) ? '–' : usValue >= 10_000 ? `${(usValue / 1000).toFixed(1)} ms` : usValue >= 1000 ? `${(usValue / 1000).toFixed(2)} ms` : `${usValue.toFixed(0)} µs`);
+const fmtLatency = (usValue: number) =>
+  !Number.isFinite(usValue)
+    ? '–'
+    : usValue >= 10_000
+      ? `${(usValue / 1000).toFixed(1)} ms`
+      : usValue >= 1000
+        ? `${(usValue / 1000).toFixed(2)} ms`
+        : `${usValue.toFixed(0)} µs`;
 const int = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const mib = (v: number | undefined) => (v === undefined || !Number.isFinite(v) || v === 0 ? '–' : `${(v / 2 ** 20).toFixed(0)} MiB`);
 const cores = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(2));
-const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !Number.isFinite(a / b) ? undefined : a / b);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || !Number.isFinite(a / b) ? undefined : a / b;
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(0)}%`);
 const xr = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(2)}x`);
 const isProxy = (t: string) => t.startsWith('proxy');
@@ -136,7 +152,14 @@ export function verdicts(input: Pick<ReportInput, 'results' | 'targets'>): Verdi
       const per = pairedRatios(results, caseName, p, 'haproxy', f);
       const value = median(per);
       const ok = (v: number) => (dir === 'max' ? v <= limit : v >= limit);
-      out.push({ check, target: p, measured: `${xr(value)} (rounds: ${per.map((v) => v.toFixed(2)).join(', ')})`, limit: `${dir === 'max' ? '<=' : '>='} ${limit.toFixed(2)}x`, pass: Number.isFinite(value) ? ok(value) : undefined, inconclusive: per.some(ok) && per.some((v) => !ok(v)) });
+      out.push({
+        check,
+        target: p,
+        measured: `${xr(value)} (rounds: ${per.map((v) => v.toFixed(2)).join(', ')})`,
+        limit: `${dir === 'max' ? '<=' : '>='} ${limit.toFixed(2)}x`,
+        pass: Number.isFinite(value) ? ok(value) : undefined,
+        inconclusive: per.some(ok) && per.some((v) => !ok(v)),
+      });
     }
   };
   versusHaproxy('unloaded p50 / haproxy', 'unloaded', (r) => r.latency.p50, 1.1, 'max');
@@ -159,11 +182,25 @@ export function verdicts(input: Pick<ReportInput, 'results' | 'targets'>): Verdi
       const per = change(p);
       const value = median(per);
       const reference = Number.isFinite(haproxy) ? ` (haproxy: ${xr(haproxy)})` : '';
-      out.push({ check: `req/s at ${hi} tenants / at ${lo}`, target: p, measured: `${xr(value)}${reference}`, limit: '>= 0.95x', pass: Number.isFinite(value) ? value >= 0.95 : undefined, inconclusive: per.some((v) => v >= 0.95) && per.some((v) => v < 0.95) });
+      out.push({
+        check: `req/s at ${hi} tenants / at ${lo}`,
+        target: p,
+        measured: `${xr(value)}${reference}`,
+        limit: '>= 0.95x',
+        pass: Number.isFinite(value) ? value >= 0.95 : undefined,
+        inconclusive: per.some((v) => v >= 0.95) && per.some((v) => v < 0.95),
+      });
       // The ensemble's own cost may change with the number of chroots read: what the proxy adds is its change relative to haproxy's.
       if (Number.isFinite(haproxy)) {
         const relative = value / haproxy;
-        out.push({ check: `the same, relative to haproxy's change`, target: p, measured: xr(relative), limit: '>= 0.95x', pass: Number.isFinite(relative) ? relative >= 0.95 : undefined, inconclusive: false });
+        out.push({
+          check: `the same, relative to haproxy's change`,
+          target: p,
+          measured: xr(relative),
+          limit: '>= 0.95x',
+          pass: Number.isFinite(relative) ? relative >= 0.95 : undefined,
+          inconclusive: false,
+        });
       }
     }
   }
@@ -172,14 +209,29 @@ export function verdicts(input: Pick<ReportInput, 'results' | 'targets'>): Verdi
     if (idle && Number.isFinite(idle.rssHolding)) {
       const limitMb = 150;
       const at10k = rssAt(idle, 10_000);
-      const measured = idle.rate >= 10_000 ? mib(idle.rssHolding) : `${mib(at10k)} extrapolated (${mib(idle.rssHolding)} with ${int(idle.rate)})`;
-      out.push({ check: 'RSS with 10,000 idle sessions', target: p, measured, limit: `<= ${limitMb} MiB`, pass: at10k <= limitMb * 2 ** 20, inconclusive: false });
+      const measured =
+        idle.rate >= 10_000 ? mib(idle.rssHolding) : `${mib(at10k)} extrapolated (${mib(idle.rssHolding)} with ${int(idle.rate)})`;
+      out.push({
+        check: 'RSS with 10,000 idle sessions',
+        target: p,
+        measured,
+        limit: `<= ${limitMb} MiB`,
+        pass: at10k <= limitMb * 2 ** 20,
+        inconclusive: false,
+      });
     }
     const storm = aggregate(results, 'connstorm', p);
     if (storm) {
       const direct = aggregate(results, 'connstorm', 'direct');
       const floor = Math.min(1000, direct?.rate ?? 1000);
-      out.push({ check: 'new sessions/s', target: p, measured: `${int(storm.rate)}/s (direct: ${direct ? `${int(direct.rate)}/s` : 'not run'})`, limit: `>= ${int(floor)}/s`, pass: storm.rate >= floor, inconclusive: false });
+      out.push({
+        check: 'new sessions/s',
+        target: p,
+        measured: `${int(storm.rate)}/s (direct: ${direct ? `${int(direct.rate)}/s` : 'not run'})`,
+        limit: `>= ${int(floor)}/s`,
+        pass: storm.rate >= floor,
+        inconclusive: false,
+      });
     }
   }
   const errors = results.reduce((s, r) => s + r.errorCount, 0);
@@ -204,10 +256,17 @@ export function markdownReport(input: ReportInput): string {
       '',
     );
   }
-  out.push('## Targets', '', 'Ratios are medians of per-round ratios (both runs of a pair are in the same round); "inconclusive" when rounds fall on both sides of the limit.', '');
+  out.push(
+    '## Targets',
+    '',
+    'Ratios are medians of per-round ratios (both runs of a pair are in the same round); "inconclusive" when rounds fall on both sides of the limit.',
+    '',
+  );
   out.push('| check | proxy | measured | target | result |', '| --- | --- | ---: | ---: | --- |');
   for (const v of verdicts(input)) {
-    out.push(`| ${v.check} | ${v.target} | ${v.measured} | ${v.limit} | ${v.pass === undefined ? 'n/a' : `${v.pass ? 'PASS' : '**FAIL**'}${v.inconclusive ? ' (inconclusive)' : ''}`} |`);
+    out.push(
+      `| ${v.check} | ${v.target} | ${v.measured} | ${v.limit} | ${v.pass === undefined ? 'n/a' : `${v.pass ? 'PASS' : '**FAIL**'}${v.inconclusive ? ' (inconclusive)' : ''}`} |`,
+    );
   }
   out.push('');
 
@@ -223,24 +282,79 @@ export function markdownReport(input: ReportInput): string {
       out.push(`| ${caseCol ? '--- | ' : ''}--- | ${cols.map(() => '---:').join(' | ')} |`);
     };
     const row = (a: Aggregate, cells: string[]) => out.push(`| ${caseCol ? `${a.case} | ` : ''}${a.target} | ${cells.join(' | ')} |`);
-    const versus = (a: Aggregate, f: (r: RunResult) => number) => (a.target === 'haproxy' ? '1.00x' : xr(median(pairedRatios(results, a.case, a.target, 'haproxy', f))));
-    const perOp = (a: Aggregate) => (a.rate > 0 && Number.isFinite(a.middleCores) && a.target !== 'direct' ? ((a.middleCores * 1e6) / a.rate).toFixed(1) : '–');
+    const versus = (a: Aggregate, f: (r: RunResult) => number) =>
+      a.target === 'haproxy' ? '1.00x' : xr(median(pairedRatios(results, a.case, a.target, 'haproxy', f)));
+    const perOp = (a: Aggregate) =>
+      a.rate > 0 && Number.isFinite(a.middleCores) && a.target !== 'direct' ? ((a.middleCores * 1e6) / a.rate).toFixed(1) : '–';
     if (workload === 'idle') {
-      head(['sessions held', 'connect time', 'middle RSS before', 'middle RSS holding', 'KiB / session', 'RSS at 10,000', 'handshake p50', 'handshake p99', 'errors']);
+      head([
+        'sessions held',
+        'connect time',
+        'middle RSS before',
+        'middle RSS holding',
+        'KiB / session',
+        'RSS at 10,000',
+        'handshake p50',
+        'handshake p99',
+        'errors',
+      ]);
       for (const a of rows) {
         const direct = a.target === 'direct';
         const perSession = a.rate > 0 ? `${((a.rssHolding - a.rssBefore) / 1024 / a.rate).toFixed(1)}` : '–';
         const at10k = a.rate >= 10_000 ? mib(a.rssHolding) : `${mib(rssAt(a, 10_000))} (extrapolated)`;
-        row(a, [int(a.rate), `${(a.connectMs / 1000).toFixed(1)} s`, direct ? '–' : mib(a.rssBefore), direct ? '–' : mib(a.rssHolding), direct ? '–' : perSession, direct ? '–' : at10k, fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), String(a.errorCount)]);
+        row(a, [
+          int(a.rate),
+          `${(a.connectMs / 1000).toFixed(1)} s`,
+          direct ? '–' : mib(a.rssBefore),
+          direct ? '–' : mib(a.rssHolding),
+          direct ? '–' : perSession,
+          direct ? '–' : at10k,
+          fmtLatency(a.latency.p50),
+          fmtLatency(a.latency.p99),
+          String(a.errorCount),
+        ]);
       }
     } else if (workload === 'connstorm') {
       head(['sessions/s', 'vs haproxy', 'handshake p50', 'p99', 'p99.9', 'max', 'middle cores', 'middle µs / session', 'errors']);
-      for (const a of rows) row(a, [int(a.rate), versus(a, (r) => r.rate), fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), fmtLatency(a.latency.p999), fmtLatency(a.latency.max), a.target === 'direct' ? '–' : cores(a.middleCores), perOp(a), String(a.errorCount)]);
+      for (const a of rows)
+        row(a, [
+          int(a.rate),
+          versus(a, (r) => r.rate),
+          fmtLatency(a.latency.p50),
+          fmtLatency(a.latency.p99),
+          fmtLatency(a.latency.p999),
+          fmtLatency(a.latency.max),
+          a.target === 'direct' ? '–' : cores(a.middleCores),
+          perOp(a),
+          String(a.errorCount),
+        ]);
     } else if (workload === 'watchstorm') {
       head(['notifications', 'last notification after (median over changes)', 'notification p50', 'p99', 'p99.9', 'max', 'errors']);
-      for (const a of rows) row(a, [int(a.completed), fmtLatency(a.roundMs * 1000), fmtLatency(a.latency.p50), fmtLatency(a.latency.p99), fmtLatency(a.latency.p999), fmtLatency(a.latency.max), String(a.errorCount)]);
+      for (const a of rows)
+        row(a, [
+          int(a.completed),
+          fmtLatency(a.roundMs * 1000),
+          fmtLatency(a.latency.p50),
+          fmtLatency(a.latency.p99),
+          fmtLatency(a.latency.p999),
+          fmtLatency(a.latency.max),
+          String(a.errorCount),
+        ]);
     } else {
-      head(['req/s', 'vs haproxy', 'p50', 'p99', 'p99.9', 'max', 'middle cores', 'middle waits for CPU', 'middle µs / req', 'middle RSS peak', 'ZooKeeper cores', 'errors']);
+      head([
+        'req/s',
+        'vs haproxy',
+        'p50',
+        'p99',
+        'p99.9',
+        'max',
+        'middle cores',
+        'middle waits for CPU',
+        'middle µs / req',
+        'middle RSS peak',
+        'ZooKeeper cores',
+        'errors',
+      ]);
       for (const a of rows) {
         row(a, [
           `${int(a.rate)}${a.rounds > 1 ? ` (${int(a.rateRange[0])}–${int(a.rateRange[1])})` : ''}`,
@@ -278,14 +392,21 @@ export function markdownReport(input: ReportInput): string {
   const errors = results.filter((r) => r.errorCount > 0);
   if (errors.length > 0) {
     out.push('## Errors', '');
-    for (const r of errors) out.push(`- round ${r.round + 1} ${r.case} ${r.target}: ${r.errorCount} errors, e.g. ${r.errors.slice(0, 3).join('; ')}`);
+    for (const r of errors)
+      out.push(`- round ${r.round + 1} ${r.case} ${r.target}: ${r.errorCount} errors, e.g. ${r.errors.slice(0, 3).join('; ')}`);
     out.push('');
   }
   if (input.notes.length > 0) out.push('## Notes', '', ...input.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
 }
 
-const COLORS: Record<string, string> = { direct: '#888888', haproxy: '#4477aa', 'proxy-1w': '#ee7733', 'proxy-all': '#228833', 'proxy-ref': '#aa3377' };
+const COLORS: Record<string, string> = {
+  direct: '#888888',
+  haproxy: '#4477aa',
+  'proxy-1w': '#ee7733',
+  'proxy-all': '#228833',
+  'proxy-ref': '#aa3377',
+};
 
 function esc(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -334,7 +455,9 @@ function panel(
     parts.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#e4e4e4"/>`);
     parts.push(`<text x="${x0 + left - 6}" y="${y(v) + 4}" text-anchor="end" font-size="10" fill="#555">${esc(format(v))}</text>`);
   }
-  parts.push(`<text x="${x0 + 12}" y="${y0 + top + plotH / 2}" font-size="11" fill="#555" transform="rotate(-90 ${x0 + 12} ${y0 + top + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`);
+  parts.push(
+    `<text x="${x0 + 12}" y="${y0 + top + plotH / 2}" font-size="11" fill="#555" transform="rotate(-90 ${x0 + 12} ${y0 + top + plotH / 2})" text-anchor="middle">${esc(unit)}</text>`,
+  );
   const groupW = plotW / groups.length;
   const barW = Math.min(36, (groupW * 0.8) / series.length);
   groups.forEach((g, gi) => {
@@ -343,10 +466,16 @@ function panel(
       const v = s.values[gi];
       if (v === undefined || !Number.isFinite(v)) return;
       const bx = gx + si * barW;
-      parts.push(`<rect x="${bx.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y0 + top + plotH - y(v)).toFixed(1)}" fill="${COLORS[s.name] ?? '#333'}"><title>${esc(`${s.name} ${g}: ${format(v)} ${unit}`)}</title></rect>`);
-      parts.push(`<text x="${(bx + (barW - 2) / 2).toFixed(1)}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${esc(format(v))}</text>`);
+      parts.push(
+        `<rect x="${bx.toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y0 + top + plotH - y(v)).toFixed(1)}" fill="${COLORS[s.name] ?? '#333'}"><title>${esc(`${s.name} ${g}: ${format(v)} ${unit}`)}</title></rect>`,
+      );
+      parts.push(
+        `<text x="${(bx + (barW - 2) / 2).toFixed(1)}" y="${(y(v) - 3).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${esc(format(v))}</text>`,
+      );
     });
-    parts.push(`<text x="${x0 + left + gi * groupW + groupW / 2}" y="${y0 + top + plotH + 16}" text-anchor="middle" font-size="11">${esc(g)}</text>`);
+    parts.push(
+      `<text x="${x0 + left + gi * groupW + groupW / 2}" y="${y0 + top + plotH + 16}" text-anchor="middle" font-size="11">${esc(g)}</text>`,
+    );
   });
   parts.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${y0 + top + plotH}" y2="${y0 + top + plotH}" stroke="#333"/>`);
   return parts.join('\n');
@@ -358,9 +487,15 @@ function niceStep(raw: number): number {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 2.5 ? 2.5 : m <= 5 ? 5 : 10) * p;
 }
 
-
 /** Latency (log y) against throughput (linear x), one line per target through its curve points. */
-function curvePanel(x0: number, y0: number, width: number, height: number, title: string, lines: { name: string; dash: boolean; points: [number, number][] }[]): string {
+function curvePanel(
+  x0: number,
+  y0: number,
+  width: number,
+  height: number,
+  title: string,
+  lines: { name: string; dash: boolean; points: [number, number][] }[],
+): string {
   const parts: string[] = [];
   const top = 34;
   const bottom = 40;
@@ -387,16 +522,23 @@ function curvePanel(x0: number, y0: number, width: number, height: number, title
     }
   }
   for (let v = 0; v <= xMax + xStep / 2; v += xStep) {
-    parts.push(`<text x="${X(v)}" y="${y0 + top + plotH + 14}" text-anchor="middle" font-size="10" fill="#555">${esc(v >= 1000 ? `${(v / 1000).toFixed(0)}k` : v.toFixed(0))}</text>`);
+    parts.push(
+      `<text x="${X(v)}" y="${y0 + top + plotH + 14}" text-anchor="middle" font-size="10" fill="#555">${esc(v >= 1000 ? `${(v / 1000).toFixed(0)}k` : v.toFixed(0))}</text>`,
+    );
   }
-  parts.push(`<text x="${x0 + left + plotW / 2}" y="${y0 + top + plotH + 30}" text-anchor="middle" font-size="11" fill="#555">requests/s (in flight: 1 → max along each line)</text>`);
+  parts.push(
+    `<text x="${x0 + left + plotW / 2}" y="${y0 + top + plotH + 30}" text-anchor="middle" font-size="11" fill="#555">requests/s (in flight: 1 → max along each line)</text>`,
+  );
   parts.push(`<line x1="${x0 + left}" x2="${x0 + left + plotW}" y1="${y0 + top + plotH}" y2="${y0 + top + plotH}" stroke="#333"/>`);
   parts.push(`<line x1="${x0 + left}" x2="${x0 + left}" y1="${y0 + top}" y2="${y0 + top + plotH}" stroke="#333"/>`);
   for (const line of lines) {
     const color = COLORS[line.name] ?? '#333';
     const pts = line.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ');
     parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${line.dash ? ' stroke-dasharray="5 4"' : ''}/>`);
-    for (const [x, y] of line.points) parts.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(`${line.name}: ${Math.round(x)} req/s, ${fmtLatency(y)}`)}</title></circle>`);
+    for (const [x, y] of line.points)
+      parts.push(
+        `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(`${line.name}: ${Math.round(x)} req/s, ${fmtLatency(y)}`)}</title></circle>`,
+      );
   }
   return parts.join('\n');
 }
@@ -408,7 +550,9 @@ export function svgChart(input: ReportInput): string {
   const panels: string[] = [];
   const curveCases = input.cases.filter((c) => c.workload === 'curve').sort((a, b) => a.x! - b.x!);
   const haveCurve = curveCases.length > 0;
-  const barCases = input.cases.filter((c) => ['read', 'write', 'mixed', 'large', 'tenants', 'connstorm'].includes(c.workload)).map((c) => c.name);
+  const barCases = input.cases
+    .filter((c) => ['read', 'write', 'mixed', 'large', 'tenants', 'connstorm'].includes(c.workload))
+    .map((c) => c.name);
   const curveW = haveCurve ? (barCases.length > 0 ? W * 0.55 : W) : 0;
   if (haveCurve) {
     const lines = names.flatMap((t) => {
@@ -429,11 +573,26 @@ export function svgChart(input: ReportInput): string {
       }),
     }));
     const labels = barCases.map((name) => name.replace(/^tenants-/, 't='));
-    panels.push(panel(curveW, 0, W - curveW, H - 30, 'Throughput relative to haproxy (same run; t = tenants)', 'x haproxy', labels, series, (v) => v.toFixed(2)));
+    panels.push(
+      panel(curveW, 0, W - curveW, H - 30, 'Throughput relative to haproxy (same run; t = tenants)', 'x haproxy', labels, series, (v) =>
+        v.toFixed(2),
+      ),
+    );
   }
   const legend = names
-    .map((t, i) => `<rect x="${20 + i * 120}" y="${H - 22}" width="12" height="12" fill="${COLORS[t] ?? '#333'}"/><text x="${36 + i * 120}" y="${H - 12}" font-size="12">${esc(t)}</text>`)
+    .map(
+      (t, i) =>
+        `<rect x="${20 + i * 120}" y="${H - 22}" width="12" height="12" fill="${COLORS[t] ?? '#333'}"/><text x="${36 + i * 120}" y="${H - 12}" font-size="12">${esc(t)}</text>`,
+    )
     .join('\n');
   const caption = `<text x="${W - 10}" y="${H - 12}" text-anchor="end" font-size="10" fill="#777">${esc(`${input.startedAt.toISOString()} — medians over ${input.rounds} round(s)`)}</text>`;
-  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`, `<rect width="${W}" height="${H}" fill="white"/>`, ...panels, legend, caption, '</svg>', ''].join('\n');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    ...panels,
+    legend,
+    caption,
+    '</svg>',
+    '',
+  ].join('\n');
 }

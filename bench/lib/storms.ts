@@ -9,7 +9,15 @@
  * IPC: parent → {spec}; child → 'holding' (idle only; parent answers 'release'), 'progress', 'result' or 'fatal'.
  */
 import { connect, type Socket } from 'node:net';
-import { decodeConnectResponse, encodeConnectRequest, encodeRequest, errorName, FrameReader, OpCode, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import {
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeRequest,
+  errorName,
+  FrameReader,
+  OpCode,
+  SESSION_PASSWORD_LENGTH,
+} from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram, type Histogram } from './histogram.ts';
 import type { Endpoint } from './loadgen.ts';
 
@@ -43,7 +51,11 @@ export interface StormResult {
   errors: string[];
 }
 
-export type StormEvent = { type: 'holding'; sessions: number; connectMs: number } | { type: 'progress'; text: string } | StormResult | { type: 'fatal'; message: string };
+export type StormEvent =
+  | { type: 'holding'; sessions: number; connectMs: number }
+  | { type: 'progress'; text: string }
+  | StormResult
+  | { type: 'fatal'; message: string };
 
 const NOTIFICATION_XID = -1;
 const PING_XID = -2;
@@ -75,7 +87,14 @@ class RawSession {
     this.socket.on('error', (error) => this.fail(`socket error: ${error.message}`));
     this.socket.on('close', () => this.fail('connection closed'));
     this.socket.write(
-      encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: timeoutMs, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false }),
+      encodeConnectRequest({
+        protocolVersion: 0,
+        lastZxidSeen: 0n,
+        timeOut: timeoutMs,
+        sessionId: 0n,
+        passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
+        readOnly: false,
+      }),
     );
   }
 
@@ -112,7 +131,9 @@ class RawSession {
     if (this.closed) return Promise.reject(new Error('session closed'));
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      this.socket.write(encodeRequest({ xid: this.nextXid++, opcode, ...(body === undefined ? {} : { body }) } as Parameters<typeof encodeRequest>[0]));
+      this.socket.write(
+        encodeRequest({ xid: this.nextXid++, opcode, ...(body === undefined ? {} : { body }) } as Parameters<typeof encodeRequest>[0]),
+      );
     });
   }
 
@@ -142,7 +163,7 @@ class Outcome {
 
   record(ms: number): void {
     const ns = Math.round(ms * 1e6);
-    this.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns , 1));
+    this.histogram.recordValue(ns > MAX_RECORDABLE_NS ? MAX_RECORDABLE_NS : Math.max(ns, 1));
   }
 
   error(message: string): void {
@@ -151,7 +172,15 @@ class Outcome {
   }
 
   result(windowMs: number, roundMs: number[] = []): StormResult {
-    return { type: 'result', completed: this.completed, windowMs, histogram: encodeHistogram(this.histogram), roundMs, errorCount: this.errorCount, errors: this.errors };
+    return {
+      type: 'result',
+      completed: this.completed,
+      windowMs,
+      histogram: encodeHistogram(this.histogram),
+      roundMs,
+      errorCount: this.errorCount,
+      errors: this.errors,
+    };
   }
 }
 
@@ -165,7 +194,8 @@ async function openSessions(spec: StormSpec, count: number, outcome: Outcome, sl
   for (let from = 0; from < count; from += slice) {
     const batch: RawSession[] = [];
     const started = performance.now();
-    for (let i = from; i < Math.min(count, from + slice); i++) batch.push(new RawSession(spec.host, endpointOf(spec, i).port, spec.sessionTimeoutMs));
+    for (let i = from; i < Math.min(count, from + slice); i++)
+      batch.push(new RawSession(spec.host, endpointOf(spec, i).port, spec.sessionTimeoutMs));
     await Promise.all(
       batch.map((s) =>
         s.ready.then(
@@ -223,7 +253,10 @@ async function connstorm(spec: StormSpec): Promise<void> {
   };
   const progress = setInterval(() => {
     const sec = (performance.now() - started) / 1000;
-    send({ type: 'progress', text: `${sec.toFixed(1)} s, ${outcome.completed.toLocaleString('en-US')} sessions (${Math.round(outcome.completed / sec)}/s)` });
+    send({
+      type: 'progress',
+      text: `${sec.toFixed(1)} s, ${outcome.completed.toLocaleString('en-US')} sessions (${Math.round(outcome.completed / sec)}/s)`,
+    });
   }, 500);
   await Promise.all(Array.from({ length: spec.sessions }, (_, i) => loop(i)));
   clearInterval(progress);
@@ -239,7 +272,9 @@ async function watchstorm(spec: StormSpec): Promise<void> {
   const started = performance.now();
   const roundMs: number[] = [];
   for (let round = 0; round < spec.rounds; round++) {
-    const armed = await Promise.all(watchers.map((w, i) => w.request(OpCode.getData, { path: path(i), watch: true }).catch((e: Error) => e)));
+    const armed = await Promise.all(
+      watchers.map((w, i) => w.request(OpCode.getData, { path: path(i), watch: true }).catch((e: Error) => e)),
+    );
     const errors = armed.filter((r) => r !== 0);
     for (const e of errors) outcome.error(`getData(watch): ${e instanceof Error ? e.message : errorName(e)}`);
     let missing = watchers.length - errors.length;
@@ -266,7 +301,10 @@ async function watchstorm(spec: StormSpec): Promise<void> {
     await all;
     if (missing > 0) outcome.error(`round ${round + 1}: ${missing} watcher(s) got no notification within 30 s`);
     roundMs.push(last);
-    send({ type: 'progress', text: `round ${round + 1}/${spec.rounds}: ${watchers.length - missing} notifications, last after ${last.toFixed(1)} ms` });
+    send({
+      type: 'progress',
+      text: `round ${round + 1}/${spec.rounds}: ${watchers.length - missing} notifications, last after ${last.toFixed(1)} ms`,
+    });
   }
   const windowMs = performance.now() - started;
   await trigger.close();

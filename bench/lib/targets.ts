@@ -64,7 +64,11 @@ export async function createBenchNodes(port: number, tenants: number): Promise<v
       const slice = Array.from({ length: Math.min(100, tenants - from) }, (_, i) => tenantChroot(from + i));
       await Promise.all(slice.map((root) => create(root, null)));
       await Promise.all(
-        slice.flatMap((root, i) => (from + i === 0 ? Object.values(NODES) : [NODES.small]).map((n) => create(root + n.path, n.bytes === 0 ? null : Buffer.alloc(n.bytes, 0x61)))),
+        slice.flatMap((root, i) =>
+          (from + i === 0 ? Object.values(NODES) : [NODES.small]).map((n) =>
+            create(root + n.path, n.bytes === 0 ? null : Buffer.alloc(n.bytes, 0x61)),
+          ),
+        ),
       );
     }
     const check = await client.request(OpCode.getData, { path: `${CHROOT}${NODES.large.path}`, watch: false });
@@ -77,14 +81,23 @@ export async function createBenchNodes(port: number, tenants: number): Promise<v
 
 /** Endpoints over `ports` and tenant chroots, so that both spread evenly. */
 function spread(ports: number[], tenants: number): Endpoint[] {
-  return Array.from({ length: Math.max(ports.length, tenants) }, (_, i) => ({ port: ports[i % ports.length]!, prefix: tenantChroot(i % tenants) }));
+  return Array.from({ length: Math.max(ports.length, tenants) }, (_, i) => ({
+    port: ports[i % ports.length]!,
+    prefix: tenantChroot(i % tenants),
+  }));
 }
 
 export function directTarget(ensemble: LocalEnsemble): Target {
   const ports = ensemble.members.map((m) => m.clientPort);
-  return { name: 'direct', kind: 'direct', host: '127.0.0.1', endpoints: (n) => spread(ports, n), pids: () => [], describe: `${ports.length} members, sessions round-robin` };
+  return {
+    name: 'direct',
+    kind: 'direct',
+    host: '127.0.0.1',
+    endpoints: (n) => spread(ports, n),
+    pids: () => [],
+    describe: `${ports.length} members, sessions round-robin`,
+  };
 }
-
 
 /** A child process that the benchmark started and must stop. */
 export interface Child {
@@ -140,7 +153,10 @@ export interface HaproxyOptions {
   maxconn: number;
 }
 
-export async function startHaproxy(ensemble: LocalEnsemble, options: HaproxyOptions): Promise<{ target: Target; process: Child; config: string }> {
+export async function startHaproxy(
+  ensemble: LocalEnsemble,
+  options: HaproxyOptions,
+): Promise<{ target: Target; process: Child; config: string }> {
   const [port] = await reserveFreePorts(1);
   const dir = mkdtempSync(join(tmpdir(), 'zkp-bench-haproxy-'));
   const file = join(dir, 'haproxy.cfg');
@@ -239,7 +255,10 @@ export function supportsWorkers(cli: string = DEFAULT_CLI): boolean {
   let supported = workersSupport.get(cli);
   if (supported === undefined) {
     try {
-      supported = execFileSync(process.execPath, [...cliNodeArgs(cli), cli, 'serve', '--help'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('--workers');
+      supported = execFileSync(process.execPath, [...cliNodeArgs(cli), cli, 'serve', '--help'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).includes('--workers');
     } catch {
       supported = false;
     }
@@ -270,7 +289,15 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
   // 10,000 requests/s per tenant would otherwise be what is measured).
   const unlimited = supportsLimits(options.cli ?? DEFAULT_CLI)
     ? {
-        limits: { requestsPerSecond: 0, maxInFlightPerConnection: 1_000_000, maxInFlightPerTenant: 1_000_000, maxConnections: 0, maxWatches: 0, maxZnodes: 0, maxBytes: 0 },
+        limits: {
+          requestsPerSecond: 0,
+          maxInFlightPerConnection: 1_000_000,
+          maxInFlightPerTenant: 1_000_000,
+          maxConnections: 0,
+          maxWatches: 0,
+          maxZnodes: 0,
+          maxBytes: 0,
+        },
         total: { maxConnections: 0 },
       }
     : {};
@@ -284,7 +311,8 @@ export async function startProxy(ensemble: LocalEnsemble, options: ProxyOptions)
   const cli = options.cli ?? DEFAULT_CLI;
   // Where --workers exists its default is one per CPU: proxy-1w must ask for 1.
   const workerArgs = supportsWorkers(cli) ? ['--workers', String(options.workers)] : [];
-  if (workerArgs.length === 0 && options.workers !== 1) throw new Error(`${cli} has no serve --workers: cannot run ${options.workers} workers`);
+  if (workerArgs.length === 0 && options.workers !== 1)
+    throw new Error(`${cli} has no serve --workers: cannot run ${options.workers} workers`);
   const serveArgs = ['serve', '--config', file, '--admin', 'off', '--log-level', 'warn', '--drain-ms', '0', ...workerArgs];
   const child = spawn(process.execPath, [...options.nodeArgs, ...cliNodeArgs(cli), cli, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -87,10 +87,31 @@ export interface WorkloadSettings {
 const READ: OpKind[] = ['get'];
 
 export function expandWorkload(name: WorkloadName, s: WorkloadSettings): BenchCase[] {
-  const saturated = { valueBytes: 100, sessions: s.sessions, inflight: s.inflight, generators: s.generators, tenants: 1, warmupMs: s.warmupMs, durationMs: s.durationMs };
+  const saturated = {
+    valueBytes: 100,
+    sessions: s.sessions,
+    inflight: s.inflight,
+    generators: s.generators,
+    tenants: 1,
+    warmupMs: s.warmupMs,
+    durationMs: s.durationMs,
+  };
   switch (name) {
     case 'unloaded':
-      return [{ kind: 'closed', workload: name, name, mix: READ, readNode: 'small', ...saturated, sessions: 1, inflight: 1, generators: 1, count: { warmup: s.warmupRequests, measured: s.requests } }];
+      return [
+        {
+          kind: 'closed',
+          workload: name,
+          name,
+          mix: READ,
+          readNode: 'small',
+          ...saturated,
+          sessions: 1,
+          inflight: 1,
+          generators: 1,
+          count: { warmup: s.warmupRequests, measured: s.requests },
+        },
+      ];
     case 'read':
       return [{ kind: 'closed', workload: name, name, mix: READ, readNode: 'small', ...saturated }];
     case 'write':
@@ -99,11 +120,23 @@ export function expandWorkload(name: WorkloadName, s: WorkloadSettings): BenchCa
       return [{ kind: 'closed', workload: name, name, mix: [...Array<OpKind>(9).fill('get'), 'set'], readNode: 'small', ...saturated }];
     case 'large':
       // 500 KB replies: a few in flight already fill the sockets; more would only queue.
-      return [{ kind: 'closed', workload: name, name, mix: READ, readNode: 'large', ...saturated, sessions: 8, inflight: 2, generators: 1 }];
+      return [
+        { kind: 'closed', workload: name, name, mix: READ, readNode: 'large', ...saturated, sessions: 8, inflight: 2, generators: 1 },
+      ];
     case 'curve':
       return s.curve.map((total) => {
         const sessions = Math.min(total, 64);
-        return { kind: 'closed', workload: name, name: `curve-${total}`, x: total, mix: READ, readNode: 'small', ...saturated, sessions, inflight: Math.max(1, Math.round(total / sessions)) };
+        return {
+          kind: 'closed',
+          workload: name,
+          name: `curve-${total}`,
+          x: total,
+          mix: READ,
+          readNode: 'small',
+          ...saturated,
+          sessions,
+          inflight: Math.max(1, Math.round(total / sessions)),
+        };
       });
     case 'tenants':
       return s.tenants.map((tenants) => ({

@@ -88,9 +88,12 @@ export class JuteClient extends EventEmitter<JuteClientEvents> {
     socket.on('error', (error) => this.fail(`socket error: ${error.message}`));
     if (keepAlive && handshake.timeOut > 0) {
       const interval = Math.max(50, Math.floor(handshake.timeOut / 3));
-      this.pingTimer = setInterval(() => {
-        if (Date.now() - this.lastSend >= interval) this.ping().catch(() => {});
-      }, Math.floor(interval / 2));
+      this.pingTimer = setInterval(
+        () => {
+          if (Date.now() - this.lastSend >= interval) this.ping().catch(() => {});
+        },
+        Math.floor(interval / 2),
+      );
       this.pingTimer.unref();
     }
   }

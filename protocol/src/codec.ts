@@ -105,7 +105,10 @@ export function minSize(type: FieldType): number {
 }
 
 function invalid(name: string, expected: string, value: unknown): never {
-  throw new ProtocolError('invalidValue', `${name}: expected ${expected}, got ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  throw new ProtocolError(
+    'invalidValue',
+    `${name}: expected ${expected}, got ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+  );
 }
 
 function field(value: RecordValue, name: string, def: RecordDef): unknown {
@@ -301,14 +304,7 @@ function peekIntField(r: JuteReader, def: RecordDef, wanted: string): number {
 
 const IGNORE_PATHS: PathSink = { path() {}, vectorStart: () => 0, vectorEnd() {} };
 
-function scanField(
-  r: JuteReader,
-  type: FieldType,
-  sink: PathSink,
-  name: string,
-  inVector: boolean,
-  createFlags: number | undefined,
-): void {
+function scanField(r: JuteReader, type: FieldType, sink: PathSink, name: string, inVector: boolean, createFlags: number | undefined): void {
   switch (type.kind) {
     case 'int':
       r.need(4, name);

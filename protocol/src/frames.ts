@@ -90,7 +90,12 @@ export class FrameReader {
         if (end - pos >= total) {
           onFrame(chunk.subarray(pos, pos + total));
           pos += total;
-        } else if (stream !== undefined && end - pos >= stream.headerBytes && total >= stream.headerBytes && stream.begin(chunk.subarray(pos, pos + stream.headerBytes))) {
+        } else if (
+          stream !== undefined &&
+          end - pos >= stream.headerBytes &&
+          total >= stream.headerBytes &&
+          stream.begin(chunk.subarray(pos, pos + stream.headerBytes))
+        ) {
           this.streamRemaining = total;
           this.streaming = stream;
         } else {

@@ -110,7 +110,13 @@ function decodeBody(frame: Buffer, start: number, def: RecordDef | null): { body
   return out;
 }
 
-function encodeFrame(headerSize: number, writeHeader: (w: JuteWriter) => void, def: RecordDef | null, body: RecordValue | undefined, extra: Buffer | undefined): Buffer {
+function encodeFrame(
+  headerSize: number,
+  writeHeader: (w: JuteWriter) => void,
+  def: RecordDef | null,
+  body: RecordValue | undefined,
+  extra: Buffer | undefined,
+): Buffer {
   if (def !== null && body === undefined) throw new ProtocolError('invalidValue', `${def.name}: body missing`);
   const bodySize = def === null ? 0 : sizeRecord(def, body!);
   const w = new JuteWriter(LENGTH_PREFIX + headerSize + bodySize + (extra?.length ?? 0));

@@ -76,9 +76,13 @@ export const SetWatches2 = record('SetWatches2', {
   persistentRecursiveWatches: paths,
 });
 export const CreateRequest = record('CreateRequest', { path, data: buffer, acl: acls, flags: int }, { createFlagsField: 'flags' });
-export const CreateTTLRequest = record('CreateTTLRequest', { path, data: buffer, acl: acls, flags: int, ttl: long }, {
-  createFlagsField: 'flags',
-});
+export const CreateTTLRequest = record(
+  'CreateTTLRequest',
+  { path, data: buffer, acl: acls, flags: int, ttl: long },
+  {
+    createFlagsField: 'flags',
+  },
+);
 export const DeleteRequest = record('DeleteRequest', { path, version: int });
 export const DeleteContainerRequest = record('DeleteContainerRequest', { path });
 export const ExistsRequest = record('ExistsRequest', { path, watch: bool });

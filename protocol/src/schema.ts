@@ -3,30 +3,44 @@
  * `RecordDef` built from these field types; encode, decode, size, scan (path mapping) and the
  * property-test generators are generic interpreters over them, so a record is described once.
  */
-export interface IntType { readonly kind: 'int' }
-export interface LongType { readonly kind: 'long' }
-export interface BoolType { readonly kind: 'bool' }
-export interface BufferType { readonly kind: 'buffer' }
+export interface IntType {
+  readonly kind: 'int';
+}
+export interface LongType {
+  readonly kind: 'long';
+}
+export interface BoolType {
+  readonly kind: 'bool';
+}
+export interface BufferType {
+  readonly kind: 'buffer';
+}
 /** A jute ustring. `path: true` marks a full znode path that a chroot mapping must rewrite. */
-export interface UstringType { readonly kind: 'ustring'; readonly path: boolean }
+export interface UstringType {
+  readonly kind: 'ustring';
+  readonly path: boolean;
+}
 /** `acl: true` marks a vector<ACL> that an ACL mapping may rewrite (create, setACL, getACL). */
-export interface VectorType<E extends FieldType = FieldType> { readonly kind: 'vector'; readonly of: E; readonly acl?: boolean }
-export interface RecordType<R extends RecordDef = RecordDef> { readonly kind: 'record'; readonly record: R }
+export interface VectorType<E extends FieldType = FieldType> {
+  readonly kind: 'vector';
+  readonly of: E;
+  readonly acl?: boolean;
+}
+export interface RecordType<R extends RecordDef = RecordDef> {
+  readonly kind: 'record';
+  readonly record: R;
+}
 /** A trailing boolean that old peers omit (ConnectRequest/ConnectResponse readOnly). Only valid as a last field. */
-export interface OptionalBoolType { readonly kind: 'optionalBool' }
+export interface OptionalBoolType {
+  readonly kind: 'optionalBool';
+}
 /** The body of multi (14) / multiRead (22): MultiHeader-tagged entries until done. */
-export interface MultiType { readonly kind: 'multi'; readonly direction: 'request' | 'response' }
+export interface MultiType {
+  readonly kind: 'multi';
+  readonly direction: 'request' | 'response';
+}
 
-export type FieldType =
-  | IntType
-  | LongType
-  | BoolType
-  | BufferType
-  | UstringType
-  | VectorType
-  | RecordType
-  | OptionalBoolType
-  | MultiType;
+export type FieldType = IntType | LongType | BoolType | BufferType | UstringType | VectorType | RecordType | OptionalBoolType | MultiType;
 
 export type Fields = Readonly<Record<string, FieldType>>;
 

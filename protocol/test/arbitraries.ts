@@ -16,11 +16,22 @@ export function arbField(type: FieldType): fc.Arbitrary<unknown> {
     case 'optionalBool':
       return fc.option(fc.boolean(), { nil: undefined });
     case 'buffer':
-      return fc.option(fc.uint8Array({ maxLength: 48 }).map((b) => Buffer.from(b)), { nil: null });
+      return fc.option(
+        fc.uint8Array({ maxLength: 48 }).map((b) => Buffer.from(b)),
+        { nil: null },
+      );
     case 'ustring':
       // 'binary' = any code point but lone surrogates, which UTF-8 cannot carry.
       return type.path
-        ? fc.option(fc.oneof(fc.constant('/'), fc.array(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`)), { nil: null })
+        ? fc.option(
+            fc.oneof(
+              fc.constant('/'),
+              fc
+                .array(fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 })
+                .map((parts) => `/${parts.join('/')}`),
+            ),
+            { nil: null },
+          )
         : fc.option(fc.string({ unit: 'binary', maxLength: 24 }), { nil: null });
     case 'vector':
       return fc.option(fc.array(arbField(type.of), { maxLength: 4 }), { nil: null });

@@ -64,7 +64,7 @@ describe("the opcode table covers ZooKeeper's ZooDefs.OpCode", () => {
   });
 });
 
-describe("the error table covers KeeperException.Code", () => {
+describe('the error table covers KeeperException.Code', () => {
   it('every ZooKeeper code is known with the same name and value', () => {
     const ours = ErrorCode as Record<string, number>;
     const differences = Object.entries(reference.errors).filter(([name, code]) => ours[name] !== code);

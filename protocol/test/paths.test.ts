@@ -19,7 +19,19 @@ import {
   type RecordValue,
 } from 'jute-ts';
 
-const stat = { czxid: 1n, mzxid: 2n, ctime: 3n, mtime: 4n, version: 5, cversion: 6, aversion: 7, ephemeralOwner: 8n, dataLength: 9, numChildren: 10, pzxid: 11n };
+const stat = {
+  czxid: 1n,
+  mzxid: 2n,
+  ctime: 3n,
+  mtime: 4n,
+  version: 5,
+  cversion: 6,
+  aversion: 7,
+  ephemeralOwner: 8n,
+  dataLength: 9,
+  numChildren: 10,
+  pzxid: 11n,
+};
 const acl = [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }];
 const into: PathMapper = (p) => (p === null ? null : p === '/' ? '/t/a' : `/t/a${p}`);
 const outOf: PathMapper = (p) => (p === null ? null : p === '/t/a' ? '/' : p.startsWith('/t/a/') ? p.slice(4) : DROP);
@@ -47,7 +59,14 @@ const requestBodies: Record<number, RecordValue> = {
   [OpCode.getAllChildrenNumber]: { path: '/x' },
   [OpCode.addWatch]: { path: '/x', mode: 1 },
   [OpCode.setWatches]: { relativeZxid: 5n, dataWatches: ['/x'], existWatches: ['/x'], childWatches: ['/x'] },
-  [OpCode.setWatches2]: { relativeZxid: 5n, dataWatches: ['/x'], existWatches: ['/x'], childWatches: ['/x'], persistentWatches: ['/x'], persistentRecursiveWatches: ['/x'] },
+  [OpCode.setWatches2]: {
+    relativeZxid: 5n,
+    dataWatches: ['/x'],
+    existWatches: ['/x'],
+    childWatches: ['/x'],
+    persistentWatches: ['/x'],
+    persistentRecursiveWatches: ['/x'],
+  },
   [OpCode.multi]: {
     ops: {
       entries: [
@@ -87,7 +106,11 @@ describe('mapPaths on requests', () => {
     const withPaths = OPCODES.filter((info) => info.request !== null && lastMappedField(info.request) >= 0)
       .map((info) => info.code)
       .sort((a, b) => a - b);
-    expect(Object.keys(requestBodies).map(Number).sort((a, b) => a - b)).toEqual(withPaths);
+    expect(
+      Object.keys(requestBodies)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toEqual(withPaths);
   });
 
   for (const [opcode, body] of Object.entries(requestBodies)) {
@@ -100,7 +123,9 @@ describe('mapPaths on requests', () => {
       expect(pathsIn(decoded.body).length).toBeGreaterThan(0);
       expect(pathsIn(decoded.body).every((p) => p === '/t/a/x')).toBe(true);
       // Mapping back out restores the original bytes exactly.
-      const restored = JSON.stringify(decoded, (_k, v) => (typeof v === 'string' && v.startsWith('/t/a/') ? v.slice(4) : typeof v === 'bigint' ? String(v) : v));
+      const restored = JSON.stringify(decoded, (_k, v) =>
+        typeof v === 'string' && v.startsWith('/t/a/') ? v.slice(4) : typeof v === 'bigint' ? String(v) : v,
+      );
       expect(restored).toBe(JSON.stringify(original, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
     });
   }
@@ -125,7 +150,7 @@ describe('mapPaths on requests', () => {
     expect((result as Rejection).code).toBe(-8);
   });
 
-  it('returns the mapper\'s own Rejection, with its error code', () => {
+  it("returns the mapper's own Rejection, with its error code", () => {
     const reserved = new Rejection(-101, 'reserved');
     const frame = encodeRequest({ xid: 1, opcode: OpCode.getData, body: { path: '/zookeeper/config', watch: true } });
     expect(mapPaths(frame, { direction: 'request' }, () => reserved)).toBe(reserved);
@@ -137,7 +162,11 @@ describe('mapPaths on requests', () => {
       seen.push(flags);
       return p === '/' && flags === CreateMode.PERSISTENT_SEQUENTIAL ? '/t/a/' : p;
     };
-    const frame = encodeRequest({ xid: 3, opcode: OpCode.create, body: { path: '/', data: null, acl, flags: CreateMode.PERSISTENT_SEQUENTIAL } });
+    const frame = encodeRequest({
+      xid: 3,
+      opcode: OpCode.create,
+      body: { path: '/', data: null, acl, flags: CreateMode.PERSISTENT_SEQUENTIAL },
+    });
     const mapped = mapPaths(frame, { direction: 'request' }, mapper) as Buffer;
     expect(decodeRequest(mapped).body).toMatchObject({ path: '/t/a/', flags: 2 });
     mapPaths(encodeRequest({ xid: 4, opcode: OpCode.getData, body: { path: '/', watch: false } }), { direction: 'request' }, mapper);
@@ -152,7 +181,9 @@ describe('mapPaths on requests', () => {
 
   it('maps null and multi-byte UTF-8 paths with correct lengths', () => {
     const frame = encodeRequest({ xid: 1, opcode: OpCode.getEphemerals, body: { prefixPath: null } });
-    expect(decodeRequest(mapPaths(frame, { direction: 'request' }, (p) => (p === null ? '/t/a/' : p)) as Buffer).body).toEqual({ prefixPath: '/t/a/' });
+    expect(decodeRequest(mapPaths(frame, { direction: 'request' }, (p) => (p === null ? '/t/a/' : p)) as Buffer).body).toEqual({
+      prefixPath: '/t/a/',
+    });
     const unicode = encodeRequest({ xid: 1, opcode: OpCode.exists, body: { path: '/ünï/€', watch: true } });
     expect(decodeRequest(mapPaths(unicode, { direction: 'request' }, into) as Buffer).body).toEqual({ path: '/t/a/ünï/€', watch: true });
   });
@@ -257,11 +288,19 @@ describe('mapFields: ACL lists', () => {
   });
 
   it('maps getACL replies back, and leaves frames alone when the mapper returns the same list', () => {
-    const frame = encodeReply({ xid: 4, zxid: 1n, err: 0, body: { acl: [tenantAcl(31), { perms: 1, id: { scheme: 'ip', id: '10.0.0.1' } }], stat } }, OpCode.getACL);
-    const back = mapFields(frame, { direction: 'reply', opcode: OpCode.getACL }, {
-      path: outOf,
-      acl: (acl) => acl!.map((e) => ((e.id as RecordValue).id === 'tenant:hash' ? { perms: e.perms, id: { scheme: 'world', id: 'anyone' } } : e)),
-    }) as Buffer;
+    const frame = encodeReply(
+      { xid: 4, zxid: 1n, err: 0, body: { acl: [tenantAcl(31), { perms: 1, id: { scheme: 'ip', id: '10.0.0.1' } }], stat } },
+      OpCode.getACL,
+    );
+    const back = mapFields(
+      frame,
+      { direction: 'reply', opcode: OpCode.getACL },
+      {
+        path: outOf,
+        acl: (acl) =>
+          acl!.map((e) => ((e.id as RecordValue).id === 'tenant:hash' ? { perms: e.perms, id: { scheme: 'world', id: 'anyone' } } : e)),
+      },
+    ) as Buffer;
     expect(decodeReply(back, OpCode.getACL).body!.acl).toEqual([
       { perms: 31, id: { scheme: 'world', id: 'anyone' } },
       { perms: 1, id: { scheme: 'ip', id: '10.0.0.1' } },

@@ -36,7 +36,11 @@ const arbRequest: fc.Arbitrary<Request> = fc.oneof(
 const arbReply: fc.Arbitrary<[Reply, number]> = fc.oneof(
   ...replyOps.map((info) =>
     fc
-      .tuple(fc.integer({ min: 1, max: 0x7fffffff }), fc.bigInt({ min: -1n, max: (1n << 62n) }), info.response === null ? fc.constant(undefined) : arbRecord(info.response))
+      .tuple(
+        fc.integer({ min: 1, max: 0x7fffffff }),
+        fc.bigInt({ min: -1n, max: 1n << 62n }),
+        info.response === null ? fc.constant(undefined) : arbRecord(info.response),
+      )
       .map(([xid, zxid, body]): [Reply, number] => {
         // A notification (opcode 0) travels with xid -1.
         const reply: Reply = { xid: info.code === 0 ? -1 : xid, zxid, err: 0 };
@@ -71,7 +75,8 @@ function footprint(value: unknown, frame: Buffer): number {
     return value.length;
   }
   if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + 1 + footprint(item, frame), 0);
-  if (value !== null && typeof value === 'object') return Object.values(value).reduce((sum: number, item) => sum + footprint(item, frame), 0);
+  if (value !== null && typeof value === 'object')
+    return Object.values(value).reduce((sum: number, item) => sum + footprint(item, frame), 0);
   return 0;
 }
 
@@ -137,36 +142,49 @@ const HOSTILE_TIMEOUT_MS = 300_000;
 
 describe('hostile bytes', () => {
   // 60,000 random + 50,000 mutated frames, each through every decoder: > 100,000 cases per run.
-  it('random payloads yield decoded values or a ProtocolError, nothing else', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 96 }), arbReplyOpcode, (payload, opcode) => decodeEverything(frameOf(payload), opcode)),
-      { numRuns: 60_000 },
-    );
-  }, HOSTILE_TIMEOUT_MS);
+  it(
+    'random payloads yield decoded values or a ProtocolError, nothing else',
+    () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 96 }), arbReplyOpcode, (payload, opcode) => decodeEverything(frameOf(payload), opcode)),
+        { numRuns: 60_000 },
+      );
+    },
+    HOSTILE_TIMEOUT_MS,
+  );
 
-  it('mutated valid frames (bit flips, truncation, insertion) yield decoded values or a ProtocolError', () => {
-    const mutation = fc.oneof(
-      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-      fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
-      fc.record({ kind: fc.constant('length' as const), at: fc.nat(), value: fc.constantFrom(-2, -1, 0, 0x7fffffff, 0x100000, 65536) }),
-    );
-    fc.assert(
-      fc.property(arbValidFrame, fc.array(mutation, { minLength: 1, maxLength: 3 }), arbReplyOpcode, ({ frame, opcode }, mutations, otherOpcode) => {
-        let payload = Buffer.from(frame.subarray(4));
-        for (const m of mutations) {
-          if (payload.length === 0) break;
-          const at = m.at % payload.length;
-          if (m.kind === 'flip') payload[at]! ^= 1 << m.bit;
-          else if (m.kind === 'truncate') payload = payload.subarray(0, at);
-          else if (m.kind === 'insert') payload = Buffer.concat([payload.subarray(0, at), m.bytes, payload.subarray(at)]);
-          else if (at + 4 <= payload.length) payload.writeInt32BE(m.value, at);
-        }
-        decodeEverything(frameOf(payload), opcode ?? otherOpcode);
-      }),
-      { numRuns: 50_000 },
-    );
-  }, HOSTILE_TIMEOUT_MS);
+  it(
+    'mutated valid frames (bit flips, truncation, insertion) yield decoded values or a ProtocolError',
+    () => {
+      const mutation = fc.oneof(
+        fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+        fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+        fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+        fc.record({ kind: fc.constant('length' as const), at: fc.nat(), value: fc.constantFrom(-2, -1, 0, 0x7fffffff, 0x100000, 65536) }),
+      );
+      fc.assert(
+        fc.property(
+          arbValidFrame,
+          fc.array(mutation, { minLength: 1, maxLength: 3 }),
+          arbReplyOpcode,
+          ({ frame, opcode }, mutations, otherOpcode) => {
+            let payload = Buffer.from(frame.subarray(4));
+            for (const m of mutations) {
+              if (payload.length === 0) break;
+              const at = m.at % payload.length;
+              if (m.kind === 'flip') payload[at]! ^= 1 << m.bit;
+              else if (m.kind === 'truncate') payload = payload.subarray(0, at);
+              else if (m.kind === 'insert') payload = Buffer.concat([payload.subarray(0, at), m.bytes, payload.subarray(at)]);
+              else if (at + 4 <= payload.length) payload.writeInt32BE(m.value, at);
+            }
+            decodeEverything(frameOf(payload), opcode ?? otherOpcode);
+          },
+        ),
+        { numRuns: 50_000 },
+      );
+    },
+    HOSTILE_TIMEOUT_MS,
+  );
 
   it('a frame whose prefix disagrees with its size is a frameLengthMismatch error', () => {
     const frame = encodeRequest({ xid: 1, opcode: 4, body: { path: '/a', watch: false } });
@@ -290,9 +308,15 @@ describe('FrameReader', () => {
 
   it('refuses an oversized length before allocating, and reports the length (for four-letter words)', () => {
     const reader = new FrameReader(1024);
-    expect(() => reader.push(Buffer.from('ruok'), () => {})).toThrow(expect.objectContaining({ kind: 'frameTooLarge', length: 0x72756f6b }));
-    expect(() => new FrameReader().push(Buffer.from('ffffffff', 'hex'), () => {})).toThrow(expect.objectContaining({ kind: 'negativeLength' }));
-    expect(() => new FrameReader(10).push(Buffer.from('0000000b', 'hex'), () => {})).toThrow(expect.objectContaining({ kind: 'frameTooLarge' }));
+    expect(() => reader.push(Buffer.from('ruok'), () => {})).toThrow(
+      expect.objectContaining({ kind: 'frameTooLarge', length: 0x72756f6b }),
+    );
+    expect(() => new FrameReader().push(Buffer.from('ffffffff', 'hex'), () => {})).toThrow(
+      expect.objectContaining({ kind: 'negativeLength' }),
+    );
+    expect(() => new FrameReader(10).push(Buffer.from('0000000b', 'hex'), () => {})).toThrow(
+      expect.objectContaining({ kind: 'frameTooLarge' }),
+    );
   });
 
   it('delivers zero-length frames and counts buffered bytes', () => {

@@ -21,7 +21,14 @@ describe('handshake vectors', () => {
   it('ConnectRequest for a new session with the readOnly byte (45 bytes)', () => {
     const frame = hex(`0000002d 00000000 0000000000000000 00007530 0000000000000000 00000010 ${zeros(16)} 00`);
     const value = decodeConnectRequest(frame);
-    expect(value).toEqual({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 30000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });
+    expect(value).toEqual({
+      protocolVersion: 0,
+      lastZxidSeen: 0n,
+      timeOut: 30000,
+      sessionId: 0n,
+      passwd: Buffer.alloc(16),
+      readOnly: false,
+    });
     expect(encodeConnectRequest(value)).toEqual(frame);
   });
 
@@ -51,9 +58,27 @@ describe('handshake vectors', () => {
 
 describe('request and reply vectors', () => {
   const cases: { name: string; frame: string; opcode: number; direction: 'request' | 'reply'; expected?: object }[] = [
-    { name: 'ping request', frame: '00000008 fffffffe 0000000b', opcode: OpCode.ping, direction: 'request', expected: { xid: -2, opcode: 11 } },
-    { name: 'ping reply', frame: '00000010 fffffffe 0000000100000005 00000000', opcode: OpCode.ping, direction: 'reply', expected: { xid: -2, zxid: 0x100000005n, err: 0 } },
-    { name: 'closeSession', frame: '00000008 00000007 fffffff5', opcode: OpCode.closeSession, direction: 'request', expected: { xid: 7, opcode: -11 } },
+    {
+      name: 'ping request',
+      frame: '00000008 fffffffe 0000000b',
+      opcode: OpCode.ping,
+      direction: 'request',
+      expected: { xid: -2, opcode: 11 },
+    },
+    {
+      name: 'ping reply',
+      frame: '00000010 fffffffe 0000000100000005 00000000',
+      opcode: OpCode.ping,
+      direction: 'reply',
+      expected: { xid: -2, zxid: 0x100000005n, err: 0 },
+    },
+    {
+      name: 'closeSession',
+      frame: '00000008 00000007 fffffff5',
+      opcode: OpCode.closeSession,
+      direction: 'request',
+      expected: { xid: 7, opcode: -11 },
+    },
     {
       name: 'getData "/a" watch',
       frame: '0000000f 00000001 00000004 00000002 2f61 01',
@@ -68,8 +93,20 @@ describe('request and reply vectors', () => {
       direction: 'request',
       expected: { body: { path: '/a', data: Buffer.from('x'), acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], flags: 0 } },
     },
-    { name: 'create reply', frame: '00000016 00000002 0000000100000006 00000000 00000002 2f61', opcode: OpCode.create, direction: 'reply', expected: { body: { path: '/a' } } },
-    { name: 'error reply NONODE', frame: '00000010 00000003 0000000100000007 ffffff9b', opcode: OpCode.getData, direction: 'reply', expected: { err: ErrorCode.NONODE } },
+    {
+      name: 'create reply',
+      frame: '00000016 00000002 0000000100000006 00000000 00000002 2f61',
+      opcode: OpCode.create,
+      direction: 'reply',
+      expected: { body: { path: '/a' } },
+    },
+    {
+      name: 'error reply NONODE',
+      frame: '00000010 00000003 0000000100000007 ffffff9b',
+      opcode: OpCode.getData,
+      direction: 'reply',
+      expected: { err: ErrorCode.NONODE },
+    },
     {
       name: 'notification NodeDataChanged "/a"',
       frame: '0000001e ffffffff ffffffffffffffff 00000000 00000003 00000003 00000002 2f61',
@@ -94,13 +131,15 @@ describe('request and reply vectors', () => {
     },
     {
       name: 'multi reply success',
-      frame: '00000031 00000004 0000000100000007 00000000 | 00000001 00 00000000 | 00000002 2f61 | 00000002 00 00000000 | ffffffff 01 ffffffff',
+      frame:
+        '00000031 00000004 0000000100000007 00000000 | 00000001 00 00000000 | 00000002 2f61 | 00000002 00 00000000 | ffffffff 01 ffffffff',
       opcode: OpCode.multi,
       direction: 'reply',
     },
     {
       name: 'multi reply failed at op 2',
-      frame: '00000033 00000004 0000000100000007 00000000 | ffffffff 00 00000000 | 00000000 | ffffffff 00 ffffff9b | ffffff9b | ffffffff 01 ffffffff',
+      frame:
+        '00000033 00000004 0000000100000007 00000000 | ffffffff 00 00000000 | 00000000 | ffffffff 00 ffffff9b | ffffff9b | ffffffff 01 ffffffff',
       opcode: OpCode.multi,
       direction: 'reply',
     },
@@ -111,8 +150,20 @@ describe('request and reply vectors', () => {
       direction: 'request',
       expected: { xid: -8, body: { relativeZxid: 0x100000005n, dataWatches: ['/a'], existWatches: [], childWatches: ['/'] } },
     },
-    { name: 'addWatch recursive', frame: '00000012 00000005 0000006a 00000002 2f61 00000001', opcode: OpCode.addWatch, direction: 'request', expected: { body: { path: '/a', mode: 1 } } },
-    { name: 'addWatch reply', frame: '00000014 00000005 0000000100000007 00000000 00000000', opcode: OpCode.addWatch, direction: 'reply', expected: { body: { err: 0 } } },
+    {
+      name: 'addWatch recursive',
+      frame: '00000012 00000005 0000006a 00000002 2f61 00000001',
+      opcode: OpCode.addWatch,
+      direction: 'request',
+      expected: { body: { path: '/a', mode: 1 } },
+    },
+    {
+      name: 'addWatch reply',
+      frame: '00000014 00000005 0000000100000007 00000000 00000000',
+      opcode: OpCode.addWatch,
+      direction: 'reply',
+      expected: { body: { err: 0 } },
+    },
   ];
 
   for (const c of cases) {
@@ -133,7 +184,9 @@ describe('request and reply vectors', () => {
   }
 
   it('multi failure results carry their code in header and body', () => {
-    const frame = hex('00000033 00000004 0000000100000007 00000000 | ffffffff 00 00000000 | 00000000 | ffffffff 00 ffffff9b | ffffff9b | ffffffff 01 ffffffff');
+    const frame = hex(
+      '00000033 00000004 0000000100000007 00000000 | ffffffff 00 00000000 | 00000000 | ffffffff 00 ffffff9b | ffffff9b | ffffffff 01 ffffffff',
+    );
     const multi = decodeReply(frame, OpCode.multi).body!.results as MultiValue;
     expect(multi.entries.map((e) => [e.header.type, e.header.err, e.body])).toEqual([
       [-1, 0, { err: 0 }],

@@ -43,7 +43,8 @@ export class AdminServer {
           return send(202, 'draining\n');
         }
         state.reload().then(
-          (applied) => send(applied ? 200 : 409, applied ? 'reloaded\n' : 'rejected: the last good configuration stays in force (see the log)\n'),
+          (applied) =>
+            send(applied ? 200 : 409, applied ? 'reloaded\n' : 'rejected: the last good configuration stays in force (see the log)\n'),
           (error: Error) => send(500, `${error.message}\n`),
         );
         return;

@@ -77,7 +77,12 @@ export async function connectBackend(
   throw new NoBackendError(signal.aborted ? [...attempts, 'client went away'] : attempts);
 }
 
-function handshake(member: MemberState, connectRequestFrame: Buffer, options: ConnectOptions, signal: AbortSignal): Promise<BackendSession> {
+function handshake(
+  member: MemberState,
+  connectRequestFrame: Buffer,
+  options: ConnectOptions,
+  signal: AbortSignal,
+): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: member.address.host, port: member.address.port, noDelay: true });
     let done = false;
@@ -118,7 +123,8 @@ function handshake(member: MemberState, connectRequestFrame: Buffer, options: Co
         finish(error as Error);
         return;
       }
-      if (response !== undefined) finish(undefined, { socket, member, responseFrame: response.frame, response: response.record, reader, framesAfterResponse });
+      if (response !== undefined)
+        finish(undefined, { socket, member, responseFrame: response.frame, response: response.record, reader, framesAfterResponse });
     };
     signal.addEventListener('abort', onAbort);
     socket.on('data', onData);

@@ -27,7 +27,13 @@ export class EnsembleMembers {
 
   constructor(addresses: readonly HostPort[], backoff: BackoffPolicy, clock: { now?: () => number; random?: () => number } = {}) {
     if (addresses.length === 0) throw new Error('an ensemble needs at least one member');
-    this.members = addresses.map((address) => ({ address, key: formatHostPort(address), consecutiveFailures: 0, avoidUntil: 0, lastSuccess: 0 }));
+    this.members = addresses.map((address) => ({
+      address,
+      key: formatHostPort(address),
+      consecutiveFailures: 0,
+      avoidUntil: 0,
+      lastSuccess: 0,
+    }));
     this.backoff = backoff;
     this.now = clock.now ?? Date.now;
     this.random = clock.random ?? Math.random;

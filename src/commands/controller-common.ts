@@ -17,8 +17,11 @@ export function withControllerOptions<T>(command: Argv<T>) {
   let built = command
     .option('config', { type: 'string', describe: 'controller configuration file (YAML or JSON)' })
     .option('ensemble', { type: 'string', describe: 'shared ensemble host:port[,host:port...] (overrides the file)' })
-    .option('secret-file', { type: 'string', describe: 'file holding the proxies\' shared secret (overrides security.secretFile)' })
-    .option('manifest-dir', { type: 'string', describe: 'apply manifests by writing them to this directory (overrides apply: in the file)' })
+    .option('secret-file', { type: 'string', describe: "file holding the proxies' shared secret (overrides security.secretFile)" })
+    .option('manifest-dir', {
+      type: 'string',
+      describe: 'apply manifests by writing them to this directory (overrides apply: in the file)',
+    })
     .option('output', { alias: 'o', choices: OUTPUT_FORMATS, default: 'table' as OutputFormat, describe: 'output format' })
     .option('log-level', { type: 'string', describe: 'trace|debug|info|warn|error|fatal|silent' });
   for (const name of SECRET_OPTIONS) built = built.option(name, { type: 'string', hidden: true }) as typeof built;
@@ -37,8 +40,18 @@ export interface ControllerArgs {
 
 export function settingsFromArgs(args: ControllerArgs): ControllerSettings {
   const flag = process.argv.find((arg) => SECRET_OPTIONS.some((name) => arg === `--${name}` || arg.startsWith(`--${name}=`)));
-  if (flag !== undefined) throw new ConfigError(`${flag.split('=')[0]} cannot be a flag (it would show in ps): use ZKPROXY_SECRET / ZKPROXY_API_TOKEN / ZKPROXY_ENSEMBLE_ADMIN or the configuration file`);
-  return loadSettings({ config: args.config, ensemble: args.ensemble, secretFile: args.secretFile, manifestDir: args.manifestDir, httpListen: args.httpListen, logLevel: args.logLevel });
+  if (flag !== undefined)
+    throw new ConfigError(
+      `${flag.split('=')[0]} cannot be a flag (it would show in ps): use ZKPROXY_SECRET / ZKPROXY_API_TOKEN / ZKPROXY_ENSEMBLE_ADMIN or the configuration file`,
+    );
+  return loadSettings({
+    config: args.config,
+    ensemble: args.ensemble,
+    secretFile: args.secretFile,
+    manifestDir: args.manifestDir,
+    httpListen: args.httpListen,
+    logLevel: args.logLevel,
+  });
 }
 
 export function exitCodeOf(error: unknown): number {
@@ -50,7 +63,9 @@ export function exitCodeOf(error: unknown): number {
 
 export function reportError(error: unknown): void {
   const problems = error instanceof ValidationError ? error.problems : [(error as Error).message];
-  process.stderr.write(`zookeeper-proxy: ${problems.length === 1 ? problems[0] : `invalid request:\n${problems.map((p) => `  ${p}`).join('\n')}`}\n`);
+  process.stderr.write(
+    `zookeeper-proxy: ${problems.length === 1 ? problems[0] : `invalid request:\n${problems.map((p) => `  ${p}`).join('\n')}`}\n`,
+  );
 }
 
 /** Runs one operation in a fresh session (converging the tenant before returning), prints its result, exits. */

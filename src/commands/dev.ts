@@ -58,13 +58,20 @@ export async function runDev(options: DevOptions): Promise<void> {
       registry: { path: DEFAULT_REGISTRY_PATH },
       // The console (`./zkp controller --config <it> --http-listen ...`) shows live traffic from this proxy.
       ...(admin ? { controller: { http: { proxyAdmin: [formatHostPort(admin)] } } } : {}),
-      platform: { domain: 'dev.localhost', proxyAddress: '127.0.0.1:{port}', tenantListenerHost: '127.0.0.1', tenantListenerPorts: '17460-17999' },
+      platform: {
+        domain: 'dev.localhost',
+        proxyAddress: '127.0.0.1:{port}',
+        tenantListenerHost: '127.0.0.1',
+        tenantListenerPorts: '17460-17999',
+      },
       apply: { mode: 'directory', directory: join(process.cwd(), 'manifests') },
     };
     validateSettings(controllerSettings); // a typo here would only show when someone uses it
     writeFileSync(controllerConfig, `${JSON.stringify(controllerSettings, null, 2)}\n`, { mode: 0o600 });
     const platform = { registry: DEFAULT_REGISTRY_PATH, secretFile, ensembleAdmin, controllerConfig };
-    process.stdout.write(`${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants, platform })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ensemble: ensemble.connectString(), admin: admin ? formatHostPort(admin) : null, tenants, platform })}\n`,
+    );
     process.stdout.write(instructions(ensemble, tenants, admin ? formatHostPort(admin) : null));
   } catch (error) {
     await ensemble.close();

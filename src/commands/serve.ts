@@ -36,7 +36,9 @@ export function reloadOnSignalAndChange(proxy: ProxyServer, configFile: string |
     timer.unref();
   };
   try {
-    watch(dirname(resolve(configFile)), { persistent: false }, changed).on('error', (error) => log.warn({ err: error.message }, 'cannot watch the configuration file; SIGHUP still reloads it'));
+    watch(dirname(resolve(configFile)), { persistent: false }, changed).on('error', (error) =>
+      log.warn({ err: error.message }, 'cannot watch the configuration file; SIGHUP still reloads it'),
+    );
   } catch (error) {
     log.warn({ err: (error as Error).message }, 'cannot watch the configuration file; SIGHUP still reloads it');
   }

@@ -111,7 +111,11 @@ export const ConfigSchema = z
         /** Client connections over all tenants (0: unlimited). */
         maxConnections: count.default(20_000),
         /** Bytes the proxy may hold in buffers (pending writes, partial frames, held requests) before it stops reading. */
-        maxBufferedBytes: z.number().int().positive().default(256 * 1024 * 1024),
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(256 * 1024 * 1024),
       })
       .prefault({}),
     /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
@@ -169,7 +173,8 @@ export const ConfigSchema = z
     const listeners = new Map<string, string>();
     const chroots: { tenant: string; chroot: Chroot; index: number }[] = [];
     config.tenants.forEach((tenant, index) => {
-      if (names.has(tenant.name)) ctx.addIssue({ code: 'custom', path: ['tenants', index, 'name'], message: `duplicate tenant name "${tenant.name}"` });
+      if (names.has(tenant.name))
+        ctx.addIssue({ code: 'custom', path: ['tenants', index, 'name'], message: `duplicate tenant name "${tenant.name}"` });
       names.set(tenant.name, index);
       tenant.listeners.forEach((listener, li) => {
         for (const [key, owner] of listeners) {
@@ -187,7 +192,11 @@ export const ConfigSchema = z
         listeners.set(formatHostPort(listener), tenant.name);
       });
       if (tenant.listeners.length === 0 && config.tlsListeners.length === 0) {
-        ctx.addIssue({ code: 'custom', path: ['tenants', index, 'listeners'], message: 'a tenant needs at least one listener (or a tlsListeners entry)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', index, 'listeners'],
+          message: 'a tenant needs at least one listener (or a tlsListeners entry)',
+        });
       }
       try {
         const chroot = new Chroot(tenant.chroot ?? defaultChroot(tenant.name));
@@ -206,39 +215,61 @@ export const ConfigSchema = z
       }
     });
     if (config.tenants.length === 0 && config.registry.path === null) {
-      ctx.addIssue({ code: 'custom', path: ['tenants'], message: 'at least one tenant is required (or a registry.path to read tenants from)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tenants'],
+        message: 'at least one tenant is required (or a registry.path to read tenants from)',
+      });
     }
     if (config.registry.path !== null) {
       const registryPath = config.registry.path;
       const problem = validatePath(registryPath);
-      if (problem !== undefined || registryPath === '/') ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
+      if (problem !== undefined || registryPath === '/')
+        ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
       else {
         const registry = new Chroot(registryPath);
         for (const { tenant, chroot } of chroots) {
-          if (chroot.overlaps(registry)) ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry` });
+          if (chroot.overlaps(registry))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['registry', 'path'],
+              message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry`,
+            });
         }
       }
     }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>
-        tls.listen.port !== 0 && other.port === tls.listen.port && (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));
+        tls.listen.port !== 0 &&
+        other.port === tls.listen.port &&
+        (other.host === tls.listen.host || ['0.0.0.0', '::'].includes(tls.listen.host) || ['0.0.0.0', '::'].includes(other.host));
       for (const [key, owner] of listeners) {
         if (clash(parseHostPort(key, true) as HostPort)) {
-          ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, 'listen'], message: `listener ${formatHostPort(tls.listen)} clashes with ${key} of tenant "${owner}"` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tlsListeners', index, 'listen'],
+            message: `listener ${formatHostPort(tls.listen)} clashes with ${key} of tenant "${owner}"`,
+          });
         }
       }
       config.tlsListeners.slice(0, index).forEach((other, otherIndex) => {
         if (clash(other.listen)) {
-          ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, 'listen'], message: `listener ${formatHostPort(tls.listen)} clashes with ${formatHostPort(other.listen)} of tlsListeners[${otherIndex}]` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tlsListeners', index, 'listen'],
+            message: `listener ${formatHostPort(tls.listen)} clashes with ${formatHostPort(other.listen)} of tlsListeners[${otherIndex}]`,
+          });
         }
       });
-      for (const problem of readTlsMaterial(tls).problems) ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, problem.key], message: problem.message });
+      for (const problem of readTlsMaterial(tls).problems)
+        ctx.addIssue({ code: 'custom', path: ['tlsListeners', index, problem.key], message: problem.message });
     });
     if (config.security.secret === undefined && config.security.secretFile === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['security', 'secret'],
-        message: 'a shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET): every replica must use the same one',
+        message:
+          'a shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET): every replica must use the same one',
       });
     }
     if (config.backend.failureBackoffMaxMs < config.backend.failureBackoffInitialMs) {
@@ -273,7 +304,10 @@ export function validateConfig(raw: unknown): ProxyConfig {
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((issue) => {
-      const key = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const key = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
       return `  ${key || '(root)'}: ${issue.message}`;
     })
     .join('\n');
@@ -335,7 +369,10 @@ export interface TlsMaterial {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** Reads a TLS listener's PEM files and checks them: readable, parseable, key matching cert, CA present. */
-function readTlsMaterial(tls: Pick<TlsListenerConfig, 'cert' | 'key' | 'ca'>): { material?: TlsMaterial; problems: { key: 'cert' | 'key' | 'ca'; message: string }[] } {
+function readTlsMaterial(tls: Pick<TlsListenerConfig, 'cert' | 'key' | 'ca'>): {
+  material?: TlsMaterial;
+  problems: { key: 'cert' | 'key' | 'ca'; message: string }[];
+} {
   const problems: { key: 'cert' | 'key' | 'ca'; message: string }[] = [];
   const read = (key: 'cert' | 'key' | 'ca'): Buffer | undefined => {
     try {
@@ -359,7 +396,8 @@ function readTlsMaterial(tls: Pick<TlsListenerConfig, 'cert' | 'key' | 'ca'>): {
   if (key !== undefined) {
     try {
       const privateKey = createPrivateKey(key);
-      if (certificate !== undefined && !certificate.checkPrivateKey(privateKey)) problems.push({ key: 'key', message: `${tls.key} is not the private key of the certificate in ${tls.cert}` });
+      if (certificate !== undefined && !certificate.checkPrivateKey(privateKey))
+        problems.push({ key: 'key', message: `${tls.key} is not the private key of the certificate in ${tls.cert}` });
     } catch (error) {
       problems.push({ key: 'key', message: `${tls.key} is not an unencrypted PEM private key: ${(error as Error).message}` });
     }
@@ -382,7 +420,8 @@ function readTlsMaterial(tls: Pick<TlsListenerConfig, 'cert' | 'key' | 'ca'>): {
 /** A TLS listener's files, checked as at validation; throws ConfigError (they may have changed since). */
 export function loadTlsMaterial(tls: TlsListenerConfig, index: number): TlsMaterial {
   const { material, problems } = readTlsMaterial(tls);
-  if (material === undefined) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  tlsListeners[${index}].${p.key}: ${p.message}`).join('\n')}`);
+  if (material === undefined)
+    throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  tlsListeners[${index}].${p.key}: ${p.message}`).join('\n')}`);
   return material;
 }
 

@@ -36,7 +36,12 @@ export class LiveConfig {
    * `fileRaw`: the unvalidated input `current` was validated from; `readFile` re-reads it (SIGHUP);
    * `check`: what this process cannot apply beyond validation (a problem, or undefined).
    */
-  constructor(current: ProxyConfig, fileRaw: Record<string, unknown>, readFile?: () => Record<string, unknown>, check: (config: ProxyConfig) => string | undefined = () => undefined) {
+  constructor(
+    current: ProxyConfig,
+    fileRaw: Record<string, unknown>,
+    readFile?: () => Record<string, unknown>,
+    check: (config: ProxyConfig) => string | undefined = () => undefined,
+  ) {
     this.current = current;
     this.fileRaw = fileRaw;
     this.readFile = readFile;
@@ -63,7 +68,10 @@ export class LiveConfig {
   /** A new registry znode content; throws ConfigError (nothing changes) when it does not validate. */
   applyRegistry(data: Buffer | null): ConfigUpdate {
     const parsed = parseRegistry(data); // the document alone is valid: now check it with the file
-    const registry = { revision: parsed.revision, tenants: data === null || data.length === 0 ? [] : ((JSON.parse(data.toString('utf8')) as { tenants?: unknown[] }).tenants ?? []) };
+    const registry = {
+      revision: parsed.revision,
+      tenants: data === null || data.length === 0 ? [] : ((JSON.parse(data.toString('utf8')) as { tenants?: unknown[] }).tenants ?? []),
+    };
     const update = this.compose(this.fileRaw, registry);
     this.registry = registry;
     return this.commit(update);
@@ -77,12 +85,18 @@ export class LiveConfig {
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       // Name the registry's own entries as such, not by their index in the merged list.
-      throw new ConfigError(error.message.replace(/\btenants\[(\d+)\]/g, (match, index: string) => (Number(index) < fileTenants.length ? match : `registry.tenants[${Number(index) - fileTenants.length}]`)));
+      throw new ConfigError(
+        error.message.replace(/\btenants\[(\d+)\]/g, (match, index: string) =>
+          Number(index) < fileTenants.length ? match : `registry.tenants[${Number(index) - fileTenants.length}]`,
+        ),
+      );
     }
     const problem = this.check(config);
     if (problem !== undefined) throw new ConfigError(`invalid configuration:\n  tenants: ${problem}`);
     const needsRestart = Object.keys({ ...config, ...this.current }).filter(
-      (key) => !(RELOADABLE_KEYS as readonly string[]).includes(key) && !isDeepStrictEqual(config[key as keyof ProxyConfig], this.current[key as keyof ProxyConfig]),
+      (key) =>
+        !(RELOADABLE_KEYS as readonly string[]).includes(key) &&
+        !isDeepStrictEqual(config[key as keyof ProxyConfig], this.current[key as keyof ProxyConfig]),
     );
     // Keys that need a restart keep their running values.
     const effective = { ...this.current, tenants: config.tenants, limits: config.limits };

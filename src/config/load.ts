@@ -48,7 +48,8 @@ export function rawConfig(overrides: ConfigOverrides): Record<string, unknown> {
     raw.security = { ...security, secret: process.env.ZKPROXY_SECRET };
   }
   const admin = (raw.admin ?? {}) as Record<string, unknown>;
-  if (admin.token === undefined && admin.tokenFile === undefined && process.env.ZKPROXY_ADMIN_TOKEN) raw.admin = { ...admin, token: process.env.ZKPROXY_ADMIN_TOKEN };
+  if (admin.token === undefined && admin.tokenFile === undefined && process.env.ZKPROXY_ADMIN_TOKEN)
+    raw.admin = { ...admin, token: process.env.ZKPROXY_ADMIN_TOKEN };
   if (overrides.admin !== undefined) raw.admin = { ...(raw.admin as object), listen: overrides.admin === 'off' ? null : overrides.admin };
   if (overrides.logLevel) raw.log = { ...(raw.log as object), level: overrides.logLevel };
   if (overrides.drainMs !== undefined) raw.drain = { ...(raw.drain as object), periodMs: overrides.drainMs };

@@ -20,7 +20,9 @@ export interface ManifestApplier {
 }
 
 export function createApplier(settings: ApplySettings): ManifestApplier {
-  return settings.mode === 'directory' ? new DirectoryApplier(settings.directory) : new CommandApplier(settings.command, settings.deleteCommand);
+  return settings.mode === 'directory'
+    ? new DirectoryApplier(settings.directory)
+    : new CommandApplier(settings.command, settings.deleteCommand);
 }
 
 export class DirectoryApplier implements ManifestApplier {

@@ -49,7 +49,9 @@ function shared(input: FlinkConfigInput): FlinkConfig {
     // Fixed, so that a redeploy finds the HA state (job graphs, checkpoint pointers) again.
     'high-availability.cluster-id': '/flink-cluster',
     'high-availability.storageDir': `${bucket}/ha`,
-    ...(FLINK_VERSION_FEATURES[input.spec.flinkVersion].ensembleTrackerOption ? { 'high-availability.zookeeper.client.ensemble-tracker': 'false' } : {}),
+    ...(FLINK_VERSION_FEATURES[input.spec.flinkVersion].ensembleTrackerOption
+      ? { 'high-availability.zookeeper.client.ensemble-tracker': 'false' }
+      : {}),
     'state.backend': 'filesystem',
     'state.checkpoints.dir': `${bucket}/checkpoints`,
     'state.savepoints.dir': `${bucket}/savepoints`,

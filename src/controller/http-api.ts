@@ -48,7 +48,17 @@ const deployCluster: Handler = async (ops, [name], body, query) =>
 /** What the console's cluster form needs: versions, zones, defaults and minimums (the API enforces the same). */
 const platform: Handler = async (ops) => {
   const { zones, defaultZone } = ops.settings.platform;
-  return [200, { flinkVersions: FLINK_VERSIONS, zones, defaultZone, defaults: CLUSTER_DEFAULTS, minimums: CLUSTER_MINIMUMS, traffic: ops.settings.controller.http.proxyAdmin.length > 0 }];
+  return [
+    200,
+    {
+      flinkVersions: FLINK_VERSIONS,
+      zones,
+      defaultZone,
+      defaults: CLUSTER_DEFAULTS,
+      minimums: CLUSTER_MINIMUMS,
+      traffic: ops.settings.controller.http.proxyAdmin.length > 0,
+    },
+  ];
 };
 
 const traffic: Handler = async (ops, [name]) => {
@@ -65,7 +75,11 @@ const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
   { method: 'POST', pattern: /^\/v1\/tenants$/, handler: async (ops, _p, body) => [202, await ops.createTenant(objectBody(body))] },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)$/, handler: async (ops, [name]) => [200, await ops.status(name!)] },
   { method: 'DELETE', pattern: /^\/v1\/tenants\/([^/]+)$/, handler: async (ops, [name]) => [202, await ops.deleteTenant(name!)] },
-  { method: 'PATCH', pattern: /^\/v1\/tenants\/([^/]+)\/limits$/, handler: async (ops, [name], body) => [202, await ops.updateLimits(name!, body)] },
+  {
+    method: 'PATCH',
+    pattern: /^\/v1\/tenants\/([^/]+)\/limits$/,
+    handler: async (ops, [name], body) => [202, await ops.updateLimits(name!, body)],
+  },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: async (ops, [name]) => [200, await ops.status(name!)] },
   { method: 'PUT', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
   { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/cluster$/, handler: deployCluster },
@@ -73,7 +87,8 @@ const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
 ];
 
 function objectBody(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError(['the request body must be a JSON object']);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new ValidationError(['the request body must be a JSON object']);
   return body as Record<string, unknown>;
 }
 
@@ -131,7 +146,9 @@ export class ControllerApi {
   listen(address: HostPort): Promise<HostPort> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ host: address.host, port: address.port }, () => resolve({ host: address.host, port: (this.server.address() as AddressInfo).port }));
+      this.server.listen({ host: address.host, port: address.port }, () =>
+        resolve({ host: address.host, port: (this.server.address() as AddressInfo).port }),
+      );
     });
   }
 

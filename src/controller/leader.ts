@@ -48,7 +48,12 @@ export class LeaderElection extends EventEmitter<LeaderElectionEvents> {
       const node = await readNode(this.client, `${this.path}/${child}`);
       if (node?.data.toString() === this.replicaId) await deleteNode(this.client, `${this.path}/${child}`);
     }
-    const reply = await this.client.request(OpCode.create, { path: `${this.path}/${PREFIX}`, data: Buffer.from(this.replicaId), acl: this.acl, flags: CreateMode.EPHEMERAL_SEQUENTIAL });
+    const reply = await this.client.request(OpCode.create, {
+      path: `${this.path}/${PREFIX}`,
+      data: Buffer.from(this.replicaId),
+      acl: this.acl,
+      flags: CreateMode.EPHEMERAL_SEQUENTIAL,
+    });
     if (reply.err !== ErrorCode.OK) throw new KeeperError(reply.err, 'create', { path: this.path });
     this.node = (reply.body!.path as string).slice(this.path.length + 1);
     await this.check();

@@ -20,7 +20,11 @@ import {
 import { fillTenant, type PlatformSettings } from './settings.ts';
 import type { ClusterSpec } from './spec.ts';
 
-export type Manifest = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type Manifest = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
 
 export interface RenderedCluster {
   namespace: string;
@@ -84,7 +88,16 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
     })),
   ];
 
-  const workload = (name: string, component: string, replicas: number, resources: { cpu: number; memoryMb: number }, conf: string, args: string[], ports: { name: string; containerPort: number }[], volumes: boolean): Manifest => {
+  const workload = (
+    name: string,
+    component: string,
+    replicas: number,
+    resources: { cpu: number; memoryMb: number },
+    conf: string,
+    args: string[],
+    ports: { name: string; containerPort: number }[],
+    volumes: boolean,
+  ): Manifest => {
     const configMap = `${name}-config`;
     return {
       apiVersion: 'apps/v1',
@@ -114,7 +127,10 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
                   requests: { cpu: cpu(resources.cpu), memory: memory(resources.memoryMb) },
                   limits: { cpu: cpu(resources.cpu), memory: memory(resources.memoryMb) },
                 },
-                volumeMounts: [{ name: 'flink-config', mountPath: CONF_DIR }, ...(volumes ? [{ name: JOB_VOLUME.name, mountPath: STORAGE_MOUNT }] : [])],
+                volumeMounts: [
+                  { name: 'flink-config', mountPath: CONF_DIR },
+                  ...(volumes ? [{ name: JOB_VOLUME.name, mountPath: STORAGE_MOUNT }] : []),
+                ],
               },
             ],
             volumes: [
@@ -137,16 +153,34 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
   const cluster: Manifest[] = [
     configMap(JOBMANAGER_NAME, jmConf),
     configMap(TASKMANAGER_NAME, tmConf),
-    workload(JOBMANAGER_NAME, 'jobmanager', 1, spec.jobManager, jmConf, ['jobmanager'], [
-      { name: 'rpc', containerPort: PORTS.rpc },
-      { name: 'blob', containerPort: PORTS.blob },
-      { name: 'rest', containerPort: PORTS.rest },
-      { name: 'metrics', containerPort: PORTS.metrics },
-    ], true),
-    workload(TASKMANAGER_NAME, 'taskmanager', spec.taskManager.instances, spec.taskManager, tmConf, ['taskmanager'], [
-      { name: 'data', containerPort: 6122 },
-      { name: 'metrics', containerPort: PORTS.metrics },
-    ], false),
+    workload(
+      JOBMANAGER_NAME,
+      'jobmanager',
+      1,
+      spec.jobManager,
+      jmConf,
+      ['jobmanager'],
+      [
+        { name: 'rpc', containerPort: PORTS.rpc },
+        { name: 'blob', containerPort: PORTS.blob },
+        { name: 'rest', containerPort: PORTS.rest },
+        { name: 'metrics', containerPort: PORTS.metrics },
+      ],
+      true,
+    ),
+    workload(
+      TASKMANAGER_NAME,
+      'taskmanager',
+      spec.taskManager.instances,
+      spec.taskManager,
+      tmConf,
+      ['taskmanager'],
+      [
+        { name: 'data', containerPort: 6122 },
+        { name: 'metrics', containerPort: PORTS.metrics },
+      ],
+      false,
+    ),
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -154,7 +188,12 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
       spec: {
         type: 'ClusterIP',
         selector: { 'zookeeper-proxy/tenant': tenant, 'app.kubernetes.io/component': 'jobmanager' },
-        ports: [servicePort('rpc', PORTS.rpc), servicePort('blob', PORTS.blob), servicePort('rest', PORTS.rest), servicePort('metrics', PORTS.metrics)],
+        ports: [
+          servicePort('rpc', PORTS.rpc),
+          servicePort('blob', PORTS.blob),
+          servicePort('rest', PORTS.rest),
+          servicePort('metrics', PORTS.metrics),
+        ],
       },
     },
     {
@@ -177,7 +216,9 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
         rules: [
           {
             host: uiHost,
-            http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: JOBMANAGER_NAME, port: { number: PORTS.rest } } } }] },
+            http: {
+              paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: JOBMANAGER_NAME, port: { number: PORTS.rest } } } }],
+            },
           },
         ],
       },
@@ -199,7 +240,12 @@ export function renderCluster({ tenant, spec, listenerPort, platform }: RenderIn
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: meta(BUCKET_CONFIG_NAME),
-      data: { BUCKET_NAME: bucket, BUCKET_ENDPOINT: platform.bucket.endpoint, BUCKET_URL: `s3://${bucket}`, CREDENTIALS_SECRET: platform.bucket.credentialsSecret },
+      data: {
+        BUCKET_NAME: bucket,
+        BUCKET_ENDPOINT: platform.bucket.endpoint,
+        BUCKET_URL: `s3://${bucket}`,
+        CREDENTIALS_SECRET: platform.bucket.credentialsSecret,
+      },
     },
   ];
   return { namespace, uiHost, bucket, zookeeperAddress, jobManagerConfig: jmConf, taskManagerConfig: tmConf, cluster, retained };

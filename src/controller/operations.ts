@@ -41,7 +41,14 @@ export interface TenantView {
     ui: string | null;
   };
   zookeeper: { znodes: QuotaUsage; bytes: QuotaUsage };
-  reconcile: { generation: number; observedGeneration: number | null; converged: boolean; reconciledBy: string | null; reconciledAt: string | null; error: string | null };
+  reconcile: {
+    generation: number;
+    observedGeneration: number | null;
+    converged: boolean;
+    reconciledBy: string | null;
+    reconciledAt: string | null;
+    error: string | null;
+  };
 }
 
 export interface TenantSummary {
@@ -59,7 +66,12 @@ export class ControllerOperations {
   readonly settings: ControllerSettings;
   readonly afterWrite: (tenant: string) => Promise<void>;
 
-  constructor(store: DesiredStateStore, registry: RegistryWriter, settings: ControllerSettings, afterWrite: (tenant: string) => Promise<void>) {
+  constructor(
+    store: DesiredStateStore,
+    registry: RegistryWriter,
+    settings: ControllerSettings,
+    afterWrite: (tenant: string) => Promise<void>,
+  ) {
     this.store = store;
     this.registry = registry;
     this.settings = settings;
@@ -76,7 +88,12 @@ export class ControllerOperations {
     const name = request.name as string;
     if ((await this.store.tenant(name)) !== null) throw new ConflictError(`tenant "${name}" already exists`);
     const { address, claim } = await this.claimListener(name, listener);
-    const record: TenantRecord = { name, listener: address, ...(limits && Object.keys(limits).length > 0 ? { limits } : {}), cluster: null };
+    const record: TenantRecord = {
+      name,
+      listener: address,
+      ...(limits && Object.keys(limits).length > 0 ? { limits } : {}),
+      cluster: null,
+    };
     try {
       await this.store.createTenant(record);
     } catch (error) {
@@ -103,7 +120,10 @@ export class ControllerOperations {
   async deleteTenant(name: string): Promise<{ tenant: string; deleted: boolean }> {
     checkTenantName(name);
     await this.store.updateTenant(name, (record) => {
-      if (record.cluster !== null) throw new ConflictError(`tenant "${name}" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy ${name})`);
+      if (record.cluster !== null)
+        throw new ConflictError(
+          `tenant "${name}" has a Flink cluster deployed: destroy it first (zookeeper-proxy cluster destroy ${name})`,
+        );
       return { ...record, deleting: true };
     });
     await this.afterWrite(name);
@@ -164,7 +184,12 @@ export class ControllerOperations {
     const status = await this.store.status(name);
     const limits = effectiveLimits(this.settings, record);
     const port = (parseHostPort(record.listener) as HostPort).port;
-    const rendered = renderCluster({ tenant: name, spec: record.cluster ?? status?.appliedCluster ?? placeholderSpec(this.settings), listenerPort: port, platform: this.settings.platform });
+    const rendered = renderCluster({
+      tenant: name,
+      spec: record.cluster ?? status?.appliedCluster ?? placeholderSpec(this.settings),
+      listenerPort: port,
+      platform: this.settings.platform,
+    });
     const usage = await this.quotaUsage(defaultChroot(name));
     return {
       tenant: name,
@@ -180,7 +205,10 @@ export class ControllerOperations {
         bucket: rendered.bucket,
         ui: record.cluster === null ? null : `https://${rendered.uiHost}`,
       },
-      zookeeper: { znodes: { used: usage?.count ?? null, limit: limits.maxZnodes }, bytes: { used: usage?.bytes ?? null, limit: limits.maxBytes } },
+      zookeeper: {
+        znodes: { used: usage?.count ?? null, limit: limits.maxZnodes },
+        bytes: { used: usage?.bytes ?? null, limit: limits.maxBytes },
+      },
       reconcile: {
         generation: found.version,
         observedGeneration: status?.observedGeneration ?? null,
@@ -204,7 +232,9 @@ export class ControllerOperations {
 
   /** The requested listener's port, or the lowest free port of the platform's range, claimed for `name`. */
   private async claimListener(name: string, requested: string | undefined): Promise<{ address: string; claim: 'claimed' | 'owned' }> {
-    const inRegistry = new Set((await this.registry.read()).tenants.flatMap((t) => (t.name === name ? [] : t.listeners.map((l) => l.port))));
+    const inRegistry = new Set(
+      (await this.registry.read()).tenants.flatMap((t) => (t.name === name ? [] : t.listeners.map((l) => l.port))),
+    );
     if (requested !== undefined) {
       const port = (parseHostPort(requested) as HostPort).port;
       const claim = inRegistry.has(port) ? 'taken' : await this.store.claimPort(port, name);

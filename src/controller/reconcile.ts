@@ -82,18 +82,32 @@ export class Reconciler {
         const rendered = renderCluster({ tenant: name, spec: status.appliedCluster, listenerPort, platform });
         await this.options.applier.remove(name, 'cluster', rendered.cluster);
       }
-      await store.setStatus(name, this.status(desired.version, record.cluster, record.cluster !== null || (status?.retainedApplied ?? false)));
+      await store.setStatus(
+        name,
+        this.status(desired.version, record.cluster, record.cluster !== null || (status?.retainedApplied ?? false)),
+      );
       return 'converged';
     } catch (error) {
       await store
-        .setStatus(name, { ...(status ?? this.status(-1, null, false)), reconciledBy: this.options.actor, reconciledAt: new Date().toISOString(), error: (error as Error).message })
+        .setStatus(name, {
+          ...(status ?? this.status(-1, null, false)),
+          reconciledBy: this.options.actor,
+          reconciledAt: new Date().toISOString(),
+          error: (error as Error).message,
+        })
         .catch(() => {});
       throw error;
     }
   }
 
   private status(generation: number, appliedCluster: ClusterSpec | null, retainedApplied: boolean): TenantStatus {
-    return { observedGeneration: generation, appliedCluster, retainedApplied, reconciledBy: this.options.actor, reconciledAt: new Date().toISOString() };
+    return {
+      observedGeneration: generation,
+      appliedCluster,
+      retainedApplied,
+      reconciledBy: this.options.actor,
+      reconciledAt: new Date().toISOString(),
+    };
   }
 
   private async ensureRoot(record: TenantRecord): Promise<void> {
@@ -110,7 +124,8 @@ export class Reconciler {
     const { applier, settings, client, store } = this.options;
     const port = (parseHostPort(record.listener) as HostPort).port;
     // Anything rendered has the same object names whatever the spec: render with the last one known.
-    const spec = status?.appliedCluster ?? record.cluster ?? { flinkVersion: '1.15', zone: settings.platform.defaultZone, ...CLUSTER_DEFAULTS };
+    const spec = status?.appliedCluster ??
+      record.cluster ?? { flinkVersion: '1.15', zone: settings.platform.defaultZone, ...CLUSTER_DEFAULTS };
     const rendered = renderCluster({ tenant: record.name, spec, listenerPort: port, platform: settings.platform });
     await applier.remove(record.name, 'cluster', rendered.cluster);
     await applier.remove(record.name, 'retained', rendered.retained);

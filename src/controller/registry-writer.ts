@@ -51,7 +51,8 @@ export class RegistryWriter {
       }
       const current = parseRegistry(node.data);
       const tenants = edit(current.tenants.map(asEntry)).sort((a, b) => a.name.localeCompare(b.name));
-      if (JSON.stringify(tenants) === JSON.stringify(current.tenants.map(asEntry).sort((a, b) => a.name.localeCompare(b.name)))) return false;
+      if (JSON.stringify(tenants) === JSON.stringify(current.tenants.map(asEntry).sort((a, b) => a.name.localeCompare(b.name))))
+        return false;
       if (await setNode(this.client, this.path, serializeRegistry({ revision: current.revision + 1, tenants }), node.version)) return true;
     }
   }

@@ -32,7 +32,10 @@ export const ControllerSettingsSchema = z.strictObject({
     .strictObject({
       secret: z.string().min(16, 'security.secret must be at least 16 characters').optional(),
       secretFile: z.string().optional(),
-      ensembleAdmin: z.string().regex(/^[^:]+:.+$/, 'ensembleAdmin must be "user:password"').optional(),
+      ensembleAdmin: z
+        .string()
+        .regex(/^[^:]+:.+$/, 'ensembleAdmin must be "user:password"')
+        .optional(),
     })
     .prefault({}),
   /**
@@ -65,7 +68,10 @@ export const ControllerSettingsSchema = z.strictObject({
   platform: z
     .strictObject({
       /** Platform domain: the UI vhost is flink-cluster-ui-<tenant>.<domain>. */
-      domain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lower-case DNS name').default('platform.example.com'),
+      domain: z
+        .string()
+        .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be a lower-case DNS name')
+        .default('platform.example.com'),
       /** ZooKeeper address Flink is given for HA: {tenant} and {port} (the tenant's proxy listener port) are replaced. */
       proxyAddress: z.string().default('zookeeper-proxy.{tenant}.marathon.mesos:7451'),
       /** Host part of the proxy listener a new tenant gets in the registry. */
@@ -90,7 +96,10 @@ export const ControllerSettingsSchema = z.strictObject({
       zoneLabel: z.string().default('topology.kubernetes.io/zone'),
       /** Container image per Flink version. */
       images: z
-        .strictObject({ '1.12': z.string().default('flink:1.12.2-scala_2.12-java11'), '1.15': z.string().default('flink:1.15.2-scala_2.12-java11') })
+        .strictObject({
+          '1.12': z.string().default('flink:1.12.2-scala_2.12-java11'),
+          '1.15': z.string().default('flink:1.15.2-scala_2.12-java11'),
+        })
         .prefault({}),
       ingressClassName: z.string().optional(),
       /** Storage class of the 20 GiB job volume (cluster default when absent). */
@@ -130,7 +139,9 @@ export function validateSettings(raw: unknown): ControllerSettings {
   if (!result.success) throw new ConfigError(`invalid controller configuration:\n${formatIssues(result.error.issues)}`);
   const settings = result.data;
   if (settings.security.secret === undefined && settings.security.secretFile === undefined) {
-    throw new ConfigError('invalid controller configuration:\n  security.secret: the proxies\' shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET)');
+    throw new ConfigError(
+      "invalid controller configuration:\n  security.secret: the proxies' shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET)",
+    );
   }
   return settings;
 }
@@ -141,14 +152,20 @@ export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEn
   if (overrides.ensemble) raw.ensemble = overrides.ensemble;
   if (overrides.secretFile) raw.security = { ...section('security'), secretFile: overrides.secretFile, secret: undefined };
   const security = section('security');
-  if (security.secret === undefined && security.secretFile === undefined && env.ZKPROXY_SECRET) raw.security = { ...security, secret: env.ZKPROXY_SECRET };
-  if (security.ensembleAdmin === undefined && env.ZKPROXY_ENSEMBLE_ADMIN) raw.security = { ...section('security'), ensembleAdmin: env.ZKPROXY_ENSEMBLE_ADMIN };
+  if (security.secret === undefined && security.secretFile === undefined && env.ZKPROXY_SECRET)
+    raw.security = { ...security, secret: env.ZKPROXY_SECRET };
+  if (security.ensembleAdmin === undefined && env.ZKPROXY_ENSEMBLE_ADMIN)
+    raw.security = { ...section('security'), ensembleAdmin: env.ZKPROXY_ENSEMBLE_ADMIN };
   const controller = section('controller');
   const http = (controller.http ?? {}) as Record<string, unknown>;
-  if (http.token === undefined && http.tokenFile === undefined && env.ZKPROXY_API_TOKEN) raw.controller = { ...controller, http: { ...http, token: env.ZKPROXY_API_TOKEN } };
+  if (http.token === undefined && http.tokenFile === undefined && env.ZKPROXY_API_TOKEN)
+    raw.controller = { ...controller, http: { ...http, token: env.ZKPROXY_API_TOKEN } };
   if (overrides.httpListen !== undefined) {
     const current = section('controller');
-    raw.controller = { ...current, http: { ...((current.http ?? {}) as object), listen: overrides.httpListen === 'off' ? null : overrides.httpListen } };
+    raw.controller = {
+      ...current,
+      http: { ...((current.http ?? {}) as object), listen: overrides.httpListen === 'off' ? null : overrides.httpListen },
+    };
   }
   if (overrides.manifestDir) raw.apply = { mode: 'directory', directory: overrides.manifestDir };
   if (overrides.logLevel) raw.log = { ...section('log'), level: overrides.logLevel };
@@ -162,7 +179,10 @@ export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEn
 export function loadPlatformSettings(config: string | undefined): PlatformSettings {
   const raw = config ? readConfigFile(config) : {};
   const result = ControllerSettingsSchema.shape.platform.safeParse(raw.platform);
-  if (!result.success) throw new ConfigError(`invalid controller configuration:\n${formatIssues(result.error.issues.map((issue) => ({ ...issue, path: ['platform', ...issue.path] })))}`);
+  if (!result.success)
+    throw new ConfigError(
+      `invalid controller configuration:\n${formatIssues(result.error.issues.map((issue) => ({ ...issue, path: ['platform', ...issue.path] })))}`,
+    );
   return result.data;
 }
 

@@ -6,7 +6,6 @@
 import { LimitsSchema, formatIssues, parseHostPort, type LimitsInput } from '../config/config.ts';
 import { ValidationError } from './errors.ts';
 
-
 /** "flink-cluster-ui-<tenant>" must fit one 63-character DNS label. */
 const UI_VHOST_PREFIX = 'flink-cluster-ui-';
 export const MAX_TENANT_NAME_LENGTH = 63 - UI_VHOST_PREFIX.length;
@@ -36,7 +35,11 @@ export function checkTenantName(name: unknown): string {
 export function checkLimits(raw: unknown): LimitsInput {
   const result = LimitsSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  throw new ValidationError(formatIssues(result.error.issues).split('\n').map((line) => `limits.${line.trim()}`.replace('limits.(root):', 'limits:')));
+  throw new ValidationError(
+    formatIssues(result.error.issues)
+      .split('\n')
+      .map((line) => `limits.${line.trim()}`.replace('limits.(root):', 'limits:')),
+  );
 }
 
 export function checkListener(raw: unknown): string {
@@ -83,18 +86,23 @@ export interface ZonePolicy {
 /** Fills in the defaults and checks every field against its minimum; throws ValidationError listing all problems. */
 export function resolveClusterSpec(request: unknown, zones: ZonePolicy): ClusterSpec {
   const problems: string[] = [];
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) throw new ValidationError(['cluster specification must be an object']);
+  if (request === null || typeof request !== 'object' || Array.isArray(request))
+    throw new ValidationError(['cluster specification must be an object']);
   const input = request as Record<string, unknown>;
-  for (const key of Object.keys(input)) if (!['flinkVersion', 'zone', 'jobManager', 'taskManager'].includes(key)) problems.push(`unknown field ${JSON.stringify(key)}`);
+  for (const key of Object.keys(input))
+    if (!['flinkVersion', 'zone', 'jobManager', 'taskManager'].includes(key)) problems.push(`unknown field ${JSON.stringify(key)}`);
 
   const version = input.flinkVersion;
   if (version === undefined) problems.push(`flinkVersion is required (supported: ${FLINK_VERSIONS.join(', ')})`);
-  else if (!FLINK_VERSIONS.includes(version as FlinkVersion)) problems.push(`flinkVersion ${JSON.stringify(version)} is not supported (supported: ${FLINK_VERSIONS.join(', ')})`);
+  else if (!FLINK_VERSIONS.includes(version as FlinkVersion))
+    problems.push(`flinkVersion ${JSON.stringify(version)} is not supported (supported: ${FLINK_VERSIONS.join(', ')})`);
 
   let zone = zones.defaultZone;
   if (input.zone !== undefined) {
-    if (typeof input.zone !== 'string' || !/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(input.zone)) problems.push(`zone ${JSON.stringify(input.zone)} is not a valid zone name`);
-    else if (zones.zones.length > 0 && !zones.zones.includes(input.zone)) problems.push(`zone ${JSON.stringify(input.zone)} is not one of the platform's zones (${zones.zones.join(', ')})`);
+    if (typeof input.zone !== 'string' || !/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(input.zone))
+      problems.push(`zone ${JSON.stringify(input.zone)} is not a valid zone name`);
+    else if (zones.zones.length > 0 && !zones.zones.includes(input.zone))
+      problems.push(`zone ${JSON.stringify(input.zone)} is not one of the platform's zones (${zones.zones.join(', ')})`);
     else zone = input.zone;
   }
 
@@ -106,7 +114,8 @@ export function resolveClusterSpec(request: unknown, zones: ZonePolicy): Cluster
       return {};
     }
     const allowed = Object.keys(CLUSTER_DEFAULTS[key]);
-    for (const field of Object.keys(value)) if (!allowed.includes(field)) problems.push(`unknown field ${JSON.stringify(`${key}.${field}`)}`);
+    for (const field of Object.keys(value))
+      if (!allowed.includes(field)) problems.push(`unknown field ${JSON.stringify(`${key}.${field}`)}`);
     return value as Record<string, unknown>;
   };
   const field = (key: 'jobManager' | 'taskManager', name: string, values: Record<string, unknown>, whole: boolean): number => {
@@ -129,7 +138,11 @@ export function resolveClusterSpec(request: unknown, zones: ZonePolicy): Cluster
     flinkVersion: version as FlinkVersion,
     zone,
     jobManager: { cpu: field('jobManager', 'cpu', jm, false), memoryMb: field('jobManager', 'memoryMb', jm, true) },
-    taskManager: { cpu: field('taskManager', 'cpu', tm, false), memoryMb: field('taskManager', 'memoryMb', tm, true), instances: field('taskManager', 'instances', tm, true) },
+    taskManager: {
+      cpu: field('taskManager', 'cpu', tm, false),
+      memoryMb: field('taskManager', 'memoryMb', tm, true),
+      instances: field('taskManager', 'instances', tm, true),
+    },
   };
   if (problems.length > 0) throw new ValidationError(problems);
   return spec;

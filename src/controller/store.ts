@@ -92,7 +92,8 @@ export class DesiredStateStore {
   }
 
   async createTenant(record: TenantRecord): Promise<void> {
-    if (!(await createNode(this.client, `${this.tenantsPath}/${record.name}`, json(record), this.acl))) throw new ConflictError(`tenant "${record.name}" already exists`);
+    if (!(await createNode(this.client, `${this.tenantsPath}/${record.name}`, json(record), this.acl)))
+      throw new ConflictError(`tenant "${record.name}" already exists`);
   }
 
   /**
@@ -103,7 +104,8 @@ export class DesiredStateStore {
     for (;;) {
       const current = await this.requireTenant(name);
       const next = change(structuredClone(current.value));
-      if (await setNode(this.client, `${this.tenantsPath}/${name}`, json(next), current.version)) return { value: next, version: current.version + 1 };
+      if (await setNode(this.client, `${this.tenantsPath}/${name}`, json(next), current.version))
+        return { value: next, version: current.version + 1 };
     }
   }
 

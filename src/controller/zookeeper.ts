@@ -9,9 +9,18 @@ import { openPlatformSession } from '../ensemble-admin/platform-session.ts';
 import type { HostPort } from '../config/config.ts';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
 
-export function connectEnsemble(members: readonly HostPort[], admin: DigestIdentity | undefined, sessionTimeoutMs = 10_000): Promise<JuteClient> {
+export function connectEnsemble(
+  members: readonly HostPort[],
+  admin: DigestIdentity | undefined,
+  sessionTimeoutMs = 10_000,
+): Promise<JuteClient> {
   // Random member order (healthy first) spreads controllers and CLI calls over the members.
-  return openPlatformSession(new EnsembleMembers(members, { initialMs: 500, maxMs: 5000 }), { connectTimeoutMs: 3000, sessionTimeoutMs, admin, purpose: 'for the controller' });
+  return openPlatformSession(new EnsembleMembers(members, { initialMs: 500, maxMs: 5000 }), {
+    connectTimeoutMs: 3000,
+    sessionTimeoutMs,
+    admin,
+    purpose: 'for the controller',
+  });
 }
 
 export interface NodeData {

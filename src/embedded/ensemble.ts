@@ -179,13 +179,16 @@ export class LocalEnsemble {
     });
     try {
       const ports = await reserveFreePorts(options.size * 3, HOST);
-      const addresses = Array.from({ length: options.size }, (_, index): MemberAddress => ({
-        id: index + 1,
-        host: HOST,
-        clientPort: ports[index * 3]!,
-        quorumPort: ports[index * 3 + 1]!,
-        electionPort: ports[index * 3 + 2]!,
-      }));
+      const addresses = Array.from(
+        { length: options.size },
+        (_, index): MemberAddress => ({
+          id: index + 1,
+          host: HOST,
+          clientPort: ports[index * 3]!,
+          quorumPort: ports[index * 3 + 1]!,
+          electionPort: ports[index * 3 + 2]!,
+        }),
+      );
       for (const address of addresses) {
         const member = new Member(address, baseDir);
         mkdirSync(member.dataDir, { recursive: true });
@@ -321,7 +324,10 @@ export class LocalEnsemble {
 
   /** Last `lines` lines of the member's log; worth printing when a test fails. */
   logTail(id: number, lines = 50): string {
-    return readText(this.#member(id).logFile).split('\n').slice(-lines - 1).join('\n');
+    return readText(this.#member(id).logFile)
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   }
 
   /** State and log tail of some (default all) members, for error messages. */

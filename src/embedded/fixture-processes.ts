@@ -51,7 +51,9 @@ export function findFixtureProcesses(filter: { runId?: string } = {}): FixturePr
 function readCommandLine(pid: string): string[] {
   try {
     // Arguments are NUL-separated, so base dirs with spaces survive; zombies have an empty cmdline.
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((arg) => arg !== '');
   } catch {
     return []; // exited while we were scanning
   }

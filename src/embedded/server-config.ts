@@ -48,10 +48,7 @@ export function renderServerConfig(input: ServerConfigInput): string {
     for (const peer of input.ensemble) {
       // server.N=host:quorum:election;clientHost:clientPort — the 3.5+ form that also carries the
       // client address, which reconfig needs and which spares a separate clientPort line.
-      settings.set(
-        `server.${peer.id}`,
-        `${peer.host}:${peer.quorumPort}:${peer.electionPort};${peer.host}:${peer.clientPort}`,
-      );
+      settings.set(`server.${peer.id}`, `${peer.host}:${peer.quorumPort}:${peer.electionPort};${peer.host}:${peer.clientPort}`);
     }
   }
 

@@ -10,10 +10,7 @@ import zookeeper from 'node-zookeeper-client';
 export function probeSession(connectString: string, timeoutMs: number): Promise<void> {
   const client = zookeeper.createClient(connectString, { sessionTimeout: 4_000, spinDelay: 100, retries: 0 });
   return new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no session with ${connectString} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => reject(new Error(`no session with ${connectString} within ${timeoutMs} ms`)), timeoutMs);
     client.once('connected', () => {
       client.exists('/', (error) => {
         clearTimeout(timer);

@@ -22,8 +22,14 @@ export async function openPlatformSession(members: EnsembleMembers, options: Pla
   for (const member of members.connectionOrder()) {
     let client: JuteClient | undefined;
     try {
-      client = await JuteClient.connect({ host: member.address.host, port: member.address.port, connectTimeoutMs: options.connectTimeoutMs, sessionTimeoutMs: options.sessionTimeoutMs });
-      if (options.admin) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${options.admin.user}:${options.admin.password}`) });
+      client = await JuteClient.connect({
+        host: member.address.host,
+        port: member.address.port,
+        connectTimeoutMs: options.connectTimeoutMs,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+      });
+      if (options.admin)
+        await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${options.admin.user}:${options.admin.password}`) });
       return client;
     } catch (error) {
       client?.destroy();

@@ -41,7 +41,11 @@ export async function ensembleHasHardQuotas(client: JuteClient): Promise<boolean
  * allowed to write /zookeeper/quota. 'unsupported': the ensemble is older than 3.7 and nothing
  * was written (see ensembleHasHardQuotas); the tenant's writes are then not capped by ZooKeeper.
  */
-export async function applyQuota(client: JuteClient, root: string, quota: Quota): Promise<'set' | 'unchanged' | 'removed' | 'none' | 'unsupported'> {
+export async function applyQuota(
+  client: JuteClient,
+  root: string,
+  quota: Quota,
+): Promise<'set' | 'unchanged' | 'removed' | 'none' | 'unsupported'> {
   const base = QUOTA_ROOT + root;
   const limitsPath = `${base}/zookeeper_limits`;
   const statsPath = `${base}/zookeeper_stats`;

@@ -73,7 +73,12 @@ export class RegistryWatch {
     if (this.closed) return;
     const { members, admin, connectTimeoutMs, log, path } = this.options;
     try {
-      const client = await openPlatformSession(members, { connectTimeoutMs, sessionTimeoutMs: 30_000, admin, purpose: `to read the tenant registry ${path}` });
+      const client = await openPlatformSession(members, {
+        connectTimeoutMs,
+        sessionTimeoutMs: 30_000,
+        admin,
+        purpose: `to read the tenant registry ${path}`,
+      });
       if (this.closed) {
         await client.close();
         return;
@@ -134,8 +139,15 @@ export class RegistryWatch {
     else {
       const reply = await client.request(OpCode.getData, { path, watch: true });
       if (reply.err === ErrorCode.NONODE) snapshot = { data: null, version: -1 };
-      else if (reply.err !== ErrorCode.OK) throw new Error(`getData ${path}: error ${reply.err}${reply.err === ErrorCode.NOAUTH ? ' (NOAUTH: set security.ensembleAdmin to the identity the registry belongs to)' : ''}`);
-      else snapshot = { data: (reply.body!.data as Buffer | null) ?? Buffer.alloc(0), version: (reply.body!.stat as { version: number }).version };
+      else if (reply.err !== ErrorCode.OK)
+        throw new Error(
+          `getData ${path}: error ${reply.err}${reply.err === ErrorCode.NOAUTH ? ' (NOAUTH: set security.ensembleAdmin to the identity the registry belongs to)' : ''}`,
+        );
+      else
+        snapshot = {
+          data: (reply.body!.data as Buffer | null) ?? Buffer.alloc(0),
+          version: (reply.body!.stat as { version: number }).version,
+        };
     }
     const key = `${snapshot.version}:${snapshot.data?.toString('base64') ?? ''}`;
     if (key === this.lastDelivered) return;

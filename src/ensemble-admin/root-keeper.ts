@@ -38,7 +38,10 @@ export interface TenantRootSpec {
  * root that exists with another one, and sets the hard quota. Idempotent. `client` must be
  * authenticated as the admin when there is one.
  */
-export async function ensureTenantRoot(client: JuteClient, spec: TenantRootSpec): Promise<{ aclCorrected: boolean; quota: Awaited<ReturnType<typeof applyQuota>> }> {
+export async function ensureTenantRoot(
+  client: JuteClient,
+  spec: TenantRootSpec,
+): Promise<{ aclCorrected: boolean; quota: Awaited<ReturnType<typeof applyQuota>> }> {
   const { root } = spec;
   const parentAcl = platformAcl(spec.admin);
   const parts = root.split('/').slice(1);
@@ -53,7 +56,8 @@ export async function ensureTenantRoot(client: JuteClient, spec: TenantRootSpec)
   if (created.err === ErrorCode.NODEEXISTS) {
     // Without a platform admin, only the tenant's own identity may read (and correct) the ACL of
     // a root that another replica made: this session takes it on too.
-    if (spec.admin === undefined) await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${spec.identity.user}:${spec.identity.password}`) });
+    if (spec.admin === undefined)
+      await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(`${spec.identity.user}:${spec.identity.password}`) });
     const current = await client.request(OpCode.getACL, { path: root });
     if (current.err === ErrorCode.NOAUTH) {
       // The tenant gave its root an ACL that names neither its own identity nor an admin: it may
@@ -111,14 +115,30 @@ export class TenantRootKeeper {
   }
 
   private async create(tenant: Tenant): Promise<void> {
-    const client = await openPlatformSession(this.members, { connectTimeoutMs: this.connectTimeoutMs, sessionTimeoutMs: 10_000, admin: this.admin, purpose: 'to create tenant roots' });
+    const client = await openPlatformSession(this.members, {
+      connectTimeoutMs: this.connectTimeoutMs,
+      sessionTimeoutMs: 10_000,
+      admin: this.admin,
+      purpose: 'to create tenant roots',
+    });
     try {
       const { maxZnodes, maxBytes } = tenant.limiter.limits;
-      const result = await ensureTenantRoot(client, { root: tenant.chroot.root, identity: tenant.identity, admin: this.admin, quota: { maxZnodes, maxBytes } });
+      const result = await ensureTenantRoot(client, {
+        root: tenant.chroot.root,
+        identity: tenant.identity,
+        admin: this.admin,
+        quota: { maxZnodes, maxBytes },
+      });
       if (result.aclCorrected) this.log.warn({ chroot: tenant.chroot.root }, 'tenant root had another ACL; corrected');
-      this.log.info({ chroot: tenant.chroot.root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: result.quota } }, 'tenant root ready');
+      this.log.info(
+        { chroot: tenant.chroot.root, identity: tenant.identity.user, quota: { maxZnodes, maxBytes, change: result.quota } },
+        'tenant root ready',
+      );
       if (result.quota === 'unsupported') {
-        this.log.warn({ chroot: tenant.chroot.root, quota: { maxZnodes, maxBytes } }, 'ensemble older than ZooKeeper 3.7 has no hard quotas: maxZnodes/maxBytes not enforced');
+        this.log.warn(
+          { chroot: tenant.chroot.root, quota: { maxZnodes, maxBytes } },
+          'ensemble older than ZooKeeper 3.7 has no hard quotas: maxZnodes/maxBytes not enforced',
+        );
       }
     } finally {
       await client.close();
@@ -134,7 +154,10 @@ export class TenantRootKeeper {
  */
 function isSafeRootAcl(acl: RecordValue[], spec: TenantRootSpec): boolean {
   const ids = acl.map((entry) => entry.id as { scheme: string; id: string });
-  const opensToOthers = ids.some(({ scheme, id }) => scheme === 'world' || (scheme === 'digest' && id.startsWith(TENANT_USER_PREFIX) && id !== spec.identity.id));
-  const adminKept = spec.admin === undefined || acl.some((entry) => entry.perms === Perms.ALL && (entry.id as { id: string }).id === spec.admin!.id);
+  const opensToOthers = ids.some(
+    ({ scheme, id }) => scheme === 'world' || (scheme === 'digest' && id.startsWith(TENANT_USER_PREFIX) && id !== spec.identity.id),
+  );
+  const adminKept =
+    spec.admin === undefined || acl.some((entry) => entry.perms === Perms.ALL && (entry.id as { id: string }).id === spec.admin!.id);
   return !opensToOthers && adminKept;
 }

@@ -34,15 +34,33 @@ export const LIMITS = {
     answer: 'connection closed at accept (refused reason connection_limit)',
   },
   /** Token bucket: sustained requests per second of the tenant (0: unlimited). */
-  requestsPerSecond: { schema: count, default: 10_000, workers: 'divided', enforcedBy: 'TenantLimiter.admit (session/admission.ts)', answer: 'request held (held reason rate)' },
+  requestsPerSecond: {
+    schema: count,
+    default: 10_000,
+    workers: 'divided',
+    enforcedBy: 'TenantLimiter.admit (session/admission.ts)',
+    answer: 'request held (held reason rate)',
+  },
   /** The bucket's size. */
-  burst: { schema: positive, default: 20_000, workers: 'divided', enforcedBy: 'TenantLimiter.admit (session/admission.ts)', answer: 'request held (held reason rate)' },
+  burst: {
+    schema: positive,
+    default: 20_000,
+    workers: 'divided',
+    enforcedBy: 'TenantLimiter.admit (session/admission.ts)',
+    answer: 'request held (held reason rate)',
+  },
   /**
    * A request held back by the rate limit longer than this is answered THROTTLEDOP (-127).
    * 0 (the default): never; excess load only meets backpressure, which every client survives
    * (kazoo 2.8 and 3.4/3.5 Java clients do not know -127).
    */
-  maxThrottleWaitMs: { schema: count, default: 0, workers: 'whole', enforcedBy: 'session/admission.ts', answer: 'THROTTLEDOP (refused reason throttled)' },
+  maxThrottleWaitMs: {
+    schema: count,
+    default: 0,
+    workers: 'whole',
+    enforcedBy: 'session/admission.ts',
+    answer: 'THROTTLEDOP (refused reason throttled)',
+  },
   /** Requests forwarded and not yet answered, per connection (backpressure). */
   maxInFlightPerConnection: {
     schema: positive,
@@ -52,12 +70,36 @@ export const LIMITS = {
     answer: 'request held (held reason connection_in_flight)',
   },
   /** Requests forwarded and not yet answered, per tenant (backpressure). */
-  maxInFlightPerTenant: { schema: positive, default: 10_000, workers: 'divided', enforcedBy: 'TenantLimiter.admit (session/admission.ts)', answer: 'request held (held reason tenant_in_flight)' },
+  maxInFlightPerTenant: {
+    schema: positive,
+    default: 10_000,
+    workers: 'divided',
+    enforcedBy: 'TenantLimiter.admit (session/admission.ts)',
+    answer: 'request held (held reason tenant_in_flight)',
+  },
   /** Watch registrations of the tenant (one-shot, persistent and recursive; 0: unlimited). */
-  maxWatches: { schema: count, default: 100_000, workers: 'divided', enforcedBy: 'session/request-pipeline.ts', answer: 'QUOTAEXCEEDED (refused reason watch_limit)' },
+  maxWatches: {
+    schema: count,
+    default: 100_000,
+    workers: 'divided',
+    enforcedBy: 'session/request-pipeline.ts',
+    answer: 'QUOTAEXCEEDED (refused reason watch_limit)',
+  },
   /** Hard quota enforced by ZooKeeper itself on the tenant root (0: none). */
-  maxZnodes: { schema: count, default: 500_000, workers: 'whole', enforcedBy: 'ZooKeeper (quota set by ensemble-admin/quota.ts)', answer: 'QUOTAEXCEEDED from the ensemble' },
-  maxBytes: { schema: count, default: 512 * 1024 * 1024, workers: 'whole', enforcedBy: 'ZooKeeper (quota set by ensemble-admin/quota.ts)', answer: 'QUOTAEXCEEDED from the ensemble' },
+  maxZnodes: {
+    schema: count,
+    default: 500_000,
+    workers: 'whole',
+    enforcedBy: 'ZooKeeper (quota set by ensemble-admin/quota.ts)',
+    answer: 'QUOTAEXCEEDED from the ensemble',
+  },
+  maxBytes: {
+    schema: count,
+    default: 512 * 1024 * 1024,
+    workers: 'whole',
+    enforcedBy: 'ZooKeeper (quota set by ensemble-admin/quota.ts)',
+    answer: 'QUOTAEXCEEDED from the ensemble',
+  },
 } as const satisfies Record<string, LimitDeclaration>;
 
 export type LimitName = keyof typeof LIMITS;
@@ -70,7 +112,9 @@ const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
  * Per-tenant limits. At the top level of a configuration they are the platform defaults; in a
  * tenant entry they override those one by one. 0 means unlimited where noted.
  */
-export const LimitsSchema = z.strictObject(Object.fromEntries(LIMIT_NAMES.map((name) => [name, LIMITS[name].schema.optional()])) as Record<LimitName, z.ZodOptional<z.ZodNumber>>);
+export const LimitsSchema = z.strictObject(
+  Object.fromEntries(LIMIT_NAMES.map((name) => [name, LIMITS[name].schema.optional()])) as Record<LimitName, z.ZodOptional<z.ZodNumber>>,
+);
 
 export const DEFAULT_LIMITS: Limits = Object.fromEntries(LIMIT_NAMES.map((name) => [name, LIMITS[name].default])) as Limits;
 

@@ -106,7 +106,7 @@ export class WatchLedger {
 
   add(keys: readonly string[]): void {
     let added = 0;
-    for (const key of keys) if (!this.keys.has(key)) (this.keys.add(key), added++);
+    for (const key of keys) if (!this.keys.has(key)) this.keys.add(key), added++;
     if (added > 0) this.onCountChange(added);
   }
 
@@ -135,7 +135,15 @@ export class WatchLedger {
   /** A successful removeWatches/checkWatches of `type` on `serverPath`. */
   removed(type: number, serverPath: string): void {
     const tables =
-      type === WatcherType.Children ? [CHILD] : type === WatcherType.Data ? [DATA] : type === WatcherType.Persistent ? [PERSISTENT] : type === WatcherType.PersistentRecursive ? [RECURSIVE] : [DATA, CHILD, PERSISTENT, RECURSIVE];
+      type === WatcherType.Children
+        ? [CHILD]
+        : type === WatcherType.Data
+          ? [DATA]
+          : type === WatcherType.Persistent
+            ? [PERSISTENT]
+            : type === WatcherType.PersistentRecursive
+              ? [RECURSIVE]
+              : [DATA, CHILD, PERSISTENT, RECURSIVE];
     this.remove(tables.map((table) => table + serverPath));
   }
 

@@ -7,7 +7,19 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { errorName, OPCODES, opcodeName } from 'jute-ts';
 import { HotCounter, HotHistogram, type HotCounterChild, type HotHistogramChild } from './hot-metrics.ts';
 
-export type RefusalReason = 'bad_path' | 'policy' | 'malformed' | 'unimplemented' | 'four_letter_word' | 'no_backend' | 'frame_too_large' | 'unknown_identity' | 'throttled' | 'watch_limit' | 'connection_limit' | 'memory';
+export type RefusalReason =
+  | 'bad_path'
+  | 'policy'
+  | 'malformed'
+  | 'unimplemented'
+  | 'four_letter_word'
+  | 'no_backend'
+  | 'frame_too_large'
+  | 'unknown_identity'
+  | 'throttled'
+  | 'watch_limit'
+  | 'connection_limit'
+  | 'memory';
 
 export interface TenantState {
   name: string;
@@ -17,9 +29,24 @@ export interface TenantState {
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  readonly connectionsOpened = new Counter({ name: 'zkproxy_connections_opened_total', help: 'Client connections accepted', labelNames: ['tenant'], registers: [this.registry] });
-  readonly connectionsActive = new Gauge({ name: 'zkproxy_connections_active', help: 'Client connections open now', labelNames: ['tenant'], registers: [this.registry] });
-  readonly sessionsActive = new Gauge({ name: 'zkproxy_sessions_active', help: 'Client connections with an established ZooKeeper session', labelNames: ['tenant'], registers: [this.registry] });
+  readonly connectionsOpened = new Counter({
+    name: 'zkproxy_connections_opened_total',
+    help: 'Client connections accepted',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+  });
+  readonly connectionsActive = new Gauge({
+    name: 'zkproxy_connections_active',
+    help: 'Client connections open now',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+  });
+  readonly sessionsActive = new Gauge({
+    name: 'zkproxy_sessions_active',
+    help: 'Client connections with an established ZooKeeper session',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+  });
   readonly requests = new HotCounter(this.registry, 'zkproxy_requests_total', 'Requests received from clients');
   readonly requestLatency = new HotHistogram(
     this.registry,
@@ -27,8 +54,18 @@ export class ProxyMetrics {
     'Time from a request leaving the proxy to its reply arriving from the ensemble',
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
   );
-  readonly replyErrors = new Counter({ name: 'zkproxy_reply_errors_total', help: 'Replies with a non-zero ZooKeeper error code', labelNames: ['tenant', 'code'], registers: [this.registry] });
-  readonly refused = new Counter({ name: 'zkproxy_refused_total', help: 'Requests or connections the proxy answered or closed itself', labelNames: ['tenant', 'reason'], registers: [this.registry] });
+  readonly replyErrors = new Counter({
+    name: 'zkproxy_reply_errors_total',
+    help: 'Replies with a non-zero ZooKeeper error code',
+    labelNames: ['tenant', 'code'],
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'zkproxy_refused_total',
+    help: 'Requests or connections the proxy answered or closed itself',
+    labelNames: ['tenant', 'reason'],
+    registers: [this.registry],
+  });
   readonly clientAuth = new Counter({
     name: 'zkproxy_client_auth_total',
     help: 'addAuth requests of clients, forwarded to the ensemble (scheme: digest, ip, x509, sasl or other)',
@@ -42,26 +79,78 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
   readonly bytes = new HotCounter(this.registry, 'zkproxy_bytes_total', 'Bytes relayed');
-  readonly decodeErrors = new Counter({ name: 'zkproxy_decode_errors_total', help: 'Malformed frames', labelNames: ['tenant', 'source', 'kind'], registers: [this.registry] });
-  readonly isolationDrops = new Counter({ name: 'zkproxy_isolation_drops_total', help: 'Server paths outside the tenant chroot that were withheld from the client', labelNames: ['tenant'], registers: [this.registry] });
-  readonly backendConnections = new Gauge({ name: 'zkproxy_backend_connections', help: 'Backend connections per ensemble member', labelNames: ['member'], registers: [this.registry] });
-  readonly backendFailures = new Counter({ name: 'zkproxy_backend_connect_failures_total', help: 'Failed attempts to open a backend session, by member', labelNames: ['member'], registers: [this.registry] });
-  readonly backendSilent = new Counter({ name: 'zkproxy_backend_silent_total', help: 'Clients that gave up on a member that stopped answering (the member is then tried last for a while)', labelNames: ['member'], registers: [this.registry] });
-  readonly backendLost = new Counter({ name: 'zkproxy_backend_lost_total', help: 'Backend connections lost while relaying (client asked to fail over)', labelNames: ['tenant'], registers: [this.registry] });
-  readonly bufferedBytes = new Gauge({ name: 'zkproxy_buffered_bytes', help: 'Bytes held in proxy buffers (pending writes, partial frames, held requests)', registers: [this.registry] });
-  readonly memoryPressure = new Gauge({ name: 'zkproxy_memory_pressure', help: '1 while the memory guard stops reading from clients', registers: [this.registry] });
-  readonly draining = new Gauge({ name: 'zkproxy_draining', help: '1 while the proxy drains connections before exit', registers: [this.registry] });
-  readonly configReloads = new Counter({ name: 'zkproxy_config_reloads_total', help: 'Configuration updates (source: file or registry; result: applied, rejected, partial)', labelNames: ['source', 'result'], registers: [this.registry] });
+  readonly decodeErrors = new Counter({
+    name: 'zkproxy_decode_errors_total',
+    help: 'Malformed frames',
+    labelNames: ['tenant', 'source', 'kind'],
+    registers: [this.registry],
+  });
+  readonly isolationDrops = new Counter({
+    name: 'zkproxy_isolation_drops_total',
+    help: 'Server paths outside the tenant chroot that were withheld from the client',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+  });
+  readonly backendConnections = new Gauge({
+    name: 'zkproxy_backend_connections',
+    help: 'Backend connections per ensemble member',
+    labelNames: ['member'],
+    registers: [this.registry],
+  });
+  readonly backendFailures = new Counter({
+    name: 'zkproxy_backend_connect_failures_total',
+    help: 'Failed attempts to open a backend session, by member',
+    labelNames: ['member'],
+    registers: [this.registry],
+  });
+  readonly backendSilent = new Counter({
+    name: 'zkproxy_backend_silent_total',
+    help: 'Clients that gave up on a member that stopped answering (the member is then tried last for a while)',
+    labelNames: ['member'],
+    registers: [this.registry],
+  });
+  readonly backendLost = new Counter({
+    name: 'zkproxy_backend_lost_total',
+    help: 'Backend connections lost while relaying (client asked to fail over)',
+    labelNames: ['tenant'],
+    registers: [this.registry],
+  });
+  readonly bufferedBytes = new Gauge({
+    name: 'zkproxy_buffered_bytes',
+    help: 'Bytes held in proxy buffers (pending writes, partial frames, held requests)',
+    registers: [this.registry],
+  });
+  readonly memoryPressure = new Gauge({
+    name: 'zkproxy_memory_pressure',
+    help: '1 while the memory guard stops reading from clients',
+    registers: [this.registry],
+  });
+  readonly draining = new Gauge({
+    name: 'zkproxy_draining',
+    help: '1 while the proxy drains connections before exit',
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'zkproxy_config_reloads_total',
+    help: 'Configuration updates (source: file or registry; result: applied, rejected, partial)',
+    labelNames: ['source', 'result'],
+    registers: [this.registry],
+  });
   readonly tenants = new Gauge({ name: 'zkproxy_tenants', help: 'Tenants served now', registers: [this.registry] });
   // Filled at scrape time from the tenants' live state (see setTenantStateSource).
   readonly watches = new Gauge({
     name: 'zkproxy_watches',
-    help: 'Watch registrations held by the tenant\'s connections (one-shot, persistent, recursive)',
+    help: "Watch registrations held by the tenant's connections (one-shot, persistent, recursive)",
     labelNames: ['tenant'],
     registers: [this.registry],
     collect: () => this.collectTenantState(),
   });
-  readonly limit = new Gauge({ name: 'zkproxy_tenant_limit', help: 'A tenant\'s configured limit (0: unlimited), by limit name', labelNames: ['tenant', 'limit'], registers: [this.registry] });
+  readonly limit = new Gauge({
+    name: 'zkproxy_tenant_limit',
+    help: "A tenant's configured limit (0: unlimited), by limit name",
+    labelNames: ['tenant', 'limit'],
+    registers: [this.registry],
+  });
   private tenantState: (() => Iterable<TenantState>) | undefined;
 
   setTenantStateSource(source: () => Iterable<TenantState>): void {

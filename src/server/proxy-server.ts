@@ -9,7 +9,21 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ConfigError, defaultChroot, ensembleAdmin, resolveAdminToken, formatHostPort, limitsFor, loadTlsMaterial, resolveSecret, type HostPort, type Limits, type ProxyConfig, type TenantConfig, type TlsListenerConfig } from '../config/config.ts';
+import {
+  ConfigError,
+  defaultChroot,
+  ensembleAdmin,
+  resolveAdminToken,
+  formatHostPort,
+  limitsFor,
+  loadTlsMaterial,
+  resolveSecret,
+  type HostPort,
+  type Limits,
+  type ProxyConfig,
+  type TenantConfig,
+  type TlsListenerConfig,
+} from '../config/config.ts';
 import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
 import { RegistryWatch } from '../ensemble-admin/registry-watch.ts';
 import { digestIdentity } from '../tenancy/credentials.ts';
@@ -89,7 +103,10 @@ export class ProxyServer {
     this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile, sharedPorts);
     this.log = log;
     this.metrics = metrics;
-    this.members = new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs });
+    this.members = new EnsembleMembers(config.ensemble, {
+      initialMs: config.backend.failureBackoffInitialMs,
+      maxMs: config.backend.failureBackoffMaxMs,
+    });
     this.probe = new EnsembleProbe(this.members);
     this.limitLog = new RateLimitedLog(log, 10_000);
     const admin = ensembleAdmin(config);
@@ -113,7 +130,11 @@ export class ProxyServer {
       onBackendSilent: (member, silentMs) => {
         this.members.markFailure(member);
         metrics.backendSilent.labels(member.key).inc();
-        this.limitLog.warn(`silent/${member.key}`, { member: member.key, silentMs: Math.round(silentMs) }, 'a client gave up on an ensemble member that stopped answering; trying others first');
+        this.limitLog.warn(
+          `silent/${member.key}`,
+          { member: member.key, silentMs: Math.round(silentMs) },
+          'a client gave up on an ensemble member that stopped answering; trying others first',
+        );
       },
       onBackendOpened: (member) => metrics.backendConnections.labels(member).inc(),
       onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
@@ -130,12 +151,15 @@ export class ProxyServer {
         admin: adminIdentity,
         connectTimeoutMs: config.backend.connectTimeoutMs,
         log,
-        onSnapshot: (snapshot) => this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
+        onSnapshot: (snapshot) =>
+          this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
       });
     }
     config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
     metrics.tenants.set(this.tenants.size);
-    metrics.setTenantStateSource(() => [...this.tenants.values()].map((t) => ({ name: t.name, watches: t.limiter.watches, limits: t.limiter.limits })));
+    metrics.setTenantStateSource(() =>
+      [...this.tenants.values()].map((t) => ({ name: t.name, watches: t.limiter.watches, limits: t.limiter.limits })),
+    );
     if (config.admin.listen !== null) {
       this.admin = new AdminServer(
         {
@@ -173,7 +197,10 @@ export class ProxyServer {
     if (pressure !== this.memory.pressure) {
       this.memory.pressure = pressure;
       this.metrics.memoryPressure.set(pressure ? 1 : 0);
-      this.log.warn({ bufferedBytes: total, maxBufferedBytes: max }, pressure ? 'memory guard: not reading from clients over their share' : 'memory guard: reading again');
+      this.log.warn(
+        { bufferedBytes: total, maxBufferedBytes: max },
+        pressure ? 'memory guard: not reading from clients over their share' : 'memory guard: reading again',
+      );
     }
     const share = max / Math.max(1, byTenant.size);
     for (const tenant of this.tenants.values()) {
@@ -181,7 +208,12 @@ export class ProxyServer {
       const paused = pressure && (tenant.limiter.memoryPaused ? bytes > share * 0.8 : bytes > share);
       if (paused === tenant.limiter.memoryPaused) continue;
       tenant.limiter.memoryPaused = paused;
-      if (paused) this.limitLog.warn(`${tenant.name}/memory`, { tenant: tenant.name, bufferedBytes: bytes, share: Math.round(share) }, 'memory guard: not reading from the tenant\'s clients');
+      if (paused)
+        this.limitLog.warn(
+          `${tenant.name}/memory`,
+          { tenant: tenant.name, bufferedBytes: bytes, share: Math.round(share) },
+          "memory guard: not reading from the tenant's clients",
+        );
       for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
     }
   }
@@ -196,7 +228,9 @@ export class ProxyServer {
         (listener) =>
           new Promise<void>((resolve, reject) => {
             const requested = listener.config.listen;
-            listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(requested)} (TLS listener): ${error.message}`)));
+            listener.server.once('error', (error) =>
+              reject(new Error(`cannot listen on ${formatHostPort(requested)} (TLS listener): ${error.message}`)),
+            );
             listener.server.listen({ host: requested.host, port: requested.port }, () => {
               listener.bound = { host: requested.host, port: (listener.server.address() as AddressInfo).port };
               resolve();
@@ -204,13 +238,22 @@ export class ProxyServer {
           }),
       ),
     );
-    if (this.admin !== undefined && this.config.admin.listen !== null) this.adminAddress = await this.admin.listen(this.config.admin.listen);
+    if (this.admin !== undefined && this.config.admin.listen !== null)
+      this.adminAddress = await this.admin.listen(this.config.admin.listen);
     // Registry tenants are served as soon as they are known; an unreachable ensemble does not
     // hold the start-up back (the file's tenants are served meanwhile, the watch keeps trying).
     if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
-      this.log.warn({ registry: this.config.registry.path }, 'tenant registry not read yet; serving the file\'s tenants meanwhile');
+      this.log.warn({ registry: this.config.registry.path }, "tenant registry not read yet; serving the file's tenants meanwhile");
     }
-    this.log.info({ listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: this.tlsListenerAddresses().map(formatHostPort), admin: this.adminAddress && formatHostPort(this.adminAddress), ensemble: this.members.all.map((m) => m.key) }, this.share > 1 ? 'worker listening' : 'proxy listening');
+    this.log.info(
+      {
+        listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`),
+        tlsListeners: this.tlsListenerAddresses().map(formatHostPort),
+        admin: this.adminAddress && formatHostPort(this.adminAddress),
+        ensemble: this.members.all.map((m) => m.key),
+      },
+      this.share > 1 ? 'worker listening' : 'proxy listening',
+    );
   }
 
   /** A tenant's limits as this process enforces them: its share when it is one of several workers. */
@@ -221,7 +264,9 @@ export class ProxyServer {
 
   private bind(listener: Listener): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      listener.server.once('error', (error) => reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)));
+      listener.server.once('error', (error) =>
+        reject(new Error(`cannot listen on ${formatHostPort(listener.requested)} for tenant ${listener.tenant.name}: ${error.message}`)),
+      );
       listener.server.listen({ host: listener.requested.host, port: listener.requested.port }, () => {
         listener.bound = { host: listener.requested.host, port: (listener.server.address() as AddressInfo).port };
         resolve();
@@ -230,7 +275,10 @@ export class ProxyServer {
   }
 
   private addTenant(tenantConfig: TenantConfig, config: ProxyConfig): Tenant {
-    const tenant = tenantFromConfig({ name: tenantConfig.name, chroot: tenantConfig.chroot ?? defaultChroot(tenantConfig.name) }, { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) });
+    const tenant = tenantFromConfig(
+      { name: tenantConfig.name, chroot: tenantConfig.chroot ?? defaultChroot(tenantConfig.name) },
+      { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) },
+    );
     this.tenants.set(tenant.name, tenant);
     for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
     return tenant;
@@ -274,10 +322,14 @@ export class ProxyServer {
       update = compose();
     } catch (error) {
       this.metrics.configReloads.labels(source, 'rejected').inc();
-      this.log.error({ source, ...detail, err: (error as Error).message }, 'configuration update rejected; the last good configuration stays in force');
+      this.log.error(
+        { source, ...detail, err: (error as Error).message },
+        'configuration update rejected; the last good configuration stays in force',
+      );
       return false;
     }
-    if (update.needsRestart.length > 0) this.log.warn({ source, keys: update.needsRestart }, 'configuration keys changed that only a restart applies; running values kept');
+    if (update.needsRestart.length > 0)
+      this.log.warn({ source, keys: update.needsRestart }, 'configuration keys changed that only a restart applies; running values kept');
     const next = update.config;
     const previous = new Map(this.config.tenants.map((t) => [t.name, t]));
     const wanted = new Map(next.tenants.map((t) => [t.name, t]));
@@ -303,7 +355,15 @@ export class ProxyServer {
         const quotaChanged = limits.maxZnodes !== tenant.limiter.limits.maxZnodes || limits.maxBytes !== tenant.limiter.limits.maxBytes;
         tenant.limiter.reconfigure(limits);
         for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
-        if (quotaChanged) this.roots.refresh(tenant).catch((error: unknown) => this.log.error({ tenant: name, err: (error as Error).message }, 'applying the changed quota failed; retried with the next connection'));
+        if (quotaChanged)
+          this.roots
+            .refresh(tenant)
+            .catch((error: unknown) =>
+              this.log.error(
+                { tenant: name, err: (error as Error).message },
+                'applying the changed quota failed; retried with the next connection',
+              ),
+            );
         changed = true;
       }
       const keep = new Set(tenantConfig.listeners.map(formatHostPort));
@@ -358,7 +418,11 @@ export class ProxyServer {
   }
 
   /** `via`: the TLS listener and the certificate identity, which every log line of the session carries. */
-  private accept(socket: Socket, tenant: Tenant, via?: { listener: TlsListener; identity: Record<string, unknown>; x509Subject: string | undefined }): void {
+  private accept(
+    socket: Socket,
+    tenant: Tenant,
+    via?: { listener: TlsListener; identity: Record<string, unknown>; x509Subject: string | undefined },
+  ): void {
     if (this.draining) {
       socket.destroy();
       return;
@@ -368,7 +432,11 @@ export class ProxyServer {
     const proxyFull = maxConnections > 0 && this.sessions.size >= maxConnections;
     if (proxyFull || !tenant.limiter.tryOpenConnection()) {
       this.metrics.refused.labels(tenant.name, 'connection_limit').inc();
-      this.limitLog.warn(`${tenant.name}/connections`, { tenant: tenant.name, scope: proxyFull ? 'proxy' : 'tenant', remote: socket.remoteAddress }, 'connection refused: limit reached');
+      this.limitLog.warn(
+        `${tenant.name}/connections`,
+        { tenant: tenant.name, scope: proxyFull ? 'proxy' : 'tenant', remote: socket.remoteAddress },
+        'connection refused: limit reached',
+      );
       socket.destroy();
       return;
     }
@@ -376,11 +444,18 @@ export class ProxyServer {
     if (metrics === undefined) this.tenantMetrics.set(tenant.name, (metrics = this.metrics.forTenant(tenant.name)));
     const env = via === undefined ? this.env : { ...this.env, log: this.log.child({ tls: via.identity }) };
     if (via !== undefined) via.listener.connections++;
-    const session = new ClientSession(socket, tenant, env, metrics, (closed) => {
-      this.sessions.delete(closed);
-      tenant.limiter.closeConnection();
-      if (via !== undefined) via.listener.connections--;
-    }, via?.x509Subject);
+    const session = new ClientSession(
+      socket,
+      tenant,
+      env,
+      metrics,
+      (closed) => {
+        this.sessions.delete(closed);
+        tenant.limiter.closeConnection();
+        if (via !== undefined) via.listener.connections--;
+      },
+      via?.x509Subject,
+    );
     this.sessions.add(session);
   }
 
@@ -425,7 +500,10 @@ export class ProxyServer {
       const untrusted = socket.authorizationError as unknown as string | undefined;
       const reason = untrusted ? `client certificate not trusted: ${untrusted}` : (error.code ?? error.message.split('\n')[0]);
       // Scanners and misconfigured clients: worth a line, not a warning.
-      this.log.info({ listener: formatHostPort(listener.bound ?? config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}`, reason }, 'TLS handshake failed');
+      this.log.info(
+        { listener: formatHostPort(listener.bound ?? config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}`, reason },
+        'TLS handshake failed',
+      );
     });
     return listener;
   }
@@ -438,19 +516,40 @@ export class ProxyServer {
     }
     const cert = socket.getPeerCertificate();
     const result = socket.authorized ? tenantOfCertificate(cert, listener.config.tenantFrom, (name) => this.tenants.has(name)) : undefined;
-    const certificate = { subject: cert.subject === undefined ? undefined : flattenName(cert.subject), issuer: cert.issuer === undefined ? undefined : flattenName(cert.issuer), serial: cert.serialNumber, fingerprint256: cert.fingerprint256 };
-    const where = { listener: formatHostPort(listener.bound ?? listener.config.listen), remote: `${socket.remoteAddress}:${socket.remotePort}` };
+    const certificate = {
+      subject: cert.subject === undefined ? undefined : flattenName(cert.subject),
+      issuer: cert.issuer === undefined ? undefined : flattenName(cert.issuer),
+      serial: cert.serialNumber,
+      fingerprint256: cert.fingerprint256,
+    };
+    const where = {
+      listener: formatHostPort(listener.bound ?? listener.config.listen),
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    };
     if (result === undefined || !result.ok) {
       // Closed before anything is read: no tenant, so nothing of the client's reaches a session.
       socket.destroy();
       this.metrics.refused.labels('', 'unknown_identity').inc();
       const reason = result === undefined ? `certificate not authorized: ${String(socket.authorizationError)}` : result.reason;
-      this.log.warn({ ...where, tenantFrom: listener.config.tenantFrom, claimed: result?.ok === false ? result.claimed : [], reason, certificate }, 'refused a TLS client: its certificate names no configured tenant');
+      this.log.warn(
+        { ...where, tenantFrom: listener.config.tenantFrom, claimed: result?.ok === false ? result.claimed : [], reason, certificate },
+        'refused a TLS client: its certificate names no configured tenant',
+      );
       return;
     }
     const tenant = this.tenants.get(result.tenant)!;
     const x509Subject = x509SubjectName(socket.getPeerX509Certificate());
-    this.accept(socket, tenant, { listener, identity: { listener: where.listener, identity: result.identity, subject: certificate.subject, serial: certificate.serial, fingerprint256: certificate.fingerprint256 }, x509Subject });
+    this.accept(socket, tenant, {
+      listener,
+      identity: {
+        listener: where.listener,
+        identity: result.identity,
+        subject: certificate.subject,
+        serial: certificate.serial,
+        fingerprint256: certificate.fingerprint256,
+      },
+      x509Subject,
+    });
   }
 
   /**
@@ -465,7 +564,9 @@ export class ProxyServer {
       this.log.info({ connections: this.sessions.size, periodMs }, 'draining');
       // server.close() stops accepting at once, but its callback only runs once every connection
       // it accepted has ended: awaiting it before closing the sessions would wait forever.
-      listenersClosed = Promise.all([...this.listeners, ...this.tlsListeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
+      listenersClosed = Promise.all(
+        [...this.listeners, ...this.tlsListeners].map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))),
+      );
       // Handshakes still under way would hold server.close() for up to handshakeTimeoutMs.
       for (const listener of this.tlsListeners) for (const raw of listener.handshaking.values()) raw.destroy();
     }
@@ -491,7 +592,11 @@ export class ProxyServer {
     return {
       pid: process.pid,
       draining: this.draining,
-      ensemble: this.members.all.map((m) => ({ member: m.key, consecutiveFailures: m.consecutiveFailures, avoidUntil: m.avoidUntil || null })),
+      ensemble: this.members.all.map((m) => ({
+        member: m.key,
+        consecutiveFailures: m.consecutiveFailures,
+        avoidUntil: m.avoidUntil || null,
+      })),
       tenants: this.config.tenants.map((t) => ({
         name: t.name,
         chroot: t.chroot ?? `/tenants/${t.name}`,
@@ -519,4 +624,3 @@ function flattenName(name: Record<string, string | string[] | undefined>): strin
     .flatMap(([key, value]) => (value === undefined ? [] : Array.isArray(value) ? value : [value]).map((v) => `${key}=${v}`))
     .join(', ');
 }
-

@@ -29,7 +29,10 @@ type WorkerMessage =
   | { type: 'zkproxy:describe-reply'; id: string; view: unknown }
   | { type: 'zkproxy:reload-reply'; id: string; applied: boolean };
 
-type PrimaryMessage = { type: 'zkproxy:describe'; id: string } | { type: 'zkproxy:reload'; id: string } | { type: 'zkproxy:drain'; periodMs: number };
+type PrimaryMessage =
+  | { type: 'zkproxy:describe'; id: string }
+  | { type: 'zkproxy:reload'; id: string }
+  | { type: 'zkproxy:drain'; periodMs: number };
 
 const RESTART_DELAY_MS = 1000;
 const REPLY_TIMEOUT_MS = 3000;
@@ -54,7 +57,9 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   const own = new Registry();
   const alive = new Gauge({ name: 'zkproxy_workers', help: 'Worker event loops running now', registers: [own] });
   const restarts = new Gauge({ name: 'zkproxy_worker_restarts', help: 'Workers restarted after they died', registers: [own] });
-  const probe = new EnsembleProbe(new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs }));
+  const probe = new EnsembleProbe(
+    new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs }),
+  );
   let draining = false;
   let restartCount = 0;
   const pending = new Map<string, (message: WorkerMessage) => void>();
@@ -102,7 +107,16 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
     alive.set(runningWorkers());
     if (announced || ++listeningCount < workers) return;
     announced = true;
-    log.info({ workers, listeners: message.listeners, tlsListeners: message.tlsListeners, admin: adminAddress, ensemble: config.ensemble.map(formatHostPort) }, 'proxy listening');
+    log.info(
+      {
+        workers,
+        listeners: message.listeners,
+        tlsListeners: message.tlsListeners,
+        admin: adminAddress,
+        ensemble: config.ensemble.map(formatHostPort),
+      },
+      'proxy listening',
+    );
   };
 
   const drain = (periodMs: number) => {
@@ -111,22 +125,33 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
     for (const worker of Object.values(cluster.workers ?? {})) worker?.send({ type: 'zkproxy:drain', periodMs } satisfies PrimaryMessage);
   };
 
-  const admin = config.admin.listen === null
-    ? undefined
-    : new AdminServer(
-        {
-          ready: async () => {
-            if (draining) return { ready: false, reason: 'draining' };
-            if (runningWorkers() === 0) return { ready: false, reason: 'no worker running' };
-            return (await probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+  const admin =
+    config.admin.listen === null
+      ? undefined
+      : new AdminServer(
+          {
+            ready: async () => {
+              if (draining) return { ready: false, reason: 'draining' };
+              if (runningWorkers() === 0) return { ready: false, reason: 'no worker running' };
+              return (await probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+            },
+            describe: async () => ({
+              workers: await ask({ type: 'zkproxy:describe', id: randomUUID() }, (r) =>
+                r.type === 'zkproxy:describe-reply' ? r.view : undefined,
+              ),
+            }),
+            metrics: async () => ({
+              text: `${await registry.clusterMetrics()}\n${await own.metrics()}`,
+              contentType: registry.contentType,
+            }),
+            reload: async () =>
+              (
+                await ask({ type: 'zkproxy:reload', id: randomUUID() }, (r) => (r.type === 'zkproxy:reload-reply' ? r.applied : undefined))
+              ).every(Boolean),
+            drain: () => drain(config.drain.periodMs),
           },
-          describe: async () => ({ workers: await ask({ type: 'zkproxy:describe', id: randomUUID() }, (r) => (r.type === 'zkproxy:describe-reply' ? r.view : undefined)) }),
-          metrics: async () => ({ text: `${await registry.clusterMetrics()}\n${await own.metrics()}`, contentType: registry.contentType }),
-          reload: async () => (await ask({ type: 'zkproxy:reload', id: randomUUID() }, (r) => (r.type === 'zkproxy:reload-reply' ? r.applied : undefined))).every(Boolean),
-          drain: () => drain(config.drain.periodMs),
-        },
-        resolveAdminToken(config),
-      );
+          resolveAdminToken(config),
+        );
   if (admin !== undefined && config.admin.listen !== null) adminAddress = formatHostPort(await admin.listen(config.admin.listen));
   for (let i = 0; i < workers; i++) fork(i);
 
@@ -157,7 +182,11 @@ export function serveWorker(proxy: ProxyServer, log: Logger): void {
   AggregatorRegistry.setRegistries([proxy.metrics.registry]);
   new AggregatorRegistry(); // installs prom-client's reply to the primary's metrics requests
   const send = (message: WorkerMessage) => process.send?.(message);
-  send({ type: 'zkproxy:listening', listeners: proxy.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`), tlsListeners: proxy.tlsListenerAddresses().map(formatHostPort) });
+  send({
+    type: 'zkproxy:listening',
+    listeners: proxy.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`),
+    tlsListeners: proxy.tlsListenerAddresses().map(formatHostPort),
+  });
   process.on('message', (message: PrimaryMessage) => {
     switch (message.type) {
       case 'zkproxy:describe':

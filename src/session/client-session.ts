@@ -96,7 +96,14 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private readonly x509Subject: string | undefined;
 
   /** `x509Subject`: the verified client certificate's subject DN (RFC 2253), on a TLS listener. */
-  constructor(client: Socket, tenant: Tenant, env: SessionEnvironment, metrics: TenantMetrics, onClose: (session: ClientSession) => void, x509Subject?: string) {
+  constructor(
+    client: Socket,
+    tenant: Tenant,
+    env: SessionEnvironment,
+    metrics: TenantMetrics,
+    onClose: (session: ClientSession) => void,
+    x509Subject?: string,
+  ) {
     this.client = client;
     this.tenant = tenant;
     this.env = env;
@@ -108,7 +115,17 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.watches = new WatchLedger((delta) => (tenant.limiter.watches += delta));
     // The session is each stage's host: no per-connection callback objects (idle memory).
     this.replies = new ReplySequencer(tenant, this.ledger, this.watches, metrics, this, x509Subject);
-    this.requests = new RequestPipeline(tenant, env, new ClientIdentities(x509Subject), this.watches, metrics, this.ledger, this.replies, this.toBackend, this);
+    this.requests = new RequestPipeline(
+      tenant,
+      env,
+      new ClientIdentities(x509Subject),
+      this.watches,
+      metrics,
+      this.ledger,
+      this.replies,
+      this.toBackend,
+      this,
+    );
     this.admission = new Admission(tenant.limiter, this.ledger, this);
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
@@ -140,7 +157,13 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
 
   /** Client and backend bytes this session holds in memory now (for the proxy's memory guard). */
   get bufferedBytes(): number {
-    return this.client.writableLength + (this.backend?.socket.writableLength ?? 0) + this.admission.heldBytes + this.clientReader.buffered + (this.backend?.reader.buffered ?? 0);
+    return (
+      this.client.writableLength +
+      (this.backend?.socket.writableLength ?? 0) +
+      this.admission.heldBytes +
+      this.clientReader.buffered +
+      (this.backend?.reader.buffered ?? 0)
+    );
   }
 
   /** The memory guard changed its mind: read again if nothing else holds this session back. */
@@ -233,7 +256,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
         this.onConnectRequest(frame);
         return;
       case 'connecting':
-        if (this.earlyFrames.length >= MAX_EARLY_FRAMES) throw new ProtocolError('invalidValue', 'too many requests before the session was established');
+        if (this.earlyFrames.length >= MAX_EARLY_FRAMES)
+          throw new ProtocolError('invalidValue', 'too many requests before the session was established');
         this.earlyFrames.push(Buffer.from(frame)); // it waits beyond the chunk it views
         return;
       case 'relaying':
@@ -262,7 +286,10 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.state = 'connecting';
     this.updateFlow();
     if (this.env.log.isLevelEnabled('debug')) {
-      this.log.debug({ requested: verdict.sessionId === 0n ? 'new session' : `resume ${sessionHex(verdict.sessionId)}`, timeout: verdict.timeOut }, 'connect request');
+      this.log.debug(
+        { requested: verdict.sessionId === 0n ? 'new session' : `resume ${sessionHex(verdict.sessionId)}`, timeout: verdict.timeOut },
+        'connect request',
+      );
     }
     this.openBackend(verdict.forward, verdict.resumed).catch((error: unknown) => {
       // The client went away while the backend handshake ran: nothing was refused.
@@ -321,13 +348,23 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.toClient(sealedConnectResponse(backend.responseFrame, this.tenant));
     this.sessionId = response.sessionId;
     if (!resumed && response.passwd !== null && !confirmEnsemblePassword(response.sessionId, response.passwd)) {
-      this.log.error("the ensemble's session passwords do not follow ZooKeeper's generatePasswd: resume passwords are no longer checked by the proxy (a tenant could make another tenant's connection drop by guessing its session id)");
+      this.log.error(
+        "the ensemble's session passwords do not follow ZooKeeper's generatePasswd: resume passwords are no longer checked by the proxy (a tenant could make another tenant's connection drop by guessing its session id)",
+      );
     }
     this.state = 'relaying';
     this.lastBackendDataAt = performance.now();
     this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
     if (this.env.log.isLevelEnabled('info')) {
-      this.log.info({ session: sessionHex(response.sessionId), member: backend.member.key, timeout: response.timeOut, readOnly: response.readOnly === true }, 'session established');
+      this.log.info(
+        {
+          session: sessionHex(response.sessionId),
+          member: backend.member.key,
+          timeout: response.timeOut,
+          readOnly: response.readOnly === true,
+        },
+        'session established',
+      );
     }
     const early = this.earlyFrames;
     this.earlyFrames = [];
@@ -419,7 +456,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   /** Reading stops on a side whose peer cannot take more: memory stays bounded by socket buffers. */
   private updateFlow(): void {
     if (this.state === 'closed') return;
-    const pauseClient = this.state === 'connecting' || this.backendWaitsForDrain || this.admission.holding || this.tenant.limiter.memoryPaused;
+    const pauseClient =
+      this.state === 'connecting' || this.backendWaitsForDrain || this.admission.holding || this.tenant.limiter.memoryPaused;
     if (pauseClient) this.client.pause();
     else this.client.resume();
     const backend = this.backend?.socket;
@@ -477,7 +515,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     if (unanswered > 0) this.tenant.limiter.done(unanswered);
     this.watches.clear();
     this.admission.close();
-    if (this.env.log.isLevelEnabled('info')) this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
+    if (this.env.log.isLevelEnabled('info'))
+      this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
     this.onClose(this);
   }
 }

@@ -3,7 +3,14 @@
  * resumed session, its sealed password opened for this tenant only; the ensemble's
  * ConnectResponse relayed with the password sealed for the tenant.
  */
-import { decodeConnectRequest, decodeConnectResponse, encodeConnectRequest, encodeConnectResponse, ProtocolError, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import {
+  decodeConnectRequest,
+  decodeConnectResponse,
+  encodeConnectRequest,
+  encodeConnectResponse,
+  ProtocolError,
+  SESSION_PASSWORD_LENGTH,
+} from 'jute-ts';
 import { sessionHex } from '../observability/logger.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 
@@ -33,7 +40,13 @@ export function readConnectRequest(frame: Buffer, tenant: Tenant): ConnectVerdic
 
 /** ZooKeeper's answer to a session it does not know: timeout 0, the client reports it expired. */
 export function expiredConnectResponse(): Buffer {
-  return encodeConnectResponse({ protocolVersion: 0, timeOut: 0, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false });
+  return encodeConnectResponse({
+    protocolVersion: 0,
+    timeOut: 0,
+    sessionId: 0n,
+    passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
+    readOnly: false,
+  });
 }
 
 /** The ensemble's ConnectResponse with its password sealed for the tenant (only the tenant can resume the session). */

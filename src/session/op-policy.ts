@@ -61,7 +61,11 @@ export const OP_POLICIES = {
   multiRead: RELAYED,
   auth: { ...RELAYED, held: 'never', inspect: 'auth' },
   setWatches: { ...RELAYED, watches: 'replay' },
-  sasl: { ...RELAYED, refusal: { code: ErrorCode.AUTHFAILED, close: true, reason: 'SASL is not enabled on this proxy' }, refusalLiftedBy: 'allowSasl' },
+  sasl: {
+    ...RELAYED,
+    refusal: { code: ErrorCode.AUTHFAILED, close: true, reason: 'SASL is not enabled on this proxy' },
+    refusalLiftedBy: 'allowSasl',
+  },
   getEphemerals: RELAYED,
   getAllChildrenNumber: RELAYED,
   setWatches2: { ...RELAYED, watches: 'replay' },

@@ -66,7 +66,14 @@ export class ReplySequencer implements FrameStream {
   /** A reply is being relayed piece by piece: proxy-made replies wait until it has ended. */
   private streaming = false;
 
-  constructor(tenant: Tenant, ledger: InFlightLedger, watches: WatchLedger, metrics: TenantMetrics, sink: ReplySink, x509Subject: string | undefined) {
+  constructor(
+    tenant: Tenant,
+    ledger: InFlightLedger,
+    watches: WatchLedger,
+    metrics: TenantMetrics,
+    sink: ReplySink,
+    x509Subject: string | undefined,
+  ) {
     this.tenant = tenant;
     this.ledger = ledger;
     this.watches = watches;
@@ -90,7 +97,8 @@ export class ReplySequencer implements FrameStream {
 
   /** A frame from the ensemble. */
   onReply(frame: Buffer): void {
-    if (frame.length < REPLY_HEADER_BYTES) throw new ProtocolError('truncated', `reply of ${frame.length - 4} bytes has no header`, { offset: 0 });
+    if (frame.length < REPLY_HEADER_BYTES)
+      throw new ProtocolError('truncated', `reply of ${frame.length - 4} bytes has no header`, { offset: 0 });
     const xid = replyXid(frame);
     let opcode: number | undefined;
     if (xid !== Xid.notification) {
@@ -103,11 +111,19 @@ export class ReplySequencer implements FrameStream {
       if (event !== undefined) this.watches.fired(event.type, event.path);
     }
     this.context.opcode = opcode;
-    const mapped = opcode !== undefined && opPolicy(opcode).reply === 'own-identities' ? this.ownIdentitiesOnly(frame, opcode) : mapFields(frame, this.context, this.mappers);
+    const mapped =
+      opcode !== undefined && opPolicy(opcode).reply === 'own-identities'
+        ? this.ownIdentitiesOnly(frame, opcode)
+        : mapFields(frame, this.context, this.mappers);
     if (mapped instanceof Rejection) {
       // A server path outside the chroot must never reach the client.
       this.metrics.isolationDrop();
-      this.sink.logger().error({ xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) }, 'withheld a frame carrying a path outside the tenant chroot');
+      this.sink
+        .logger()
+        .error(
+          { xid, opcode: opcode === undefined ? 'notification' : opcodeName(opcode) },
+          'withheld a frame carrying a path outside the tenant chroot',
+        );
       if (xid === Xid.notification) return;
       this.sink.close('reply carried a path outside the tenant chroot');
       return;

@@ -103,7 +103,9 @@ export class RequestPipeline {
   /** Authenticates the backend session as `identity`, ahead of the client's requests; its reply is swallowed in xid order. */
   authenticate({ user, password }: DigestIdentity): void {
     this.ledger.sentForProxy(Xid.auth, OpCode.auth);
-    this.toBackend.add(encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }));
+    this.toBackend.add(
+      encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }),
+    );
   }
 
   /** Forwards a request (rewritten); false when the proxy answered it itself instead. */
@@ -122,7 +124,8 @@ export class RequestPipeline {
     // Replies are matched to requests by xid; two in flight with the same one could be mapped as
     // each other's opcode (a path left unmapped). Real clients never do it; pings and auth share
     // their special xids by design and are answered alike.
-    if (xid >= 0 && policy.replyXid === undefined && this.ledger.holds(xid)) throw new ProtocolError('invalidValue', `xid ${xid} is already in flight on this connection`);
+    if (xid >= 0 && policy.replyXid === undefined && this.ledger.holds(xid))
+      throw new ProtocolError('invalidValue', `xid ${xid} is already in flight on this connection`);
     const refusal = refusalOf(policy, this.options);
     if (refusal !== undefined) {
       const unimplemented = refusal.code === ErrorCode.UNIMPLEMENTED;
@@ -162,7 +165,8 @@ export class RequestPipeline {
       return false;
     }
     const paths = this.mappedPaths;
-    const inFlight = paths === undefined || paths.length === 0 ? performance.now() : this.watchAccounting(policy.watches, opcode, xid, mapped, paths);
+    const inFlight =
+      paths === undefined || paths.length === 0 ? performance.now() : this.watchAccounting(policy.watches, opcode, xid, mapped, paths);
     if (inFlight === undefined) return false;
     if (policy.endsSession === true) this.sessionEnded = true;
     // ZooKeeper answers a ping with xid -2 whatever xid it carried: track it under the xid of its
@@ -174,7 +178,13 @@ export class RequestPipeline {
   }
 
   /** Counts the watches a request registers (or removes once answered); undefined when it was refused for the tenant's watch limit. */
-  private watchAccounting(effect: WatchEffect, opcode: number, xid: number, mapped: Buffer, paths: readonly string[]): number | Settled | undefined {
+  private watchAccounting(
+    effect: WatchEffect,
+    opcode: number,
+    xid: number,
+    mapped: Buffer,
+    paths: readonly string[],
+  ): number | Settled | undefined {
     const sentAt = performance.now();
     if (effect === 'remove') {
       const { type, serverPath } = this.watches.removal(mapped, paths);

@@ -44,7 +44,10 @@ interface AclEntry {
 const INVALID_FOR_ZOOKEEPER: readonly AclEntry[] = Object.freeze([]);
 const FOREIGN_IDENTITY = new Rejection(ErrorCode.INVALIDACL, 'the ACL names an identity of the platform or of another tenant');
 const SUPER_SCHEME = new Rejection(ErrorCode.INVALIDACL, 'the ACL names the super scheme');
-const IP_SCHEME = new Rejection(ErrorCode.INVALIDACL, 'ip ACL entries cannot hold behind the proxy: the ensemble sees the proxy\'s address, not the client\'s');
+const IP_SCHEME = new Rejection(
+  ErrorCode.INVALIDACL,
+  "ip ACL entries cannot hold behind the proxy: the ensemble sees the proxy's address, not the client's",
+);
 
 const WORLD: AclId = Object.freeze({ scheme: 'world', id: 'anyone' });
 
@@ -127,7 +130,11 @@ export class AclPolicy {
    * An entry of a whoAmI reply as the client may see it (undefined: not shown): the tenant
    * identity is the proxy's; the stand-in of the client's own x509 subject is that x509 identity.
    */
-  shownClientInfo(scheme: string | null, user: string | null, x509Subject: string | undefined): { authScheme: string | null; user: string | null } | undefined {
+  shownClientInfo(
+    scheme: string | null,
+    user: string | null,
+    x509Subject: string | undefined,
+  ): { authScheme: string | null; user: string | null } | undefined {
     if (scheme !== 'digest' || user === null) return { authScheme: scheme, user };
     if (user === userOf(this.tenantId)) return undefined;
     if (x509Subject !== undefined && dnOfX509User(user) === x509Subject) return { authScheme: 'x509', user: x509Subject };

@@ -53,7 +53,7 @@ function inServerSetOrder(ids: readonly AclId[]): readonly AclId[] {
   while (entries >= bins * 0.75) bins *= 2;
   const bin = (id: AclId) => {
     const hash = Math.imul(37, Math.imul(37, 17) + javaStringHash(id.scheme)) + javaStringHash(id.id);
-    return ((hash ^ (hash >>> 16)) & 0x7fffffff) & (bins - 1);
+    return (hash ^ (hash >>> 16)) & 0x7fffffff & (bins - 1);
   };
   return ids
     .map((id, index) => ({ id, index, bin: bin(id) }))

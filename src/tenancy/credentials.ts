@@ -47,7 +47,10 @@ export interface TenantSecrets {
 
 /** The digest identity standing for the x509 identity `dn` inside `tenant` (see X509_USER_PREFIX). */
 export function x509Identity(secret: Buffer, tenant: string, dn: string): DigestIdentity {
-  return digestIdentity(`${X509_USER_PREFIX}${Buffer.from(dn, 'utf8').toString('base64url')}`, derive(secret, 'x509', `${tenant}\n${dn}`).toString('base64url'));
+  return digestIdentity(
+    `${X509_USER_PREFIX}${Buffer.from(dn, 'utf8').toString('base64url')}`,
+    derive(secret, 'x509', `${tenant}\n${dn}`).toString('base64url'),
+  );
 }
 
 /** The DN an x509 identity's digest user name stands for, or undefined for any other user name. */

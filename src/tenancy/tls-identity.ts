@@ -22,20 +22,27 @@ export type TenantFrom = (typeof TENANT_FROM)[number];
 export const TENANT_URI_PREFIX = 'zookeeper-proxy://tenant/';
 
 export type TlsIdentity =
-  | { ok: true; tenant: string; /** e.g. "cn:alpha", for logs */ identity: string }
-  | { ok: false; /** what the certificate offered under the rule, for logs */ claimed: string[]; reason: string };
+  | { ok: true; tenant: string /** e.g. "cn:alpha", for logs */; identity: string }
+  | { ok: false /** what the certificate offered under the rule, for logs */; claimed: string[]; reason: string };
 
 /** The parts of a peer certificate the rules read (a subset of node:tls PeerCertificate). */
 export type CertificateNames = Pick<PeerCertificate, 'subject' | 'subjectaltname'>;
 
-export function tenantOfCertificate(cert: CertificateNames | undefined, from: TenantFrom, isTenant: (name: string) => boolean): TlsIdentity {
+export function tenantOfCertificate(
+  cert: CertificateNames | undefined,
+  from: TenantFrom,
+  isTenant: (name: string) => boolean,
+): TlsIdentity {
   if (cert === undefined || cert.subject === undefined) return { ok: false, claimed: [], reason: 'no client certificate' };
   if (from === 'cn') {
     const cn = cert.subject.CN as string | string[] | undefined;
     const names = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
-    if (names.length !== 1) return { ok: false, claimed: names, reason: names.length === 0 ? 'the subject has no CN' : `the subject has ${names.length} CNs` };
+    if (names.length !== 1)
+      return { ok: false, claimed: names, reason: names.length === 0 ? 'the subject has no CN' : `the subject has ${names.length} CNs` };
     const name = names[0]!;
-    return isTenant(name) ? { ok: true, tenant: name, identity: `cn:${name}` } : { ok: false, claimed: names, reason: 'the CN names no configured tenant' };
+    return isTenant(name)
+      ? { ok: true, tenant: name, identity: `cn:${name}` }
+      : { ok: false, claimed: names, reason: 'the CN names no configured tenant' };
   }
   const type = from === 'san-dns' ? 'DNS' : 'URI';
   let values: string[];
@@ -46,13 +53,19 @@ export function tenantOfCertificate(cert: CertificateNames | undefined, from: Te
   } catch (error) {
     return { ok: false, claimed: [], reason: (error as Error).message };
   }
-  const candidates = from === 'san-dns' ? values.map((value) => value.toLowerCase()) : values.filter((value) => value.startsWith(TENANT_URI_PREFIX)).map((value) => value.slice(TENANT_URI_PREFIX.length));
+  const candidates =
+    from === 'san-dns'
+      ? values.map((value) => value.toLowerCase())
+      : values.filter((value) => value.startsWith(TENANT_URI_PREFIX)).map((value) => value.slice(TENANT_URI_PREFIX.length));
   const tenants = [...new Set(candidates.filter(isTenant))];
   if (tenants.length === 1) return { ok: true, tenant: tenants[0]!, identity: `${from}:${tenants[0]!}` };
   return {
     ok: false,
     claimed: values,
-    reason: tenants.length === 0 ? `no ${type} subjectAltName names a configured tenant` : `${type} subjectAltNames name ${tenants.length} tenants (${tenants.join(', ')})`,
+    reason:
+      tenants.length === 0
+        ? `no ${type} subjectAltName names a configured tenant`
+        : `${type} subjectAltNames name ${tenants.length} tenants (${tenants.join(', ')})`,
   };
 }
 
@@ -83,7 +96,8 @@ export function parseSubjectAltNames(text: string | undefined): { type: string; 
       value = text.slice(colon + 1, end);
     }
     entries.push({ type, value });
-    if (end < text.length && !text.startsWith(', ', end)) throw new Error(`unparseable subjectAltName at ${end}: ${JSON.stringify(text.slice(end))}`);
+    if (end < text.length && !text.startsWith(', ', end))
+      throw new Error(`unparseable subjectAltName at ${end}: ${JSON.stringify(text.slice(end))}`);
     at = end + 2;
   }
   return entries;

@@ -159,7 +159,14 @@ export class Contender {
     for (const event of this.events) {
       const component = event.component as string;
       if (event.ev === 'leader') {
-        open.set(component, { who: this.name, component, latch: event.latch as string, session: event.session as string, from: event.t, to: Infinity });
+        open.set(component, {
+          who: this.name,
+          component,
+          latch: event.latch as string,
+          session: event.session as string,
+          from: event.t,
+          to: Infinity,
+        });
       } else if (event.ev === 'revoked' && open.has(component)) {
         intervals.push({ ...open.get(component)!, to: event.t });
         open.delete(component);

@@ -57,11 +57,13 @@ const JAVA_MODULE_FLAGS = [
   'java.base/java.util.concurrent',
   'java.base/java.util.concurrent.atomic',
   'java.base/java.util.concurrent.locks',
-].map((pkg) => `--add-opens=${pkg}=ALL-UNNAMED`).concat(
-  ['java.base/sun.net.util', 'java.rmi/sun.rmi.registry', 'java.security.jgss/sun.security.krb5'].map(
-    (pkg) => `--add-exports=${pkg}=ALL-UNNAMED`,
-  ),
-);
+]
+  .map((pkg) => `--add-opens=${pkg}=ALL-UNNAMED`)
+  .concat(
+    ['java.base/sun.net.util', 'java.rmi/sun.rmi.registry', 'java.security.jgss/sun.security.krb5'].map(
+      (pkg) => `--add-exports=${pkg}=ALL-UNNAMED`,
+    ),
+  );
 
 /** The session timeout the test asks for (the rendered default is Flink's 60 s). */
 export const SESSION_TIMEOUT_MS = 5000;
@@ -209,9 +211,10 @@ export class FlinkProcess {
     writeFileSync(join(confDir, 'flink-conf.yaml'), formatFlinkConfig(localConfiguration(role, rendered, run, ports)));
     writeFileSync(join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
     const logFile = join(run.dir, `${name}.log`);
-    const mainClass = role === 'jobmanager'
-      ? 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
-      : 'org.apache.flink.runtime.taskexecutor.TaskManagerRunner';
+    const mainClass =
+      role === 'jobmanager'
+        ? 'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint'
+        : 'org.apache.flink.runtime.taskexecutor.TaskManagerRunner';
     const args = [
       '-Xmx256m',
       '-Xss512k',

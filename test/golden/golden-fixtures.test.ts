@@ -11,7 +11,9 @@ import { readFixture } from './capture/inventory.ts';
 import type { FrameRecord } from './capture/recorder.ts';
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
-const files = readdirSync(FIXTURES_DIR).filter((file) => file.endsWith('.jsonl')).sort();
+const files = readdirSync(FIXTURES_DIR)
+  .filter((file) => file.endsWith('.jsonl'))
+  .sort();
 
 /** Frames of one connection and direction, in seq order. */
 function streams(records: readonly FrameRecord[]): Map<string, FrameRecord[]> {
@@ -45,7 +47,10 @@ describe('golden fixtures', () => {
 
       it('numbers frames 0.. per connection and direction, starting with the handshake', () => {
         for (const [key, frames] of streams(records)) {
-          expect(frames.map((record) => record.seq), key).toEqual(frames.map((_, index) => index));
+          expect(
+            frames.map((record) => record.seq),
+            key,
+          ).toEqual(frames.map((_, index) => index));
           const handshakePayload = Buffer.from(frames[0]!.hex, 'hex').length - 4;
           // ConnectRequest 44/45 bytes, ConnectResponse 36/37: with or without the readOnly byte.
           const expected = key.endsWith('c2s') ? [44, 45] : [36, 37];
@@ -55,7 +60,7 @@ describe('golden fixtures', () => {
 
       it('re-splits into the same frames whatever the chunk boundaries', () => {
         let seed = 7;
-        const nextChunkSize = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 23 + 1;
+        const nextChunkSize = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 23) + 1;
         for (const frames of streams(records).values()) {
           const wire = Buffer.concat(frames.map((record) => Buffer.from(record.hex, 'hex')));
           const splitter = new FrameReader();

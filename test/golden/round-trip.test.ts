@@ -24,7 +24,9 @@ import { readFixture } from './capture/inventory.ts';
 import type { FrameRecord } from './capture/recorder.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
-const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.jsonl')).sort();
+const files = readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.jsonl'))
+  .sort();
 
 interface Connection {
   requests: FrameRecord[];
@@ -62,7 +64,10 @@ describe('golden traffic round-trips byte for byte', () => {
             const request = decodeRequest(frame);
             expect(encodeRequest(request), `${where} ${opcodeName(request.opcode)}`).toEqual(frame);
             // The path mapper walks the same frame without error, and identity leaves it untouched.
-            expect(mapPaths(frame, { direction: 'request' }, (p) => p), where).toBe(frame);
+            expect(
+              mapPaths(frame, { direction: 'request' }, (p) => p),
+              where,
+            ).toBe(frame);
             tracker.request(request.xid, request.opcode, undefined);
             total.opcodes.add(opcodeName(request.opcode));
           }
@@ -77,9 +82,15 @@ describe('golden traffic round-trips byte for byte', () => {
             const xid = frame.readInt32BE(4);
             const opcode = tracker.reply(xid)?.opcode ?? specialXidOpcode(xid);
             const reply = decodeReply(frame, opcode);
-            expect(reply.err !== 0 || opcode === undefined || reply.extra === undefined, `${where}: trailing bytes after a success body`).toBe(true);
+            expect(
+              reply.err !== 0 || opcode === undefined || reply.extra === undefined,
+              `${where}: trailing bytes after a success body`,
+            ).toBe(true);
             expect(encodeReply(reply, opcode), `${where} ${opcode === undefined ? '?' : opcodeName(opcode)}`).toEqual(frame);
-            expect(mapPaths(frame, { direction: 'reply', opcode }, (p) => p), where).toBe(frame);
+            expect(
+              mapPaths(frame, { direction: 'reply', opcode }, (p) => p),
+              where,
+            ).toBe(frame);
           }
           checked++;
         });
@@ -91,7 +102,36 @@ describe('golden traffic round-trips byte for byte', () => {
 
   it('covers at least 200 frames and the opcodes real clients send', () => {
     expect(total.frames).toBeGreaterThanOrEqual(200);
-    for (const op of ['create', 'delete', 'exists', 'getData', 'setData', 'getACL', 'setACL', 'getChildren', 'getChildren2', 'sync', 'ping', 'multi', 'multiRead', 'create2', 'createContainer', 'createTTL', 'checkWatches', 'removeWatches', 'reconfig', 'auth', 'setWatches', 'setWatches2', 'sasl', 'getEphemerals', 'getAllChildrenNumber', 'addWatch', 'whoAmI', 'closeSession']) {
+    for (const op of [
+      'create',
+      'delete',
+      'exists',
+      'getData',
+      'setData',
+      'getACL',
+      'setACL',
+      'getChildren',
+      'getChildren2',
+      'sync',
+      'ping',
+      'multi',
+      'multiRead',
+      'create2',
+      'createContainer',
+      'createTTL',
+      'checkWatches',
+      'removeWatches',
+      'reconfig',
+      'auth',
+      'setWatches',
+      'setWatches2',
+      'sasl',
+      'getEphemerals',
+      'getAllChildrenNumber',
+      'addWatch',
+      'whoAmI',
+      'closeSession',
+    ]) {
       expect(total.opcodes, op).toContain(op);
     }
     console.log(`golden: ${total.frames} frames round-tripped, ${total.opcodes.size} opcodes`);

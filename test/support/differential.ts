@@ -20,7 +20,8 @@ export function prng(seed: number): () => number {
 
 // ---------------------------------------------------------------- the oracle's client-side chroot
 
-const prefix = (root: string, p: string | null, sequentialRoot = false) => (p === null ? null : p === '/' ? (sequentialRoot ? `${root}/` : root) : root + p);
+const prefix = (root: string, p: string | null, sequentialRoot = false) =>
+  p === null ? null : p === '/' ? (sequentialRoot ? `${root}/` : root) : root + p;
 const strip = (root: string, p: string) => (p === root ? '/' : p.startsWith(`${root}/`) ? p.slice(root.length) : `OUTSIDE:${p}`);
 
 export function chrootRequest(root: string, opcode: number, body: RecordValue | undefined): RecordValue | undefined {
@@ -45,10 +46,16 @@ export function unchrootReply(root: string, opcode: number, reply: Reply): Reply
   const out: RecordValue = { ...body };
   if (typeof body.path === 'string' && opcode !== OpCode.notification) out.path = strip(root, body.path);
   if (opcode === OpCode.notification && typeof body.path === 'string') out.path = strip(root, body.path);
-  if (Array.isArray(body.ephemerals)) out.ephemerals = (body.ephemerals as string[]).filter((p) => p.startsWith(`${root}/`)).map((p) => strip(root, p));
+  if (Array.isArray(body.ephemerals))
+    out.ephemerals = (body.ephemerals as string[]).filter((p) => p.startsWith(`${root}/`)).map((p) => strip(root, p));
   if (opcode === OpCode.multi || opcode === OpCode.multiRead) {
     const results = body.results as MultiValue;
-    out.results = { entries: results.entries.map((e) => ({ header: e.header, body: e.body && typeof e.body.path === 'string' ? { ...e.body, path: strip(root, e.body.path) } : e.body })) };
+    out.results = {
+      entries: results.entries.map((e) => ({
+        header: e.header,
+        body: e.body && typeof e.body.path === 'string' ? { ...e.body, path: strip(root, e.body.path) } : e.body,
+      })),
+    };
   }
   return { ...reply, body: out };
 }
@@ -87,4 +94,3 @@ export function shape(value: unknown, key = ''): unknown {
 }
 
 export const replyShape = (reply: Reply) => ({ err: reply.err, body: shape(reply.body), extra: reply.extra?.toString('hex') });
-

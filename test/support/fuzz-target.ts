@@ -15,7 +15,8 @@ const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 const CANARY_DATA = Buffer.from('canary-payload-that-fuzzing-must-not-touch');
 const CANARY_CHILDREN = ['c1', 'c2', 'c3'];
 /** ZooKeeper log lines that mean the JVM itself is in trouble (not a client's). */
-const JVM_TROUBLE = /FATAL|OutOfMemoryError|Unexpected exception causing shutdown|Severe unrecoverable error|exiting abnormally|StackOverflowError/;
+const JVM_TROUBLE =
+  /FATAL|OutOfMemoryError|Unexpected exception causing shutdown|Severe unrecoverable error|exiting abnormally|StackOverflowError/;
 
 /** What the proxy logged, counted as it went (the lines themselves are not all kept). */
 export class LogCounts {
@@ -48,7 +49,10 @@ export class LogCounts {
       entry = { level: 60, msg: `(not JSON) ${line.slice(0, 160)}` };
     }
     if ((entry.level ?? 0) < 40) return;
-    const reason = entry.msg === 'refused' || entry.msg === 'ensemble member refused or failed a session' ? ` (${String(entry.reason).replace(/\d+/g, 'N')})` : '';
+    const reason =
+      entry.msg === 'refused' || entry.msg === 'ensemble member refused or failed a session'
+        ? ` (${String(entry.reason).replace(/\d+/g, 'N')})`
+        : '';
     const key = `${entry.level! >= 50 ? 'ERROR' : 'WARN'} ${entry.msg}${reason}`;
     this.byMessage.set(key, (this.byMessage.get(key) ?? 0) + 1);
     if (entry.level! >= 50 && this.errorSamples.length < 10) this.errorSamples.push(line.slice(0, 600));
@@ -99,16 +103,24 @@ export async function startFuzzTarget(options: FuzzTargetOptions = {}): Promise<
   let proxy: ProxyProcess | undefined;
   let canary: JuteClient | undefined;
   try {
-    proxy = await spawnProxyProcess(ensemble.connectString(), [{ name: 'alpha' }, { name: 'canary' }], {}, {
-      onLogLine: (line) => log.add(line),
-      keepLogLines: options.keepLogLines ?? 2_000,
-    });
+    proxy = await spawnProxyProcess(
+      ensemble.connectString(),
+      [{ name: 'alpha' }, { name: 'canary' }],
+      {},
+      {
+        onLogLine: (line) => log.add(line),
+        keepLogLines: options.keepLogLines ?? 2_000,
+      },
+    );
     canary = await JuteClient.connect({ port: proxy.port('canary'), sessionTimeoutMs: 10_000 });
     await canary.call(OpCode.create, { path: '/canary-data', data: CANARY_DATA, acl: OPEN_ACL, flags: 0 });
-    for (const child of CANARY_CHILDREN) await canary.call(OpCode.create, { path: `/canary-data/${child}`, data: Buffer.from(child), acl: OPEN_ACL, flags: 0 });
+    for (const child of CANARY_CHILDREN)
+      await canary.call(OpCode.create, { path: `/canary-data/${child}`, data: Buffer.from(child), acl: OPEN_ACL, flags: 0 });
     await canary.call(OpCode.create, { path: '/canary-eph', data: Buffer.from('mine'), acl: OPEN_ACL, flags: 1 });
     const notifications: string[] = [];
-    canary.on('notification', (event) => notifications.push(JSON.stringify(event, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))));
+    canary.on('notification', (event) =>
+      notifications.push(JSON.stringify(event, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))),
+    );
     // Watches that only another tenant's writes could fire.
     await canary.call(OpCode.getData, { path: '/canary-data', watch: true });
     await canary.call(OpCode.getChildren, { path: '/canary-data', watch: true });
@@ -182,7 +194,9 @@ export async function checkFuzzTarget(target: FuzzTarget, settleMs = 20_000): Pr
   const { proxy, canary, ensemble } = target;
   const failures: string[] = [];
   await check(failures, 'proxy process', async () =>
-    proxy.child.exitCode === null && proxy.child.signalCode === null ? undefined : `exited (code ${proxy.child.exitCode}, signal ${proxy.child.signalCode})`,
+    proxy.child.exitCode === null && proxy.child.signalCode === null
+      ? undefined
+      : `exited (code ${proxy.child.exitCode}, signal ${proxy.child.signalCode})`,
   );
   if (failures.length > 0) return failures; // nothing else can answer
   await check(failures, '/healthz', async () => {
@@ -198,9 +212,11 @@ export async function checkFuzzTarget(target: FuzzTarget, settleMs = 20_000): Pr
     if (canary.sessionId !== target.canarySessionId) return `session changed`;
     const data = (await canary.call(OpCode.getData, { path: '/canary-data', watch: false })).body as { data: Buffer | null };
     if (data.data === null || !data.data.equals(CANARY_DATA)) return `data is now ${String(data.data)}`;
-    const children = ((await canary.call(OpCode.getChildren, { path: '/canary-data', watch: false })).body as { children: string[] }).children;
+    const children = ((await canary.call(OpCode.getChildren, { path: '/canary-data', watch: false })).body as { children: string[] })
+      .children;
     if ([...children].sort().join(',') !== CANARY_CHILDREN.join(',')) return `children are now ${children.join(',')}`;
-    const stat = ((await canary.call(OpCode.exists, { path: '/canary-eph', watch: false })).body as { stat: { ephemeralOwner: bigint } }).stat;
+    const stat = ((await canary.call(OpCode.exists, { path: '/canary-eph', watch: false })).body as { stat: { ephemeralOwner: bigint } })
+      .stat;
     if (stat.ephemeralOwner !== target.canarySessionId) return `ephemeral owner is 0x${stat.ephemeralOwner.toString(16)}`;
     if (target.canaryNotifications.length > 0) return `got notifications: ${target.canaryNotifications.slice(0, 3).join(' ')}`;
     return undefined;
@@ -216,7 +232,9 @@ export async function checkFuzzTarget(target: FuzzTarget, settleMs = 20_000): Pr
         // A tenant may setACL its own root (the fuzz replays setACL with mutated paths, "/" among
         // them) and so lock itself out of it: ZooKeeper semantics, answered correctly.
         const acl = await fresh.request(OpCode.getACL, { path: '/' });
-        target.notes.push(`alpha's root no longer lets the tenant create (a fuzzed setACL on "/"): getACL / = ${acl.err === 0 ? JSON.stringify(acl.body?.acl) : errorName(acl.err)}`);
+        target.notes.push(
+          `alpha's root no longer lets the tenant create (a fuzzed setACL on "/"): getACL / = ${acl.err === 0 ? JSON.stringify(acl.body?.acl) : errorName(acl.err)}`,
+        );
         return undefined;
       }
       if (created.err !== ErrorCode.OK) return `create answered ${errorName(created.err)}`;
@@ -239,13 +257,17 @@ export async function checkFuzzTarget(target: FuzzTarget, settleMs = 20_000): Pr
     const ok = await until(async () => (last = await memberConnections(ensemble)) === target.baseline.memberConnections, settleMs);
     return ok ? undefined : `${last}, baseline ${target.baseline.memberConnections}`;
   });
-  await check(failures, "proxy log 'internal error' lines", async () => (target.log.internalErrors === 0 ? undefined : `${target.log.internalErrors}`));
+  await check(failures, "proxy log 'internal error' lines", async () =>
+    target.log.internalErrors === 0 ? undefined : `${target.log.internalErrors}`,
+  );
   await check(failures, 'ZooKeeper JVM', async () => {
     const member = ensemble.members[0]!;
     if (member.state !== 'running') return `member is ${member.state}`;
     const ruok = await ensemble.fourLetterWord(1, 'ruok');
     if (ruok !== 'imok') return `ruok answered ${JSON.stringify(ruok)}`;
-    const trouble = readFileSync(member.logFile, 'utf8').split('\n').filter((line) => JVM_TROUBLE.test(line));
+    const trouble = readFileSync(member.logFile, 'utf8')
+      .split('\n')
+      .filter((line) => JVM_TROUBLE.test(line));
     return trouble.length === 0 ? undefined : `${trouble.length} crash line(s) in its log, first: ${trouble[0]}`;
   });
   return failures;
@@ -257,7 +279,10 @@ export function ensembleLogSummary(target: FuzzTarget, top = 12): string {
   for (const line of readFileSync(target.ensemble.members[0]!.logFile, 'utf8').split('\n')) {
     const match = /\b(WARN|ERROR)\b\s+(.*)$/.exec(line);
     if (!match) continue;
-    const key = `${match[1]} ${match[2]!.replace(/0x[0-9a-f]+/gi, '0x…').replace(/\d+/g, 'N').slice(0, 150)}`;
+    const key = `${match[1]} ${match[2]!
+      .replace(/0x[0-9a-f]+/gi, '0x…')
+      .replace(/\d+/g, 'N')
+      .slice(0, 150)}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, top);

@@ -172,7 +172,12 @@ export function loadCorpus(dir = FIXTURES_DIR, clients = ['java', 'kazoo', 'node
       frames.sort((a, b) => a.seq - b.seq);
       const [first, ...rest] = frames;
       if (first === undefined || first.seq !== 0) continue;
-      conversations.push({ name: `${client}#${conn}`, connect: freshConnectRequest(first.frame), capturedConnect: first.frame, requests: rest.map((r) => r.frame) });
+      conversations.push({
+        name: `${client}#${conn}`,
+        connect: freshConnectRequest(first.frame),
+        capturedConnect: first.frame,
+        requests: rest.map((r) => r.frame),
+      });
     }
   }
   if (conversations.length === 0) throw new Error(`no conversations in ${dir}`);
@@ -219,8 +224,37 @@ export type FuzzMix = 'suite' | 'long';
 
 /** Interesting int32s: boundaries of lengths, counts, signs, and the frame size limit. */
 const INTERESTING_INTS = [
-  0, 1, -1, -2, 2, 3, 4, 7, 8, 12, 16, 20, 28, 44, 45, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000,
-  0xfffff, 0x100000, DEFAULT_MAX_FRAME_SIZE, DEFAULT_MAX_FRAME_SIZE + 1, 0x7ffffffe, 0x7fffffff, -0x80000000, -0x7fffffff,
+  0,
+  1,
+  -1,
+  -2,
+  2,
+  3,
+  4,
+  7,
+  8,
+  12,
+  16,
+  20,
+  28,
+  44,
+  45,
+  0x7f,
+  0x80,
+  0xff,
+  0x100,
+  0x7fff,
+  0x8000,
+  0xffff,
+  0x10000,
+  0xfffff,
+  0x100000,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_FRAME_SIZE + 1,
+  0x7ffffffe,
+  0x7fffffff,
+  -0x80000000,
+  -0x7fffffff,
 ];
 const INTERESTING_BYTES = [0x00, 0x01, 0x2f, 0x2e, 0x7f, 0x80, 0xc0, 0xed, 0xef, 0xfe, 0xff, 0x20, 0x0a];
 const SPECIAL_XIDS = [-1, -2, -4, -8, 0, 1, 0x7fffffff, -0x80000000, -3, -5];
@@ -250,7 +284,8 @@ function randomInt32(rng: Rng): number {
 /** `at`: the frame to mutate (default: a random one). */
 type FrameOp = (rng: Rng, frames: Buffer[], corpus: Corpus, self: Conversation, at?: number) => Buffer[] | undefined;
 
-const pickIndex = (rng: Rng, frames: Buffer[], from = 0, at?: number) => at ?? (frames.length > from ? rng.between(from, frames.length - 1) : undefined);
+const pickIndex = (rng: Rng, frames: Buffer[], from = 0, at?: number) =>
+  at ?? (frames.length > from ? rng.between(from, frames.length - 1) : undefined);
 
 const FRAME_OPS: Record<string, FrameOp> = {
   flipBits(rng, frames, _corpus, _self, at) {
@@ -302,7 +337,14 @@ const FRAME_OPS: Record<string, FrameOp> = {
     const i = pickIndex(rng, frames, 1, at);
     if (i === undefined || frames[i]!.length < 12) return undefined;
     const frame = Buffer.from(frames[i]!);
-    frame.writeInt32BE(rng.weighted([[rng.pick(KNOWN_OPCODES), 6], [rng.pick(ODD_OPCODES), 3], [rng.u32() | 0, 1]]), 8);
+    frame.writeInt32BE(
+      rng.weighted([
+        [rng.pick(KNOWN_OPCODES), 6],
+        [rng.pick(ODD_OPCODES), 3],
+        [rng.u32() | 0, 1],
+      ]),
+      8,
+    );
     frames[i] = frame;
     return frames;
   },
@@ -311,7 +353,14 @@ const FRAME_OPS: Record<string, FrameOp> = {
     if (i === undefined || frames[i]!.length < 8) return undefined;
     const frame = Buffer.from(frames[i]!);
     const other = frames[pickIndex(rng, frames, 1)!]!;
-    frame.writeInt32BE(rng.weighted([[rng.pick(SPECIAL_XIDS), 5], [other.length >= 8 ? other.readInt32BE(4) : 7, 3], [rng.u32() | 0, 2]]), 4);
+    frame.writeInt32BE(
+      rng.weighted([
+        [rng.pick(SPECIAL_XIDS), 5],
+        [other.length >= 8 ? other.readInt32BE(4) : 7, 3],
+        [rng.u32() | 0, 2],
+      ]),
+      4,
+    );
     frames[i] = frame;
     return frames;
   },
@@ -378,7 +427,19 @@ const FRAME_OPS: Record<string, FrameOp> = {
       frames[i] = out;
     } else {
       // Replace or insert path bytes (length and frame prefix fixed): ., .., //, NUL, bad UTF-8, /zookeeper.
-      const piece = rng.pick([Buffer.from('/'), Buffer.from('/.'), Buffer.from('/..'), Buffer.from([0]), Buffer.from([0xc0, 0x80]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xff]), Buffer.from('/zookeeper'), Buffer.from('/zookeeper/config'), Buffer.from('\u007f'), Buffer.from('\ufff0')]);
+      const piece = rng.pick([
+        Buffer.from('/'),
+        Buffer.from('/.'),
+        Buffer.from('/..'),
+        Buffer.from([0]),
+        Buffer.from([0xc0, 0x80]),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from([0xff]),
+        Buffer.from('/zookeeper'),
+        Buffer.from('/zookeeper/config'),
+        Buffer.from('\u007f'),
+        Buffer.from('\ufff0'),
+      ]);
       const pos = at + rng.int(n + 1);
       const removed = choice === 1 ? Math.min(rng.between(0, 3), at + n - pos) : 0;
       const path = Buffer.concat([frame.subarray(at, pos), piece, frame.subarray(pos + removed, at + n)]);
@@ -402,7 +463,11 @@ const STREAM_OPS: Record<string, StreamOp> = {
   },
   streamInsert(rng, bytes) {
     const at = rng.between(0, bytes.length);
-    return Buffer.concat([bytes.subarray(0, at), rng.chance(0.5) ? rng.bytes(rng.between(1, 16)) : int32(randomInt32(rng)), bytes.subarray(at)]);
+    return Buffer.concat([
+      bytes.subarray(0, at),
+      rng.chance(0.5) ? rng.bytes(rng.between(1, 16)) : int32(randomInt32(rng)),
+      bytes.subarray(at),
+    ]);
   },
   streamDelete(rng, bytes) {
     if (bytes.length === 0) return bytes;
@@ -415,15 +480,41 @@ const STREAM_OPS: Record<string, StreamOp> = {
 };
 
 const FRAME_OP_WEIGHTS: [string, number][] = [
-  ['flipBits', 10], ['smashInt', 10], ['smashByte', 6], ['truncateBody', 8], ['extendBody', 5], ['corruptLength', 6],
-  ['randomOpcode', 8], ['randomXid', 6], ['dupConnect', 4], ['dropFrame', 3], ['dupFrame', 3], ['swapFrames', 3],
-  ['spliceConversations', 6], ['spliceBody', 6], ['insertRequest', 3], ['mutatePath', 10],
+  ['flipBits', 10],
+  ['smashInt', 10],
+  ['smashByte', 6],
+  ['truncateBody', 8],
+  ['extendBody', 5],
+  ['corruptLength', 6],
+  ['randomOpcode', 8],
+  ['randomXid', 6],
+  ['dupConnect', 4],
+  ['dropFrame', 3],
+  ['dupFrame', 3],
+  ['swapFrames', 3],
+  ['spliceConversations', 6],
+  ['spliceBody', 6],
+  ['insertRequest', 3],
+  ['mutatePath', 10],
 ];
-const STREAM_OP_WEIGHTS: [string, number][] = [['streamFlip', 4], ['streamInsert', 3], ['streamDelete', 3], ['streamTruncate', 3]];
+const STREAM_OP_WEIGHTS: [string, number][] = [
+  ['streamFlip', 4],
+  ['streamInsert', 3],
+  ['streamDelete', 3],
+  ['streamTruncate', 3],
+];
 /** Mutations that keep every frame's length right and the opcode a forwardable one (pipelines). */
 const PIPELINE_OP_WEIGHTS: [string, number][] = [
-  ['flipBits', 10], ['smashInt', 10], ['smashByte', 6], ['truncateBody', 8], ['extendBody', 5], ['randomXid', 5],
-  ['pipelineOpcode', 6], ['spliceBody', 8], ['mutatePath', 12], ['asIs', 3],
+  ['flipBits', 10],
+  ['smashInt', 10],
+  ['smashByte', 6],
+  ['truncateBody', 8],
+  ['extendBody', 5],
+  ['randomXid', 5],
+  ['pipelineOpcode', 6],
+  ['spliceBody', 8],
+  ['mutatePath', 12],
+  ['asIs', 3],
 ];
 
 // ---- generators
@@ -434,7 +525,10 @@ function randomFrame(rng: Rng, xidAndOpcode: boolean): Buffer {
   const body = rng.bytes(rng.size(96));
   if (!xidAndOpcode) return Buffer.concat([int32(body.length), body]);
   const xid = rng.chance(0.3) ? rng.pick(SPECIAL_XIDS) : rng.between(1, 1000);
-  const opcode = rng.weighted([[rng.pick(CLIENT_OPCODES), 8], [rng.pick(ODD_OPCODES), 2]]);
+  const opcode = rng.weighted([
+    [rng.pick(CLIENT_OPCODES), 8],
+    [rng.pick(ODD_OPCODES), 2],
+  ]);
   // A body made of plausible jute: small ints, path-like strings, raw noise.
   const parts: Buffer[] = [];
   for (let n = rng.between(0, 5); n > 0; n--) {
@@ -453,8 +547,13 @@ function baseConversation(rng: Rng, corpus: Corpus, ops: string[]): { self: Conv
   const self = rng.pick(corpus.conversations);
   // Often only a prefix of the conversation: cheaper for the ensemble, and just as much parsing.
   const take = rng.chance(0.5) ? rng.size(self.requests.length) : self.requests.length;
-  const connect = rng.weighted([[self.connect, 94], [self.capturedConnect, 6]]);
-  ops.push(`base ${self.name} (${take}/${self.requests.length} requests${connect === self.capturedConnect ? ', captured ConnectRequest' : ''})`);
+  const connect = rng.weighted([
+    [self.connect, 94],
+    [self.capturedConnect, 6],
+  ]);
+  ops.push(
+    `base ${self.name} (${take}/${self.requests.length} requests${connect === self.capturedConnect ? ', captured ConnectRequest' : ''})`,
+  );
   return { self, frames: [connect, ...self.requests.slice(0, take)] };
 }
 
@@ -481,7 +580,9 @@ const GENERATORS: Record<string, Generator> = {
     return { bytes: Buffer.concat([rng.pick(corpus.conversations).connect, ...frames]) };
   },
   fourLetterWord(rng) {
-    const word = rng.chance(0.8) ? rng.pick(FOUR_LETTER_WORDS) : String.fromCharCode(...Array.from({ length: 4 }, () => rng.between(0x61, 0x7a)));
+    const word = rng.chance(0.8)
+      ? rng.pick(FOUR_LETTER_WORDS)
+      : String.fromCharCode(...Array.from({ length: 4 }, () => rng.between(0x61, 0x7a)));
     return { bytes: Buffer.concat([Buffer.from(word, 'latin1'), rng.chance(0.3) ? rng.bytes(rng.size(64)) : Buffer.alloc(0)]) };
   },
   connectMutation(rng, corpus, ops) {
@@ -492,12 +593,18 @@ const GENERATORS: Record<string, Generator> = {
     let connect: Buffer;
     if (variant === 0) connect = encodeConnectRequest({ ...request, timeOut: randomInt32(rng) });
     else if (variant === 1) connect = encodeConnectRequest({ ...request, protocolVersion: randomInt32(rng) });
-    else if (variant === 2) connect = encodeConnectRequest({ ...request, sessionId: BigInt.asIntN(64, BigInt(rng.u32()) << 32n | BigInt(rng.u32())), passwd: rng.bytes(16) });
+    else if (variant === 2)
+      connect = encodeConnectRequest({
+        ...request,
+        sessionId: BigInt.asIntN(64, (BigInt(rng.u32()) << 32n) | BigInt(rng.u32())),
+        passwd: rng.bytes(16),
+      });
     else if (variant === 3) connect = encodeConnectRequest({ ...request, passwd: rng.bytes(rng.pick([0, 1, 15, 17, 32])) });
     else if (variant === 4) connect = encodeConnectRequest({ ...request, lastZxidSeen: BigInt(rng.u32()) << BigInt(rng.int(31)) });
     else if (variant === 5) connect = withLength(Buffer.concat([self.connect, rng.bytes(rng.between(1, 8))]));
     else if (variant === 6) connect = withLength(Buffer.from(self.connect.subarray(0, rng.between(4, self.connect.length - 1))));
-    else connect = applyFrameOp(rng, rng.pick(['flipBits', 'smashInt', 'smashByte', 'corruptLength']), [self.connect], corpus, self, ops)[0]!;
+    else
+      connect = applyFrameOp(rng, rng.pick(['flipBits', 'smashInt', 'smashByte', 'corruptLength']), [self.connect], corpus, self, ops)[0]!;
     ops.push(`connect variant ${variant}`);
     return { bytes: Buffer.concat([connect, ...self.requests.slice(0, rng.int(3))]) };
   },
@@ -505,7 +612,16 @@ const GENERATORS: Record<string, Generator> = {
     const { self, frames: base } = baseConversation(rng, corpus, ops);
     let frames = base;
     let bytes: Buffer | undefined;
-    for (let n = rng.weighted([[1, 6], [2, 3], [3, 2], [5, 1]]); n > 0; n--) {
+    for (
+      let n = rng.weighted([
+        [1, 6],
+        [2, 3],
+        [3, 2],
+        [5, 1],
+      ]);
+      n > 0;
+      n--
+    ) {
       if (bytes === undefined && rng.chance(0.8)) {
         frames = applyFrameOp(rng, rng.weighted(FRAME_OP_WEIGHTS), frames, corpus, self, ops);
       } else {
@@ -531,7 +647,8 @@ const GENERATORS: Record<string, Generator> = {
       else if (name !== 'asIs') frame = FRAME_OPS[name]!(rng, [self.connect, frame], corpus, self, 1)?.[1] ?? frame;
       // Some mutations may land on the opcode or xid; an opcode the proxy closes for ends the
       // pipeline early, which the accounting handles, but keep that rare.
-      if (frame.length >= 12 && !PIPELINE_OPCODES.includes(frame.readInt32BE(8)) && rng.chance(0.9)) frame.writeInt32BE(rng.pick(PIPELINE_OPCODES), 8);
+      if (frame.length >= 12 && !PIPELINE_OPCODES.includes(frame.readInt32BE(8)) && rng.chance(0.9))
+        frame.writeInt32BE(rng.pick(PIPELINE_OPCODES), 8);
       frames.push(frame);
     }
     ops.push(`base ${self.name}`, [...counts].map(([name, n]) => `${name}x${n}`).join(' '));
@@ -541,12 +658,23 @@ const GENERATORS: Record<string, Generator> = {
 
 const MIXES: Record<FuzzMix, [string, number][]> = {
   suite: [
-    ['random', 8], ['randomFrames', 6], ['connectThenRandom', 7], ['connectThenRandomFrames', 10], ['fourLetterWord', 2],
-    ['connectMutation', 7], ['mutated', 60],
+    ['random', 8],
+    ['randomFrames', 6],
+    ['connectThenRandom', 7],
+    ['connectThenRandomFrames', 10],
+    ['fourLetterWord', 2],
+    ['connectMutation', 7],
+    ['mutated', 60],
   ],
   long: [
-    ['random', 6], ['randomFrames', 5], ['connectThenRandom', 5], ['connectThenRandomFrames', 8], ['fourLetterWord', 1],
-    ['connectMutation', 5], ['mutated', 45], ['pipeline', 25],
+    ['random', 6],
+    ['randomFrames', 5],
+    ['connectThenRandom', 5],
+    ['connectThenRandomFrames', 8],
+    ['fourLetterWord', 1],
+    ['connectMutation', 5],
+    ['mutated', 45],
+    ['pipeline', 25],
   ],
 };
 
@@ -566,12 +694,26 @@ function startsWithConnectRequest(bytes: Buffer): boolean {
 function planDelivery(rng: Rng, bytes: Buffer, pipeline: boolean): Delivery {
   const length = bytes.length;
   const close: CloseMode = pipeline
-    ? rng.weighted([['linger', 9], ['half-close', 1]] as const)
-    : rng.weighted([['linger', 50], ['half-close', 15], ['abort-destroy', 20], ['abort-reset', 8], ['abort-half-close', 7]] as const);
+    ? rng.weighted([
+        ['linger', 9],
+        ['half-close', 1],
+      ] as const)
+    : rng.weighted([
+        ['linger', 50],
+        ['half-close', 15],
+        ['abort-destroy', 20],
+        ['abort-reset', 8],
+        ['abort-half-close', 7],
+      ] as const);
   const cutAt = close.startsWith('abort') ? rng.int(length + 1) : undefined;
   const total = cutAt ?? length;
   const chunks: number[] = [];
-  const style = rng.weighted([['whole', 45], ['random', 35], ['tiny', total <= 512 ? 12 : 0], ['halves', 8]] as const);
+  const style = rng.weighted([
+    ['whole', 45],
+    ['random', 35],
+    ['tiny', total <= 512 ? 12 : 0],
+    ['halves', 8],
+  ] as const);
   if (style === 'whole' || total <= 1) chunks.push(total);
   else if (style === 'halves') {
     const first = rng.between(1, total - 1);
@@ -583,8 +725,21 @@ function planDelivery(rng: Rng, bytes: Buffer, pipeline: boolean): Delivery {
       left -= size;
     }
   }
-  const gapMs = chunks.length <= 1 ? 0 : rng.weighted([[-1, 70], [0, 20], [rng.between(1, 4), 10]]);
-  const lingerMs = pipeline ? 3_000 : rng.weighted([[rng.between(0, 10), 35], [rng.between(10, 80), 45], [rng.between(80, 300), 20]]);
+  const gapMs =
+    chunks.length <= 1
+      ? 0
+      : rng.weighted([
+          [-1, 70],
+          [0, 20],
+          [rng.between(1, 4), 10],
+        ]);
+  const lingerMs = pipeline
+    ? 3_000
+    : rng.weighted([
+        [rng.between(0, 10), 35],
+        [rng.between(10, 80), 45],
+        [rng.between(80, 300), 20],
+      ]);
   const awaitHandshake = (close === 'linger' || close === 'half-close') && (pipeline || rng.chance(0.7)) && startsWithConnectRequest(bytes);
   return { chunks, gapMs, close, ...(cutAt === undefined ? {} : { cutAt }), lingerMs, ...(awaitHandshake ? { awaitHandshake } : {}) };
 }
@@ -595,7 +750,15 @@ export function fuzzInput(corpus: Corpus, seed: number, index: number, mix: Fuzz
   const generator = rng.weighted(MIXES[mix]);
   const ops: string[] = [];
   const { bytes, pipelinedFrames } = GENERATORS[generator]!(rng, corpus, ops);
-  return { seed, index, generator, ops, bytes, delivery: planDelivery(rng, bytes, pipelinedFrames !== undefined), ...(pipelinedFrames === undefined ? {} : { pipelinedFrames }) };
+  return {
+    seed,
+    index,
+    generator,
+    ops,
+    bytes,
+    delivery: planDelivery(rng, bytes, pipelinedFrames !== undefined),
+    ...(pipelinedFrames === undefined ? {} : { pipelinedFrames }),
+  };
 }
 
 export function describeInput(input: FuzzInput, maxHex = Infinity): string {
@@ -668,7 +831,6 @@ function viewOfSent(bytes: Buffer): SentView {
     fourLetterWord: bytes.length >= 4 && fourLetterWordOf(bytes.readInt32BE(0)) !== undefined,
   };
 }
-
 
 /** The output frames that contain `pattern`, described. */
 function framesHolding(output: Buffer, pattern: Buffer): string {
@@ -862,7 +1024,10 @@ export function sendInput(
           if (!sent.xids.has(xid)) violations.push(`unexpected-xid: reply xid ${xid} (${frame.length - 4} bytes) answers no request sent`);
         }
       }
-      for (const [name, pattern, allowed] of [['chroot-leak', TENANTS_PATH, sent.containsTenantsPath], ['identity-leak', IDENTITY, sent.containsIdentity]] as const) {
+      for (const [name, pattern, allowed] of [
+        ['chroot-leak', TENANTS_PATH, sent.containsTenantsPath],
+        ['identity-leak', IDENTITY, sent.containsIdentity],
+      ] as const) {
         if (allowed || !output.includes(pattern)) continue;
         violations.push(`${name}: ${pattern.toString()} in ${framesHolding(output, pattern)}`);
       }
@@ -873,7 +1038,17 @@ export function sendInput(
         const closedEarly = (kind === 'proxy-closed' || kind === 'proxy-reset') && answered < input.pipelinedFrames!;
         inputs = Math.min(input.pipelinedFrames!, answered + (closedEarly && handshake === 'session' ? 1 : 0));
       }
-      return { kind, handshake, bytesSent, bytesReceived, replies, inputs, violations, ...(error === undefined ? {} : { error }), ...(options.keepOutput ? { output } : {}) };
+      return {
+        kind,
+        handshake,
+        bytesSent,
+        bytesReceived,
+        replies,
+        inputs,
+        violations,
+        ...(error === undefined ? {} : { error }),
+        ...(options.keepOutput ? { output } : {}),
+      };
     }
   });
 }
@@ -961,7 +1136,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzStats> {
     !(options.shouldStop?.() ?? false) &&
     (options.connections === undefined || next < options.connections) &&
     (options.inputs === undefined || stats.inputs < options.inputs);
-  const progress = options.onProgress === undefined ? undefined : setInterval(() => options.onProgress!(refresh()), options.progressMs ?? 5_000);
+  const progress =
+    options.onProgress === undefined ? undefined : setInterval(() => options.onProgress!(refresh()), options.progressMs ?? 5_000);
 
   const worker = async () => {
     while (more()) {
@@ -983,7 +1159,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzStats> {
       stats.byOutcome[outcomeKey] = (stats.byOutcome[outcomeKey] ?? 0) + 1;
       if (outcome.violations.length > 0) {
         stats.violationCount++;
-        if (stats.violations.length < keep) stats.violations.push({ index, generator: input.generator, violations: outcome.violations, input: describeInput(input, 512) });
+        if (stats.violations.length < keep)
+          stats.violations.push({ index, generator: input.generator, violations: outcome.violations, input: describeInput(input, 512) });
       }
     }
   };
@@ -1010,7 +1187,8 @@ export function formatStats(stats: FuzzStats): string {
     `  outcomes: ${sorted(stats.byOutcome)}`,
     `  violations: ${stats.violationCount}`,
   ];
-  for (const violation of stats.violations) lines.push(`  - ${violation.violations.join('; ')}\n    ${violation.input.replaceAll('\n', '\n    ')}`);
+  for (const violation of stats.violations)
+    lines.push(`  - ${violation.violations.join('; ')}\n    ${violation.input.replaceAll('\n', '\n    ')}`);
   return lines.join('\n');
 }
 
@@ -1026,7 +1204,9 @@ export function describeOutput(output: Buffer): string {
         return;
       }
       const body = frame.subarray(20);
-      lines.push(`  [${index - 1}] xid ${frame.readInt32BE(4)} zxid 0x${frame.readBigInt64BE(8).toString(16)} err ${frame.readInt32BE(16)} body ${body.toString('hex')} ${JSON.stringify(body.toString('latin1').replace(/[^\x20-\x7e]/g, '.'))}`);
+      lines.push(
+        `  [${index - 1}] xid ${frame.readInt32BE(4)} zxid 0x${frame.readBigInt64BE(8).toString(16)} err ${frame.readInt32BE(16)} body ${body.toString('hex')} ${JSON.stringify(body.toString('latin1').replace(/[^\x20-\x7e]/g, '.'))}`,
+      );
     });
   } catch (error) {
     lines.push(`  unframed: ${(error as Error).message}; raw ${output.toString('hex')}`);

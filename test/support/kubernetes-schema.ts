@@ -51,7 +51,11 @@ export const SUPPORTED_KINDS: readonly string[] = Object.entries(GROUP_VERSIONS)
 );
 
 function isModelClass(value: unknown): value is ModelClass {
-  return typeof value === 'function' && typeof (value as Partial<ModelClass>).kind === 'string' && typeof (value as Partial<ModelClass>).apiVersion === 'string';
+  return (
+    typeof value === 'function' &&
+    typeof (value as Partial<ModelClass>).kind === 'string' &&
+    typeof (value as Partial<ModelClass>).apiVersion === 'string'
+  );
 }
 
 function modelFor(apiVersion: string, kind: string): ModelClass | undefined {
@@ -65,7 +69,8 @@ export function validateKubernetesManifest(doc: unknown): string[] {
   const { apiVersion, kind, metadata } = doc as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } };
   if (typeof apiVersion !== 'string' || typeof kind !== 'string') return ['(root): apiVersion and kind are required strings'];
   const model = modelFor(apiVersion, kind);
-  if (model === undefined) return [`(root): unknown kind "${kind}" in apiVersion "${apiVersion}" (known: ${SUPPORTED_KINDS.length} built-in kinds)`];
+  if (model === undefined)
+    return [`(root): unknown kind "${kind}" in apiVersion "${apiVersion}" (known: ${SUPPORTED_KINDS.length} built-in kinds)`];
   const problems: string[] = [];
   // The API server requires a name; the OpenAPI schema does not say so.
   if (typeof metadata?.name !== 'string' || metadata.name === '') problems.push('/metadata/name: is required');
@@ -104,7 +109,12 @@ function describeDocument(doc: unknown, index: number): string {
 
 function describeSchemaError(error: SchemaError): string {
   const path = error.instancePath || '(root)';
-  const detail = error.params?.missingProperty !== undefined ? ` (${String(error.params.missingProperty)})` : error.params?.allowedValues !== undefined ? ` (${JSON.stringify(error.params.allowedValues)})` : '';
+  const detail =
+    error.params?.missingProperty !== undefined
+      ? ` (${String(error.params.missingProperty)})`
+      : error.params?.allowedValues !== undefined
+        ? ` (${JSON.stringify(error.params.allowedValues)})`
+        : '';
   return `${path}: ${error.message ?? 'is invalid'}${detail}`;
 }
 

@@ -52,7 +52,8 @@ export class ReplyLog {
 export function replyOrderProblems(log: readonly WireReply[], xids: readonly number[]): string[] {
   const problems: string[] = [];
   const got = log.map((reply) => reply.xid);
-  if (got.length !== xids.length || got.some((xid, i) => xid !== xids[i])) problems.push(`reply xids ${JSON.stringify(got)} are not the request xids ${JSON.stringify(xids)}`);
+  if (got.length !== xids.length || got.some((xid, i) => xid !== xids[i]))
+    problems.push(`reply xids ${JSON.stringify(got)} are not the request xids ${JSON.stringify(xids)}`);
   for (let i = 1; i < log.length; i++) {
     if (log[i]!.zxid < log[i - 1]!.zxid) problems.push(`zxid went backwards at reply ${i}: ${log[i - 1]!.zxid} then ${log[i]!.zxid}`);
   }
@@ -84,7 +85,17 @@ export function rawConnectAttempt(port: number, waitMs = 3000): Promise<RawAttem
     };
     const timer = setTimeout(() => finish('timeout'), waitMs);
     socket.on('connect', () => {
-      socket.write(encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH), readOnly: false }), () => {});
+      socket.write(
+        encodeConnectRequest({
+          protocolVersion: 0,
+          lastZxidSeen: 0n,
+          timeOut: 10_000,
+          sessionId: 0n,
+          passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
+          readOnly: false,
+        }),
+        () => {},
+      );
     });
     socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
     socket.on('error', () => finish('closed')); // ECONNRESET: destroyed by the proxy
@@ -144,7 +155,9 @@ export class CountingRelay {
   }
 
   static async start(targetHost: string, targetPort: number): Promise<CountingRelay> {
-    const relay: CountingRelay = new CountingRelay(createServer({ noDelay: true }, (client) => relay.relay(client, targetHost, targetPort)));
+    const relay: CountingRelay = new CountingRelay(
+      createServer({ noDelay: true }, (client) => relay.relay(client, targetHost, targetPort)),
+    );
     await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
     return relay;
   }

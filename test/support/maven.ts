@@ -12,7 +12,9 @@ export const MAVEN_CACHE_DIR = join(REPO_ROOT, '.cache', 'maven');
 export function mavenClasspath(set: string): string[] {
   const dir = join(MAVEN_CACHE_DIR, set);
   if (!existsSync(join(dir, '.zkp-fetched.stamp'))) {
-    throw new Error(`Maven artifact set ${set} is not in ${dir}: run ./zkp test (or source scripts/setup.sh and call zkp_setup_maven_sets) to fetch it`);
+    throw new Error(
+      `Maven artifact set ${set} is not in ${dir}: run ./zkp test (or source scripts/setup.sh and call zkp_setup_maven_sets) to fetch it`,
+    );
   }
   return readdirSync(dir)
     .filter((file) => file.endsWith('.jar'))

@@ -34,11 +34,21 @@ export function useProxiedEnsemble(tenants: TestTenant[], extra: Partial<ProxyCo
     await proxy?.close();
     await ensemble?.close();
   });
-  const started = <T>(value: T | undefined): T => value ?? (() => { throw new Error('the proxied ensemble is not started (used outside a test?)'); })();
+  const started = <T>(value: T | undefined): T =>
+    value ??
+    (() => {
+      throw new Error('the proxied ensemble is not started (used outside a test?)');
+    })();
   return {
-    get ensemble() { return started(ensemble); },
-    get proxy() { return started(proxy); },
-    get tree() { return started(tree); },
+    get ensemble() {
+      return started(ensemble);
+    },
+    get proxy() {
+      return started(proxy);
+    },
+    get tree() {
+      return started(tree);
+    },
     opened,
   };
 }

@@ -57,10 +57,19 @@ export interface InProcessProxy extends ProxyHandle {
   adminUrl: string;
 }
 
-export async function startInProcessProxy(ensemble: string, tenants: TestTenant[], extra: Partial<ProxyConfigInput> = {}): Promise<InProcessProxy> {
+export async function startInProcessProxy(
+  ensemble: string,
+  tenants: TestTenant[],
+  extra: Partial<ProxyConfigInput> = {},
+): Promise<InProcessProxy> {
   const raw = rawConfig(ensemble, tenants, extra) as Record<string, unknown>;
   const config = validateConfig(raw);
-  const server = new ProxyServer(config, createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'), new ProxyMetrics({ processMetrics: false }), { raw });
+  const server = new ProxyServer(
+    config,
+    createLogger(process.env.ZKP_TEST_LOG ?? 'silent', 'stderr'),
+    new ProxyMetrics({ processMetrics: false }),
+    { raw },
+  );
   await server.start();
   // Looked up at each call: tenants come and go with the registry.
   const port = (tenant: string) => server.listenerAddresses().find((l) => l.tenant === tenant)?.address.port ?? fail(`no tenant ${tenant}`);
@@ -113,7 +122,11 @@ export async function spawnProxyProcess(
   writeFileSync(configFile, JSON.stringify(rawConfig(ensemble, tenants, { ...extra, log: { level: 'info' } })));
   // stdin is a pipe held by this process: when it dies, the preload makes the proxy exit too.
   // One event loop unless asked: test listeners use port 0, which workers cannot share.
-  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile, '--workers', String(options.workers ?? 1)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--config', configFile, '--workers', String(options.workers ?? 1)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   const logs: string[] = [];
   const keep = options.keepLogLines ?? Infinity;
   const addLine = (line: string) => {

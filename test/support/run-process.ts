@@ -119,7 +119,8 @@ export function startInteractive(executable: string, args: readonly string[], op
       clearTimeout(timer);
       for (const listener of listeners) listener();
       const result = { code, signal, stdout, stderr };
-      if (timedOut) reject(new Error(`${executable} ${args.join(' ')} still running after ${timeoutMs} ms, killed\n${describeRun(result)}`));
+      if (timedOut)
+        reject(new Error(`${executable} ${args.join(' ')} still running after ${timeoutMs} ms, killed\n${describeRun(result)}`));
       else resolve(result);
     });
   });
@@ -134,10 +135,20 @@ export function startInteractive(executable: string, args: readonly string[], op
         const check = () => {
           const found = stdout.split('\n').find((candidate, index, all) => index < all.length - 1 && candidate.startsWith(prefix));
           if (found !== undefined) finish(undefined, found);
-          else if (exited()) finish(new Error(`exited (${child.exitCode ?? child.signalCode}) before printing "${prefix}"\n${describeRun({ code: child.exitCode, signal: child.signalCode, stdout, stderr })}`));
+          else if (exited())
+            finish(
+              new Error(
+                `exited (${child.exitCode ?? child.signalCode}) before printing "${prefix}"\n${describeRun({ code: child.exitCode, signal: child.signalCode, stdout, stderr })}`,
+              ),
+            );
         };
         const timer = setTimeout(
-          () => finish(new Error(`no "${prefix}" line within ${lineTimeoutMs} ms\n${describeRun({ code: child.exitCode, signal: child.signalCode, stdout, stderr })}`)),
+          () =>
+            finish(
+              new Error(
+                `no "${prefix}" line within ${lineTimeoutMs} ms\n${describeRun({ code: child.exitCode, signal: child.signalCode, stdout, stderr })}`,
+              ),
+            ),
           lineTimeoutMs,
         );
         const finish = (error: Error | undefined, line?: string) => {

@@ -51,10 +51,38 @@ export class TestPki {
     const config = this.path(`${name}.cnf`);
     writeFileSync(
       config,
-      ['[req]', 'distinguished_name = dn', 'x509_extensions = ext', '[dn]', '[ext]', 'basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash', ''].join('\n'),
+      [
+        '[req]',
+        'distinguished_name = dn',
+        'x509_extensions = ext',
+        '[dn]',
+        '[ext]',
+        'basicConstraints = critical, CA:TRUE',
+        'keyUsage = critical, keyCertSign, cRLSign',
+        'subjectKeyIdentifier = hash',
+        '',
+      ].join('\n'),
     );
     const issued = { cert: this.path(`${name}.crt`), key: this.path(`${name}.key`) };
-    await this.openssl(['req', '-x509', '-config', config, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', issued.key, '-out', issued.cert, '-days', '2', '-subj', `/CN=${name}`]);
+    await this.openssl([
+      'req',
+      '-x509',
+      '-config',
+      config,
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      issued.key,
+      '-out',
+      issued.cert,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+    ]);
     return issued;
   }
 
@@ -77,10 +105,42 @@ export class TestPki {
     );
     const issued = { cert: this.path(`${name}.crt`), key: this.path(`${name}.key`) };
     const csr = this.path(`${name}.csr`);
-    await this.openssl(['req', '-new', '-config', requestConfig, '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', issued.key, '-out', csr, '-subj', spec.subject]);
     await this.openssl([
-      'x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(12).toString('hex')}`,
-      '-days', '2', '-extfile', extensions, '-extensions', 'ext', '-out', issued.cert,
+      'req',
+      '-new',
+      '-config',
+      requestConfig,
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      issued.key,
+      '-out',
+      csr,
+      '-subj',
+      spec.subject,
+    ]);
+    await this.openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-set_serial',
+      `0x${randomBytes(12).toString('hex')}`,
+      '-days',
+      '2',
+      '-extfile',
+      extensions,
+      '-extensions',
+      'ext',
+      '-out',
+      issued.cert,
     ]);
     return issued;
   }
@@ -88,16 +148,48 @@ export class TestPki {
   /** A PKCS12 keystore holding the key and its certificate chain (for zookeeper.ssl.keyStore.*). */
   async keystore(name: string, issued: Issued, ca: Issued): Promise<string> {
     const file = this.path(`${name}.p12`);
-    await this.openssl(['pkcs12', '-export', '-in', issued.cert, '-inkey', issued.key, '-certfile', ca.cert, '-name', name, '-out', file, '-passout', `pass:${STORE_PASSWORD}`]);
+    await this.openssl([
+      'pkcs12',
+      '-export',
+      '-in',
+      issued.cert,
+      '-inkey',
+      issued.key,
+      '-certfile',
+      ca.cert,
+      '-name',
+      name,
+      '-out',
+      file,
+      '-passout',
+      `pass:${STORE_PASSWORD}`,
+    ]);
     return file;
   }
 
   /** A PKCS12 truststore trusting `ca` (keytool: OpenSSL 3.0 cannot mark a certificate trusted for Java). */
   async truststore(name: string, ca: Issued): Promise<string> {
     const file = this.path(`${name}.p12`);
-    const result = await runProcess('keytool', ['-importcert', '-noprompt', '-alias', 'ca', '-file', ca.cert, '-keystore', file, '-storetype', 'PKCS12', '-storepass', STORE_PASSWORD], {
-      timeoutMs: 60_000,
-    });
+    const result = await runProcess(
+      'keytool',
+      [
+        '-importcert',
+        '-noprompt',
+        '-alias',
+        'ca',
+        '-file',
+        ca.cert,
+        '-keystore',
+        file,
+        '-storetype',
+        'PKCS12',
+        '-storepass',
+        STORE_PASSWORD,
+      ],
+      {
+        timeoutMs: 60_000,
+      },
+    );
     expectSuccess('keytool -importcert', result);
     return file;
   }

@@ -100,18 +100,12 @@ function wrap(raw: zookeeper.Client): TestClient {
           error ? reject(error) : resolve(created),
         ),
       ),
-    exists: (path) =>
-      new Promise((resolve, reject) => raw.exists(path, (error, stat) => (error ? reject(error) : resolve(stat)))),
-    getData: (path) =>
-      new Promise((resolve, reject) => raw.getData(path, (error, data) => (error ? reject(error) : resolve(data)))),
+    exists: (path) => new Promise((resolve, reject) => raw.exists(path, (error, stat) => (error ? reject(error) : resolve(stat)))),
+    getData: (path) => new Promise((resolve, reject) => raw.getData(path, (error, data) => (error ? reject(error) : resolve(data)))),
     getChildren: (path) =>
-      new Promise((resolve, reject) =>
-        raw.getChildren(path, (error, children) => (error ? reject(error) : resolve(children))),
-      ),
+      new Promise((resolve, reject) => raw.getChildren(path, (error, children) => (error ? reject(error) : resolve(children)))),
     setData: (path, data) =>
-      new Promise((resolve, reject) =>
-        raw.setData(path, toBuffer(data), (error, stat) => (error ? reject(error) : resolve(stat))),
-      ),
+      new Promise((resolve, reject) => raw.setData(path, toBuffer(data), (error, stat) => (error ? reject(error) : resolve(stat)))),
     remove: (path) => new Promise((resolve, reject) => raw.remove(path, (error) => (error ? reject(error) : resolve()))),
     close: () => raw.close(),
   };

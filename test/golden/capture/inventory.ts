@@ -15,26 +15,74 @@ import { fileURLToPath } from 'node:url';
 import type { FrameRecord } from './recorder.ts';
 
 export const OPCODE_NAMES: Readonly<Record<number, string>> = {
-  0: 'notification', 1: 'create', 2: 'delete', 3: 'exists', 4: 'getData', 5: 'setData', 6: 'getACL',
-  7: 'setACL', 8: 'getChildren', 9: 'sync', 11: 'ping', 12: 'getChildren2', 13: 'check', 14: 'multi',
-  15: 'create2', 16: 'reconfig', 17: 'checkWatches', 18: 'removeWatches', 19: 'createContainer',
-  20: 'deleteContainer', 21: 'createTTL', 22: 'multiRead', 100: 'auth', 101: 'setWatches', 102: 'sasl',
-  103: 'getEphemerals', 104: 'getAllChildrenNumber', 105: 'setWatches2', 106: 'addWatch', 107: 'whoAmI',
-  [-10]: 'createSession', [-11]: 'closeSession', [-1]: 'error',
+  0: 'notification',
+  1: 'create',
+  2: 'delete',
+  3: 'exists',
+  4: 'getData',
+  5: 'setData',
+  6: 'getACL',
+  7: 'setACL',
+  8: 'getChildren',
+  9: 'sync',
+  11: 'ping',
+  12: 'getChildren2',
+  13: 'check',
+  14: 'multi',
+  15: 'create2',
+  16: 'reconfig',
+  17: 'checkWatches',
+  18: 'removeWatches',
+  19: 'createContainer',
+  20: 'deleteContainer',
+  21: 'createTTL',
+  22: 'multiRead',
+  100: 'auth',
+  101: 'setWatches',
+  102: 'sasl',
+  103: 'getEphemerals',
+  104: 'getAllChildrenNumber',
+  105: 'setWatches2',
+  106: 'addWatch',
+  107: 'whoAmI',
+  [-10]: 'createSession',
+  [-11]: 'closeSession',
+  [-1]: 'error',
 };
 
 export const ERROR_NAMES: Readonly<Record<number, string>> = {
-  0: 'OK', [-2]: 'RUNTIMEINCONSISTENCY', [-3]: 'DATAINCONSISTENCY', [-5]: 'MARSHALLINGERROR',
-  [-6]: 'UNIMPLEMENTED', [-8]: 'BADARGUMENTS', [-13]: 'NEWCONFIGNOQUORUM', [-14]: 'RECONFIGINPROGRESS',
-  [-101]: 'NONODE', [-102]: 'NOAUTH', [-103]: 'BADVERSION', [-108]: 'NOCHILDRENFOREPHEMERALS',
-  [-110]: 'NODEEXISTS', [-111]: 'NOTEMPTY', [-112]: 'SESSIONEXPIRED', [-114]: 'INVALIDACL',
-  [-115]: 'AUTHFAILED', [-118]: 'SESSIONMOVED', [-119]: 'NOTREADONLY', [-120]: 'EPHEMERALONLOCALSESSION',
-  [-121]: 'NOWATCHER', [-123]: 'RECONFIGDISABLED', [-124]: 'SESSIONCLOSEDREQUIRESASLAUTH',
-  [-125]: 'QUOTAEXCEEDED', [-127]: 'THROTTLEDOP',
+  0: 'OK',
+  [-2]: 'RUNTIMEINCONSISTENCY',
+  [-3]: 'DATAINCONSISTENCY',
+  [-5]: 'MARSHALLINGERROR',
+  [-6]: 'UNIMPLEMENTED',
+  [-8]: 'BADARGUMENTS',
+  [-13]: 'NEWCONFIGNOQUORUM',
+  [-14]: 'RECONFIGINPROGRESS',
+  [-101]: 'NONODE',
+  [-102]: 'NOAUTH',
+  [-103]: 'BADVERSION',
+  [-108]: 'NOCHILDRENFOREPHEMERALS',
+  [-110]: 'NODEEXISTS',
+  [-111]: 'NOTEMPTY',
+  [-112]: 'SESSIONEXPIRED',
+  [-114]: 'INVALIDACL',
+  [-115]: 'AUTHFAILED',
+  [-118]: 'SESSIONMOVED',
+  [-119]: 'NOTREADONLY',
+  [-120]: 'EPHEMERALONLOCALSESSION',
+  [-121]: 'NOWATCHER',
+  [-123]: 'RECONFIGDISABLED',
+  [-124]: 'SESSIONCLOSEDREQUIRESASLAUTH',
+  [-125]: 'QUOTAEXCEEDED',
+  [-127]: 'THROTTLEDOP',
 };
 
 const EVENT_NAMES: Readonly<Record<number, string>> = {
-  1: 'NodeCreated', 2: 'NodeDeleted', 3: 'NodeDataChanged', 4: 'NodeChildrenChanged',
+  1: 'NodeCreated',
+  2: 'NodeDeleted',
+  3: 'NodeDataChanged',
+  4: 'NodeChildrenChanged',
 };
 
 /** Every opcode the ZooKeeper 3.8 Java client can put on the wire (sasl needs JAAS; see README). */
@@ -158,19 +206,36 @@ function multiResultErrors(frame: Buffer): number[] {
     offset += 9; // MultiHeader: int type, bool done, int err
     if (done) return errors;
     switch (type) {
-      case -1: errors.push(frame.readInt32BE(offset)); offset += 4; break;
-      case 1: skipString(); break; // CreateResponse
-      case 15: skipString(); offset += STAT_BYTES; break; // Create2Response (also container, TTL)
-      case 5: offset += STAT_BYTES; break; // SetDataResponse
-      case 2: case 13: break; // delete, check: no body
-      case 4: skipString(); offset += STAT_BYTES; break; // GetDataResponse: buffer data, Stat
-      case 8: { // GetChildrenResponse: vector<ustring>
+      case -1:
+        errors.push(frame.readInt32BE(offset));
+        offset += 4;
+        break;
+      case 1:
+        skipString();
+        break; // CreateResponse
+      case 15:
+        skipString();
+        offset += STAT_BYTES;
+        break; // Create2Response (also container, TTL)
+      case 5:
+        offset += STAT_BYTES;
+        break; // SetDataResponse
+      case 2:
+      case 13:
+        break; // delete, check: no body
+      case 4:
+        skipString();
+        offset += STAT_BYTES;
+        break; // GetDataResponse: buffer data, Stat
+      case 8: {
+        // GetChildrenResponse: vector<ustring>
         const count = frame.readInt32BE(offset);
         offset += 4;
         for (let i = 0; i < count; i++) skipString();
         break;
       }
-      default: throw new Error(`unexpected multi result type ${type}`);
+      default:
+        throw new Error(`unexpected multi result type ${type}`);
     }
   }
 }
@@ -193,12 +258,16 @@ export function renderInventory(inventories: readonly ClientInventory[]): string
   out.push('| client | frames | connections | c2s | s2c | new sessions | resumed sessions |');
   out.push('|---|---:|---:|---:|---:|---:|---:|');
   for (const inv of inventories) {
-    out.push(`| ${inv.client} | ${inv.frames} | ${inv.connections} | ${inv.c2s} | ${inv.s2c} | ${inv.newSessions} | ${inv.resumedSessions} |`);
+    out.push(
+      `| ${inv.client} | ${inv.frames} | ${inv.connections} | ${inv.c2s} | ${inv.s2c} | ${inv.newSessions} | ${inv.resumedSessions} |`,
+    );
   }
   for (const inv of inventories) {
     out.push('', `### ${inv.client}`, '');
     out.push(
-      `Request opcodes (c2s): ${byKey(inv.opcodes).map((op) => `${op} ${opName(op)} (${inv.opcodes.get(op)})`).join(', ')}.`,
+      `Request opcodes (c2s): ${byKey(inv.opcodes)
+        .map((op) => `${op} ${opName(op)} (${inv.opcodes.get(op)})`)
+        .join(', ')}.`,
       '',
     );
     const errors = byKey(inv.replyErrors).map((err) => {
@@ -221,11 +290,17 @@ export function renderInventory(inventories: readonly ClientInventory[]): string
     );
     if (setWatches.length > 0) out.push(`Watch replay requests by xid kind: ${setWatches.join(', ')}.`, '');
     if (inv.connectsWithoutReadOnly > 0) {
-      out.push(`ConnectRequests without the trailing readOnly byte (3.3 layout): ${inv.connectsWithoutReadOnly} of ${inv.connections}.`, '');
+      out.push(
+        `ConnectRequests without the trailing readOnly byte (3.3 layout): ${inv.connectsWithoutReadOnly} of ${inv.connections}.`,
+        '',
+      );
     }
   }
   // Sections end with a blank line and also start with one; keep a single one between them.
-  return out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd();
+  return out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd();
 }
 
 // ---------------------------------------------------------------- files

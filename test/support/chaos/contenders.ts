@@ -48,7 +48,8 @@ export class ContenderProcess {
   async waitFor<T>(description: string, condition: (history: readonly HistoryEvent[]) => T | undefined, timeoutMs = 60_000): Promise<T> {
     return pollUntil(
       async () => {
-        if (!this.running) throw new Error(`contender JVM exited (${this.#child.exitCode ?? this.#child.signalCode})\n${this.stderr.slice(-30).join('\n')}`);
+        if (!this.running)
+          throw new Error(`contender JVM exited (${this.#child.exitCode ?? this.#child.signalCode})\n${this.stderr.slice(-30).join('\n')}`);
         return condition(this.history);
       },
       { description, deadline: Date.now() + timeoutMs, intervalMs: 100 },
@@ -59,7 +60,10 @@ export class ContenderProcess {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.#child.stdin!.end('stop\n');
-    const exited = await Promise.race([this.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000).unref())]);
+    const exited = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000).unref()),
+    ]);
     if (!exited) {
       this.#child.kill('SIGKILL');
       await this.exited;

@@ -66,7 +66,9 @@ export function sequenceOf(path: string): number {
 }
 
 export function ackedActions(history: readonly HistoryEvent[], tenant?: string): AckedAction[] {
-  return history.filter((e): e is AckedAction => e.event === 'action' && e.result === 'ok' && (tenant === undefined || e.tenant === tenant));
+  return history.filter(
+    (e): e is AckedAction => e.event === 'action' && e.result === 'ok' && (tenant === undefined || e.tenant === tenant),
+  );
 }
 
 /**
@@ -82,7 +84,10 @@ function checkSingleLeader(state: TenantState): Violation[] {
     const { latch, contender } = entry.payload;
     const owner = ownerOfLatch.get(latch);
     if (owner !== undefined && owner !== contender) {
-      violations.push({ invariant: 'single leader', detail: `${state.tenant}: latch ${latch} used by ${owner} and ${contender} (${entry.path})` });
+      violations.push({
+        invariant: 'single leader',
+        detail: `${state.tenant}: latch ${latch} used by ${owner} and ${contender} (${entry.path})`,
+      });
     }
     ownerOfLatch.set(latch, contender);
     if (previous && sequenceOf(latch) < sequenceOf(previous.payload.latch)) {
@@ -102,9 +107,16 @@ function checkAckedWritesKept(acked: readonly AckedAction[], state: TenantState)
   const violations: Violation[] = [];
   for (const action of acked) {
     const entry = byPath.get(action.entry);
-    if (!entry) violations.push({ invariant: 'acknowledged writes kept', detail: `${action.tenant}: ${action.entry} acknowledged to ${action.contender} at ${action.t} is gone` });
+    if (!entry)
+      violations.push({
+        invariant: 'acknowledged writes kept',
+        detail: `${action.tenant}: ${action.entry} acknowledged to ${action.contender} at ${action.t} is gone`,
+      });
     else if (entry.payload.contender !== action.contender || entry.payload.counter !== action.counter) {
-      violations.push({ invariant: 'acknowledged writes kept', detail: `${action.tenant}: ${action.entry} holds ${JSON.stringify(entry.payload)}, acknowledged as ${action.contender} counter ${action.counter}` });
+      violations.push({
+        invariant: 'acknowledged writes kept',
+        detail: `${action.tenant}: ${action.entry} holds ${JSON.stringify(entry.payload)}, acknowledged as ${action.contender} counter ${action.counter}`,
+      });
     }
   }
   return violations;
@@ -121,16 +133,26 @@ function checkCounter(acked: readonly AckedAction[], state: TenantState): Violat
   for (let i = 1; i < entries.length; i++) {
     const [before, after] = [entries[i - 1]!, entries[i]!];
     if (after.payload.counter !== before.payload.counter + 1) {
-      violations.push({ invariant: 'checkpoint counter', detail: `${state.tenant}: ${before.path} set ${before.payload.counter}, then ${after.path} set ${after.payload.counter}` });
+      violations.push({
+        invariant: 'checkpoint counter',
+        detail: `${state.tenant}: ${before.path} set ${before.payload.counter}, then ${after.path} set ${after.payload.counter}`,
+      });
     }
   }
   if (state.counter !== undefined && entries.length > 0 && !entries.some((entry) => entry.payload.counter === state.counter)) {
-    violations.push({ invariant: 'checkpoint counter', detail: `${state.tenant}: /checkpoint-counter is ${state.counter}, set by no action in the log` });
+    violations.push({
+      invariant: 'checkpoint counter',
+      detail: `${state.tenant}: /checkpoint-counter is ${state.counter}, set by no action in the log`,
+    });
   }
   const seen = new Map<number, AckedAction>();
   for (const action of acked) {
     const earlier = seen.get(action.counter);
-    if (earlier) violations.push({ invariant: 'checkpoint counter', detail: `${action.tenant}: counter ${action.counter} acknowledged to ${earlier.contender} and ${action.contender}` });
+    if (earlier)
+      violations.push({
+        invariant: 'checkpoint counter',
+        detail: `${action.tenant}: counter ${action.counter} acknowledged to ${earlier.contender} and ${action.contender}`,
+      });
     seen.set(action.counter, action);
   }
   return violations;
@@ -145,7 +167,8 @@ function checkIsolation(acked: readonly AckedAction[], state: TenantState): Viol
     }
   }
   for (const action of acked) {
-    if (!action.contender.startsWith(`${state.tenant}/`)) violations.push({ invariant: 'tenant isolation', detail: `${action.contender} acted in ${state.tenant}` });
+    if (!action.contender.startsWith(`${state.tenant}/`))
+      violations.push({ invariant: 'tenant isolation', detail: `${action.contender} acted in ${state.tenant}` });
   }
   return violations;
 }
@@ -170,7 +193,14 @@ export function sessionLosses(history: readonly HistoryEvent[], defaultTimeoutMs
     const known = current.get(event.contender);
     if (event.event === 'state' && (event.state === 'CONNECTED' || event.state === 'RECONNECTED')) {
       if (known && known.session !== event.session) {
-        losses.push({ contender: event.contender, lostSession: known.session, newSession: event.session, at: event.t, lastProvenAlive: known.lastProvenAlive, timeoutMs: known.timeoutMs });
+        losses.push({
+          contender: event.contender,
+          lostSession: known.session,
+          newSession: event.session,
+          at: event.t,
+          lastProvenAlive: known.lastProvenAlive,
+          timeoutMs: known.timeoutMs,
+        });
       }
       if (!known || known.session !== event.session) {
         current.set(event.contender, { session: event.session, timeoutMs: event.timeout ?? defaultTimeoutMs, lastProvenAlive: undefined });
@@ -199,11 +229,17 @@ export function checkInvariants(history: readonly HistoryEvent[], states: readon
   const violations: Violation[] = [];
   for (const state of states) {
     const acked = ackedActions(history, state.tenant);
-    violations.push(...checkSingleLeader(state), ...checkAckedWritesKept(acked, state), ...checkCounter(acked, state), ...checkIsolation(acked, state));
+    violations.push(
+      ...checkSingleLeader(state),
+      ...checkAckedWritesKept(acked, state),
+      ...checkCounter(acked, state),
+      ...checkIsolation(acked, state),
+    );
   }
   const tenants = new Set(states.map((state) => state.tenant));
   for (const action of ackedActions(history)) {
-    if (!tenants.has(action.tenant)) violations.push({ invariant: 'tenant isolation', detail: `action acknowledged for unknown tenant ${action.tenant}` });
+    if (!tenants.has(action.tenant))
+      violations.push({ invariant: 'tenant isolation', detail: `action acknowledged for unknown tenant ${action.tenant}` });
   }
   violations.push(...checkSessionTimeouts(sessionLosses(history, defaultTimeoutMs)));
   return violations;

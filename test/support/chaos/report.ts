@@ -4,12 +4,17 @@ import { SCENARIOS, type ScenarioResult } from './scenarios.ts';
 
 export function formatResult(result: ScenarioResult): string {
   const tenants = result.measurements
-    .map((m) => `${m.tenant}: unavailable ${m.unavailableMs} ms, failover ${m.failoverMs ?? '-'} ms, ${m.leaderChanges} leader changes, ${m.acked} acked / ${m.failed} failed`)
+    .map(
+      (m) =>
+        `${m.tenant}: unavailable ${m.unavailableMs} ms, failover ${m.failoverMs ?? '-'} ms, ${m.leaderChanges} leader changes, ${m.acked} acked / ${m.failed} failed`,
+    )
     .join('; ');
   const notes = Object.entries(result.notes)
     .map(([key, value]) => `${key}=${value}`)
     .join(' ');
-  const losses = result.sessionLosses.map((loss) => `${loss.contender} ${loss.lostSession} -> ${loss.newSession} at +${loss.at - result.faultAt} ms`).join(', ');
+  const losses = result.sessionLosses
+    .map((loss) => `${loss.contender} ${loss.lostSession} -> ${loss.newSession} at +${loss.at - result.faultAt} ms`)
+    .join(', ');
   return `${result.scenario}: ${tenants}; sessions lost ${result.sessionLosses.length}${losses ? ` (${losses})` : ''}; violations ${result.violations.length}${notes ? `; ${notes}` : ''}`;
 }
 

@@ -34,7 +34,11 @@ const STALL_NODE = '/stall-target';
 const STALL_NODE_BYTES = 16 * 1024;
 const STALL_REQUESTS = 3_000;
 
-async function restartEnsemble(topology: ChaosTopology, notes: Record<string, number | string>, end: (id: number) => Promise<void>): Promise<number> {
+async function restartEnsemble(
+  topology: ChaosTopology,
+  notes: Record<string, number | string>,
+  end: (id: number) => Promise<void>,
+): Promise<number> {
   const { ensemble } = topology;
   const faultAt = Date.now();
   await Promise.all(ensemble.members.map((member) => end(member.id)));
@@ -127,7 +131,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     id: 'ensemble-crash',
-    title: '5b. kill -9 of every member at once, restart (long runner only: ZooKeeper 3.8.0 lost acknowledged writes here, see docs/chaos.md)',
+    title:
+      '5b. kill -9 of every member at once, restart (long runner only: ZooKeeper 3.8.0 lost acknowledged writes here, see docs/chaos.md)',
     sessionsKept: false,
     inject: (topology, notes) => restartEnsemble(topology, notes, (id) => topology.ensemble.kill(id)),
   },
@@ -181,11 +186,19 @@ export const SCENARIOS: readonly Scenario[] = [
       const [stalledTenant, otherTenant] = topology.options.tenants as [string, string];
       const proxy = topology.proxies[0]!;
       const setup = await JuteClient.connect({ port: proxy.port(stalledTenant), sessionTimeoutMs: 30_000 });
-      const reply = await setup.request(OpCode.create, { path: STALL_NODE, data: Buffer.alloc(STALL_NODE_BYTES, 0x61), acl: OPEN_ACL, flags: 0 });
+      const reply = await setup.request(OpCode.create, {
+        path: STALL_NODE,
+        data: Buffer.alloc(STALL_NODE_BYTES, 0x61),
+        acl: OPEN_ACL,
+        flags: 0,
+      });
       await setup.close();
       if (reply.err !== ErrorCode.OK && reply.err !== ErrorCode.NODEEXISTS) throw new Error(`create ${STALL_NODE}: error ${reply.err}`);
 
-      const probes = await Promise.all([startLatencyProbe(proxy.port(otherTenant), '/log'), startLatencyProbe(proxy.port(stalledTenant), '/log')]);
+      const probes = await Promise.all([
+        startLatencyProbe(proxy.port(otherTenant), '/log'),
+        startLatencyProbe(proxy.port(stalledTenant), '/log'),
+      ]);
       await sleep(2_000);
       const baseline = probes.flatMap((probe) => probe.samples.splice(0));
       const faultAt = Date.now();

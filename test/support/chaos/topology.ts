@@ -26,7 +26,13 @@ export interface ChaosOptions {
   drainMs: number;
 }
 
-export const DEFAULT_CHAOS_OPTIONS: ChaosOptions = { tenants: ['chaos-a', 'chaos-b'], sessionTimeoutMs: 6_000, actionPauseMs: 50, tickTimeMs: 500, drainMs: 2_000 };
+export const DEFAULT_CHAOS_OPTIONS: ChaosOptions = {
+  tenants: ['chaos-a', 'chaos-b'],
+  sessionTimeoutMs: 6_000,
+  actionPauseMs: 50,
+  tickTimeMs: 500,
+  drainMs: 2_000,
+};
 
 const PROXY_LOG_LINES = 5_000;
 
@@ -64,7 +70,9 @@ export class ChaosTopology {
       for (const member of ensemble.members) relays.push(await FaultRelay.start(member.host, member.clientPort));
       const ports = await reserveFreePorts(2 * options.tenants.length);
       const listenPorts = [ports.slice(0, options.tenants.length), ports.slice(options.tenants.length)];
-      const connectStrings = new Map(options.tenants.map((tenant, i) => [tenant, listenPorts.map((replica) => `127.0.0.1:${replica[i]}`).join(',')]));
+      const connectStrings = new Map(
+        options.tenants.map((tenant, i) => [tenant, listenPorts.map((replica) => `127.0.0.1:${replica[i]}`).join(',')]),
+      );
       topology = new ChaosTopology(options, ensemble, relays, listenPorts);
       await Promise.all([0, 1].map((replica) => topology!.startProxy(replica)));
       topology.#contenders = new ContenderProcess(compiled, connectStrings, options.sessionTimeoutMs, options.actionPauseMs);
@@ -84,7 +92,12 @@ export class ChaosTopology {
   async startProxy(index: number): Promise<ProxyProcess> {
     const tenants: TestTenant[] = this.options.tenants.map((name, i) => ({ name, listen: [`127.0.0.1:${this.#listenPorts[index]![i]}`] }));
     const ensemble = this.relays.map((relay) => relay.address).join(',');
-    const proxy = await spawnProxyProcess(ensemble, tenants, { drain: { periodMs: this.options.drainMs, fastPeriodMs: 100 } }, { keepLogLines: PROXY_LOG_LINES });
+    const proxy = await spawnProxyProcess(
+      ensemble,
+      tenants,
+      { drain: { periodMs: this.options.drainMs, fastPeriodMs: 100 } },
+      { keepLogLines: PROXY_LOG_LINES },
+    );
     this.proxies[index] = proxy;
     return proxy;
   }
@@ -98,7 +111,9 @@ export class ChaosTopology {
     return this.contenders.waitFor(
       description,
       (history) => {
-        const done = this.options.tenants.every((tenant) => ackedActions(history, tenant).filter((action) => action.t > since).length >= count);
+        const done = this.options.tenants.every(
+          (tenant) => ackedActions(history, tenant).filter((action) => action.t > since).length >= count,
+        );
         return done ? Date.now() : undefined;
       },
       timeoutMs,
@@ -141,7 +156,9 @@ export class ChaosTopology {
   /** Restarts stopped members and waits for a serving quorum with every member in it. */
   async restoreEnsemble(): Promise<void> {
     for (const member of this.ensemble.members) if (member.state === 'paused') this.ensemble.resume(member.id);
-    await Promise.all(this.ensemble.members.filter((member) => member.state === 'stopped').map((member) => this.ensemble.restart(member.id)));
+    await Promise.all(
+      this.ensemble.members.filter((member) => member.state === 'stopped').map((member) => this.ensemble.restart(member.id)),
+    );
     await this.ensemble.waitForQuorum(60_000);
   }
 
@@ -162,9 +179,13 @@ export class ChaosTopology {
       const states: TenantState[] = [];
       for (const tenant of this.options.tenants) {
         const root = `/tenants/${tenant}`;
-        const counter = (await tree.exists(`${root}/checkpoint-counter`)) ? (await tree.data(`${root}/checkpoint-counter`))!.readInt32BE(0) : undefined;
+        const counter = (await tree.exists(`${root}/checkpoint-counter`))
+          ? (await tree.data(`${root}/checkpoint-counter`))!.readInt32BE(0)
+          : undefined;
         const names = (await tree.children(`${root}/log`)) ?? [];
-        const replies = await Promise.all(names.map((name) => tree.client.request(OpCode.getData, { path: `${root}/log/${name}`, watch: false })));
+        const replies = await Promise.all(
+          names.map((name) => tree.client.request(OpCode.getData, { path: `${root}/log/${name}`, watch: false })),
+        );
         const entries: LogEntry[] = names.map((name, i) => {
           const reply = replies[i]!;
           if (reply.err !== ErrorCode.OK) throw new Error(`getData ${root}/log/${name}: error ${reply.err}`);
@@ -182,8 +203,18 @@ export class ChaosTopology {
 
   /** Proxy warnings and the contenders' stderr, for a failure message. */
   diagnostics(): string {
-    const proxyLines = this.proxies.map((proxy, i) => `--- replica ${i}\n${proxy.logs.filter((l) => /"level":(40|50)/.test(l)).slice(-15).join('\n')}`);
-    return [...proxyLines, `--- contenders stderr\n${this.contenders.stderr.slice(-20).join('\n')}`, this.ensemble.diagnostics(undefined, 10)].join('\n');
+    const proxyLines = this.proxies.map(
+      (proxy, i) =>
+        `--- replica ${i}\n${proxy.logs
+          .filter((l) => /"level":(40|50)/.test(l))
+          .slice(-15)
+          .join('\n')}`,
+    );
+    return [
+      ...proxyLines,
+      `--- contenders stderr\n${this.contenders.stderr.slice(-20).join('\n')}`,
+      this.ensemble.diagnostics(undefined, 10),
+    ].join('\n');
   }
 
   async close(): Promise<void> {

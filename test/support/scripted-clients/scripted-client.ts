@@ -69,7 +69,10 @@ export class ScriptedClient {
   /** Sends one command line and resolves with its reply (replies come in command order). */
   command(line: string, timeoutMs = 20_000): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no reply to "${line}" within ${timeoutMs} ms\n${this.diagnostics()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name}: no reply to "${line}" within ${timeoutMs} ms\n${this.diagnostics()}`)),
+        timeoutMs,
+      );
       this.pendingReplies.push((reply) => {
         clearTimeout(timer);
         resolve(reply);
@@ -86,7 +89,11 @@ export class ScriptedClient {
   }
 
   /** Resolves with the first event at index >= `from` that matches. */
-  waitFor(description: string, match: (event: ClientEvent) => boolean, options: { from?: number; timeoutMs?: number } = {}): Promise<ClientEvent> {
+  waitFor(
+    description: string,
+    match: (event: ClientEvent) => boolean,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<ClientEvent> {
     const from = options.from ?? 0;
     const timeoutMs = options.timeoutMs ?? 20_000;
     return new Promise((resolve, reject) => {
@@ -122,7 +129,10 @@ export class ScriptedClient {
   async close(): Promise<void> {
     if (this.running) {
       await this.command('close', 5_000).catch(() => undefined);
-      const exited = await Promise.race([this.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000))]);
+      const exited = await Promise.race([
+        this.exited.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000)),
+      ]);
       if (!exited) this.child.kill('SIGKILL');
     }
     await this.exited;

@@ -103,8 +103,14 @@ async function crud(zk: Client, events: Events): Promise<void> {
   await call<string>((cb) => zk.create(a, data('v1'), cb));
   await events.expect(Event.NODE_CREATED, a);
 
-  await expectError(Exception.NODE_EXISTS, call<string>((cb) => zk.create(a, null, cb)));
-  await expectError(Exception.NO_NODE, call<string>((cb) => zk.create(`${ROOT}/no-parent/child`, null, cb)));
+  await expectError(
+    Exception.NODE_EXISTS,
+    call<string>((cb) => zk.create(a, null, cb)),
+  );
+  await expectError(
+    Exception.NO_NODE,
+    call<string>((cb) => zk.create(`${ROOT}/no-parent/child`, null, cb)),
+  );
   await call<string>((cb) => zk.create(`${ROOT}/eph`, null, CreateMode.EPHEMERAL, cb));
   await call<string>((cb) => zk.create(`${ROOT}/eseq-`, null, CreateMode.EPHEMERAL_SEQUENTIAL, cb));
   await call<string>((cb) => zk.create(`${ROOT}/pseq-`, null, CreateMode.PERSISTENT_SEQUENTIAL, cb));
@@ -115,20 +121,30 @@ async function crud(zk: Client, events: Events): Promise<void> {
   );
   await call<zookeeper.Stat>((cb) => zk.setData(a, data('v2'), stat.version, cb));
   await events.expect(Event.NODE_DATA_CHANGED, a);
-  await expectError(Exception.BAD_VERSION, call<zookeeper.Stat>((cb) => zk.setData(a, data('v3'), 0, cb)));
-
-  await new Promise<void>((resolve, reject) =>
-    zk.getChildren(ROOT, events.watcher, (error) => (error ? reject(error) : resolve())),
+  await expectError(
+    Exception.BAD_VERSION,
+    call<zookeeper.Stat>((cb) => zk.setData(a, data('v3'), 0, cb)),
   );
+
+  await new Promise<void>((resolve, reject) => zk.getChildren(ROOT, events.watcher, (error) => (error ? reject(error) : resolve())));
   await call<string>((cb) => zk.create(`${ROOT}/c1`, null, cb));
   await events.expect(Event.NODE_CHILDREN_CHANGED, ROOT);
 
   await call<zookeeper.Stat | null>((cb) => zk.exists(`${ROOT}/c1`, events.watcher, cb));
-  await expectError(Exception.BAD_VERSION, call<void>((cb) => zk.remove(`${ROOT}/c1`, 9, cb)));
+  await expectError(
+    Exception.BAD_VERSION,
+    call<void>((cb) => zk.remove(`${ROOT}/c1`, 9, cb)),
+  );
   await call<void>((cb) => zk.remove(`${ROOT}/c1`, -1, cb));
   await events.expect(Event.NODE_DELETED, `${ROOT}/c1`);
-  await expectError(Exception.NOT_EMPTY, call<void>((cb) => zk.remove(`${ROOT}/deep`, -1, cb)));
-  await expectError(Exception.NO_NODE, call<void>((cb) => zk.remove(`${ROOT}/c1`, -1, cb)));
+  await expectError(
+    Exception.NOT_EMPTY,
+    call<void>((cb) => zk.remove(`${ROOT}/deep`, -1, cb)),
+  );
+  await expectError(
+    Exception.NO_NODE,
+    call<void>((cb) => zk.remove(`${ROOT}/c1`, -1, cb)),
+  );
 }
 
 async function acls(zk: Client): Promise<void> {
@@ -144,13 +160,13 @@ async function acls(zk: Client): Promise<void> {
   const { createHash } = await import('node:crypto');
   const digest = createHash('sha1').update('golden:golden-secret').digest('base64');
   const secret = `${ROOT}/secret`;
-  await call<string>((cb) =>
-    zk.create(secret, data('classified'), [new ACL(Permission.ALL, new Id('digest', `golden:${digest}`))], cb),
-  );
-  const getSecret = () =>
-    new Promise<void>((resolve, reject) => zk.getData(secret, (error) => (error ? reject(error) : resolve())));
+  await call<string>((cb) => zk.create(secret, data('classified'), [new ACL(Permission.ALL, new Id('digest', `golden:${digest}`))], cb));
+  const getSecret = () => new Promise<void>((resolve, reject) => zk.getData(secret, (error) => (error ? reject(error) : resolve())));
   await expectError(Exception.NO_AUTH, getSecret());
-  await expectError(Exception.NO_AUTH, call<zookeeper.Stat>((cb) => zk.setData(secret, data('nope'), cb)));
+  await expectError(
+    Exception.NO_AUTH,
+    call<zookeeper.Stat>((cb) => zk.setData(secret, data('nope'), cb)),
+  );
   zk.addAuthInfo('digest', data('golden:golden-secret'));
   await getSecret();
 }
