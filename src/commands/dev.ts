@@ -23,7 +23,7 @@ export interface DevOptions {
   logLevel: string;
 }
 
-export const DEMO_TENANTS = ['demo-a', 'demo-b'] as const;
+const DEMO_TENANTS = ['demo-a', 'demo-b'] as const;
 
 export async function runDev(options: DevOptions): Promise<void> {
   const log = createLogger(options.logLevel, 'stderr');

@@ -16,7 +16,7 @@ interface RawRegistry {
   tenants: unknown[];
 }
 
-export const RELOADABLE_KEYS = ['tenants', 'limits'] as const;
+const RELOADABLE_KEYS = ['tenants', 'limits'] as const;
 
 export interface ConfigUpdate {
   config: ProxyConfig;

@@ -37,8 +37,8 @@ export interface RenderedCluster {
   retained: Manifest[];
 }
 
-export const JOB_VOLUME = { name: 'faas-volume', size: '20Gi' } as const;
-export const BUCKET_CONFIG_NAME = 'flink-cluster-bucket';
+const JOB_VOLUME = { name: 'faas-volume', size: '20Gi' } as const;
+const BUCKET_CONFIG_NAME = 'flink-cluster-bucket';
 const CONF_DIR = '/opt/flink/conf';
 const MANAGED_BY = 'zookeeper-proxy-controller';
 

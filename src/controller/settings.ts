@@ -121,7 +121,6 @@ export const ControllerSettingsSchema = z.strictObject({
 });
 
 export type ControllerSettings = z.output<typeof ControllerSettingsSchema>;
-export type ControllerSettingsInput = z.input<typeof ControllerSettingsSchema>;
 export type PlatformSettings = ControllerSettings['platform'];
 export type ApplySettings = ControllerSettings['apply'];
 

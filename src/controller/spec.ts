@@ -8,7 +8,7 @@ import { ValidationError } from './errors.ts';
 
 /** "flink-cluster-ui-<tenant>" must fit one 63-character DNS label. */
 const UI_VHOST_PREFIX = 'flink-cluster-ui-';
-export const MAX_TENANT_NAME_LENGTH = 63 - UI_VHOST_PREFIX.length;
+const MAX_TENANT_NAME_LENGTH = 63 - UI_VHOST_PREFIX.length;
 const DNS_LABEL_RULE = 'tenant names are lower-case letters, digits and dashes, starting and ending with a letter or digit';
 
 /** The problem with a tenant name, or undefined when it is fine. */
@@ -69,14 +69,6 @@ export const CLUSTER_MINIMUMS = {
   jobManager: { cpu: 0.3, memoryMb: 1024 },
   taskManager: { cpu: 0.3, memoryMb: 1024, instances: 1 },
 } as const;
-
-/** As sent by a user: every field optional except the Flink version. */
-export interface ClusterRequest {
-  flinkVersion?: unknown;
-  zone?: unknown;
-  jobManager?: { cpu?: unknown; memoryMb?: unknown };
-  taskManager?: { cpu?: unknown; memoryMb?: unknown; instances?: unknown };
-}
 
 export interface ZonePolicy {
   zones: readonly string[];

@@ -20,7 +20,7 @@ export interface TenantTraffic {
 }
 
 /** The sum of a counter's samples that carry `tenant="<tenant>"` in Prometheus text. */
-export function sumForTenant(text: string, metric: string, tenant: string): number {
+function sumForTenant(text: string, metric: string, tenant: string): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${metric}{`)) continue;

@@ -5,14 +5,14 @@ import { readdirSync, readFileSync } from 'node:fs';
  * killed from outside the process that started it (`pgrep -f zkp.fixture=`). The base dir makes
  * the marker unique per ensemble.
  */
-export const FIXTURE_MARKER_PROPERTY = 'zkp.fixture';
+const FIXTURE_MARKER_PROPERTY = 'zkp.fixture';
 
 /**
  * Optional second marker naming who started the ensemble. The test runner sets
  * ZKP_FIXTURE_RUN for its children so that its leak check only considers its own JVMs and never
  * kills, say, a `./zkp dev` ensemble running in another terminal.
  */
-export const FIXTURE_RUN_PROPERTY = 'zkp.fixture.run';
+const FIXTURE_RUN_PROPERTY = 'zkp.fixture.run';
 export const FIXTURE_RUN_ENV = 'ZKP_FIXTURE_RUN';
 
 export function fixtureMarkerArg(baseDir: string): string {

@@ -21,7 +21,7 @@ export interface Quota {
   maxBytes: number;
 }
 
-export function quotaLimitsText(quota: Quota): string {
+function quotaLimitsText(quota: Quota): string {
   return `count=-1,bytes=-1,countHardLimit=${quota.maxZnodes || -1},byteHardLimit=${quota.maxBytes || -1}`;
 }
 
@@ -32,7 +32,7 @@ export function quotaLimitsText(quota: Quota): string {
  * member alike. whoAmI came in the same release (3.7.0); a 3.6 server answers it UNIMPLEMENTED
  * and carries on, so asking is harmless.
  */
-export async function ensembleHasHardQuotas(client: JuteClient): Promise<boolean> {
+async function ensembleHasHardQuotas(client: JuteClient): Promise<boolean> {
   return (await client.request(OpCode.whoAmI)).err !== ErrorCode.UNIMPLEMENTED;
 }
 
@@ -82,7 +82,7 @@ async function createOrSet(client: JuteClient, path: string, text: string): Prom
 }
 
 /** Znodes (the root included) and data bytes under `root`, walked breadth-first. */
-export async function subtreeTotals(client: JuteClient, root: string): Promise<{ count: number; bytes: number }> {
+async function subtreeTotals(client: JuteClient, root: string): Promise<{ count: number; bytes: number }> {
   let count = 0;
   let bytes = 0;
   const queue = [root];

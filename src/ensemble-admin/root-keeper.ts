@@ -17,7 +17,7 @@ const OPEN_ACL = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 const digestAcl = (identity: DigestIdentity) => ({ perms: Perms.ALL, id: { scheme: 'digest', id: identity.id } });
 
 /** The ACL a tenant root must have: the tenant's identity, and the platform admin when there is one. */
-export function tenantRootAcl(identity: DigestIdentity, admin: DigestIdentity | undefined): RecordValue[] {
+function tenantRootAcl(identity: DigestIdentity, admin: DigestIdentity | undefined): RecordValue[] {
   return [digestAcl(identity), ...(admin ? [digestAcl(admin)] : [])];
 }
 

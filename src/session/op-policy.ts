@@ -77,7 +77,7 @@ export const OP_POLICIES = {
 } as const satisfies Record<OpCodeName, OpPolicy>;
 
 /** Codes no client of any release sends (unknown to ZooKeeper 3.9): answered like the server does. */
-export const UNKNOWN_OPCODE_POLICY: OpPolicy = NOT_A_REQUEST;
+const UNKNOWN_OPCODE_POLICY: OpPolicy = NOT_A_REQUEST;
 
 // Dense lookup like the codec's: opcodes span -11..107.
 const OFFSET = 16;

@@ -57,7 +57,7 @@ export class SessionSeal {
  * turns the check off for this process (resumes then go to the ensemble, which checks them itself)
  * instead of refusing every resume.
  */
-export const ensemblePasswordCheck = { enabled: true };
+const ensemblePasswordCheck = { enabled: true };
 
 /** Called with each new session's real password; false when it disproved the assumption just now. */
 export function confirmEnsemblePassword(sessionId: bigint, password: Buffer): boolean {
@@ -70,7 +70,7 @@ const RANDOM_MULTIPLIER = 0x5deece66dn;
 const RANDOM_MASK = (1n << 48n) - 1n;
 
 /** ZooKeeperServer.generatePasswd: `new java.util.Random(sessionId ^ 0xB3415C00L).nextBytes(new byte[16])`. */
-export function zooKeeperSessionPassword(sessionId: bigint): Buffer {
+function zooKeeperSessionPassword(sessionId: bigint): Buffer {
   let seed = (BigInt.asIntN(64, sessionId ^ 0xb3415c00n) ^ RANDOM_MULTIPLIER) & RANDOM_MASK;
   const password = Buffer.alloc(SESSION_PASSWORD_LENGTH);
   for (let i = 0; i < SESSION_PASSWORD_LENGTH; ) {

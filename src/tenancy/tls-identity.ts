@@ -19,7 +19,7 @@ export const TENANT_FROM = ['cn', 'san-dns', 'san-uri'] as const;
 export type TenantFrom = (typeof TENANT_FROM)[number];
 
 /** URI SAN form of the `san-uri` rule: `zookeeper-proxy://tenant/<name>`. */
-export const TENANT_URI_PREFIX = 'zookeeper-proxy://tenant/';
+const TENANT_URI_PREFIX = 'zookeeper-proxy://tenant/';
 
 export type TlsIdentity =
   | { ok: true; tenant: string /** e.g. "cn:alpha", for logs */; identity: string }
