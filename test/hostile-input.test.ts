@@ -10,12 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DEFAULT_MAX_FRAME_SIZE,
   decodeConnectResponse,
-  encodeConnectRequest,
   encodeRequest,
   ErrorCode,
   FrameReader,
   OpCode,
   Perms,
+  encodeNewSessionRequest,
 } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -190,14 +190,7 @@ class RawConnection {
 }
 
 function connectRequest(): Buffer {
-  return encodeConnectRequest({
-    protocolVersion: 0,
-    lastZxidSeen: 0n,
-    timeOut: HOSTILE_SESSION_TIMEOUT_MS,
-    sessionId: 0n,
-    passwd: Buffer.alloc(16),
-    readOnly: false,
-  });
+  return encodeNewSessionRequest(HOSTILE_SESSION_TIMEOUT_MS);
 }
 
 function request(xid: number, opcode: number, body?: Record<string, unknown>): Buffer {

@@ -19,7 +19,6 @@ import {
   CreateMode,
   DEFAULT_MAX_FRAME_SIZE,
   decodeConnectResponse,
-  encodeConnectRequest,
   encodeRequest,
   ErrorCode,
   EventType,
@@ -29,6 +28,7 @@ import {
   Xid,
   type Reply,
   type WatcherEventRecord,
+  encodeNewSessionRequest,
 } from 'jute-ts';
 import { JuteClient, SessionExpiredError } from 'jute-ts/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,14 +278,7 @@ class RawConnection {
   }
 }
 
-const CONNECT_REQUEST = encodeConnectRequest({
-  protocolVersion: 0,
-  lastZxidSeen: 0n,
-  timeOut: 10_000,
-  sessionId: 0n,
-  passwd: Buffer.alloc(16),
-  readOnly: false,
-});
+const CONNECT_REQUEST = encodeNewSessionRequest(10_000);
 
 // ------------------------------------------------------------------ the attempts
 

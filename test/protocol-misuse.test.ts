@@ -2,7 +2,16 @@
 // a metric, and nothing reaches the ensemble on their behalf.
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeConnectRequest, encodeRequest, ErrorCode, FrameReader, OpCode, Perms, readReplyHeader } from 'jute-ts';
+import {
+  encodeConnectRequest,
+  encodeRequest,
+  ErrorCode,
+  FrameReader,
+  OpCode,
+  Perms,
+  readReplyHeader,
+  encodeNewSessionRequest,
+} from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { ServerTree } from './support/server-tree.ts';
@@ -27,8 +36,7 @@ afterAll(async () => {
 });
 
 const OPEN = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
-const newSession = () =>
-  encodeConnectRequest({ protocolVersion: 0, lastZxidSeen: 0n, timeOut: 10_000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: false });
+const newSession = () => encodeNewSessionRequest(10_000);
 const createFrame = (xid: number, path: string) =>
   encodeRequest({ xid, opcode: OpCode.create, body: { path, data: null, acl: OPEN, flags: 0 } });
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type SecureVersion } from 'node:tls';
-import { encodeConnectRequest, ErrorCode, OpCode, Perms, SESSION_PASSWORD_LENGTH } from 'jute-ts';
+import { ErrorCode, OpCode, Perms, encodeNewSessionRequest } from 'jute-ts';
 import { JuteClient, SessionExpiredError } from 'jute-ts/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -209,14 +209,7 @@ function tlsOptions(client: Issued | undefined) {
   };
 }
 
-const NEW_SESSION_REQUEST = encodeConnectRequest({
-  protocolVersion: 0,
-  lastZxidSeen: 0n,
-  timeOut: 10_000,
-  sessionId: 0n,
-  passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
-  readOnly: false,
-});
+const NEW_SESSION_REQUEST = encodeNewSessionRequest(10_000);
 
 interface Attempt {
   /** The client's side of the handshake completed. */

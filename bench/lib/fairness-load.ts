@@ -12,15 +12,7 @@
  *   parent → { type: 'go' }           child → { type: 'result', ... } after warmupMs + durationMs
  */
 import { connect, type Socket } from 'node:net';
-import {
-  decodeConnectResponse,
-  encodeConnectRequest,
-  encodeRequest,
-  ErrorCode,
-  FrameReader,
-  OpCode,
-  SESSION_PASSWORD_LENGTH,
-} from 'jute-ts';
+import { decodeConnectResponse, encodeRequest, ErrorCode, FrameReader, OpCode, encodeNewSessionRequest } from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram } from './histogram.ts';
 
 export interface FairLoadSpec {
@@ -87,16 +79,7 @@ class Session {
     this.socket.on('data', (chunk: Buffer) => this.reader.push(chunk, (frame) => this.onFrame(frame)));
     this.socket.on('error', (error) => this.fail(`socket error: ${error.message}`));
     this.socket.on('close', () => this.fail('connection closed'));
-    this.socket.write(
-      encodeConnectRequest({
-        protocolVersion: 0,
-        lastZxidSeen: 0n,
-        timeOut: spec.sessionTimeoutMs,
-        sessionId: 0n,
-        passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
-        readOnly: false,
-      }),
-    );
+    this.socket.write(encodeNewSessionRequest(spec.sessionTimeoutMs));
   }
 
   ready(): Promise<void> {

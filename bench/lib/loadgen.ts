@@ -13,17 +13,7 @@
  * reply, in the generator's event loop: they include the generator's own queueing.
  */
 import { connect, type Socket } from 'node:net';
-import {
-  CreateMode,
-  decodeConnectResponse,
-  encodeConnectRequest,
-  encodeRequest,
-  errorName,
-  FrameReader,
-  OpCode,
-  Perms,
-  SESSION_PASSWORD_LENGTH,
-} from 'jute-ts';
+import { CreateMode, decodeConnectResponse, encodeRequest, errorName, FrameReader, OpCode, Perms, encodeNewSessionRequest } from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram } from './histogram.ts';
 
 /** Where one session connects, and the prefix its paths get (the tenant chroot for direct and haproxy clients, '' through the proxy). */
@@ -154,16 +144,7 @@ class Session {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (error) => this.lost(`socket error: ${error.message}`));
     this.socket.on('close', () => this.lost('connection closed'));
-    this.socket.write(
-      encodeConnectRequest({
-        protocolVersion: 0,
-        lastZxidSeen: 0n,
-        timeOut: timeoutMs,
-        sessionId: 0n,
-        passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
-        readOnly: false,
-      }),
-    );
+    this.socket.write(encodeNewSessionRequest(timeoutMs));
   }
 
   handshake(): Promise<void> {

@@ -9,15 +9,7 @@
  * IPC: parent → {spec}; child → 'holding' (idle only; parent answers 'release'), 'progress', 'result' or 'fatal'.
  */
 import { connect, type Socket } from 'node:net';
-import {
-  decodeConnectResponse,
-  encodeConnectRequest,
-  encodeRequest,
-  errorName,
-  FrameReader,
-  OpCode,
-  SESSION_PASSWORD_LENGTH,
-} from 'jute-ts';
+import { decodeConnectResponse, encodeRequest, errorName, FrameReader, OpCode, encodeNewSessionRequest } from 'jute-ts';
 import { encodeHistogram, MAX_RECORDABLE_NS, newHistogram, type Histogram } from './histogram.ts';
 import type { Endpoint } from './loadgen.ts';
 
@@ -86,16 +78,7 @@ class RawSession {
     });
     this.socket.on('error', (error) => this.fail(`socket error: ${error.message}`));
     this.socket.on('close', () => this.fail('connection closed'));
-    this.socket.write(
-      encodeConnectRequest({
-        protocolVersion: 0,
-        lastZxidSeen: 0n,
-        timeOut: timeoutMs,
-        sessionId: 0n,
-        passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
-        readOnly: false,
-      }),
-    );
+    this.socket.write(encodeNewSessionRequest(timeoutMs));
   }
 
   private readonly onFrame = (frame: Buffer): void => {

@@ -4,7 +4,7 @@
  * opcode of the request it answers, which the caller gets from a ConversationTracker.
  */
 import { decodeRecord, encodeRecord, sizeRecord } from './codec.ts';
-import { ErrorCode } from './constants.ts';
+import { ErrorCode, SESSION_PASSWORD_LENGTH } from './constants.ts';
 import { ProtocolError } from './errors.ts';
 import { checkFrame, LENGTH_PREFIX, sealFrame } from './frames.ts';
 import { JuteReader, JuteWriter } from './jute.ts';
@@ -198,6 +198,17 @@ function encodeHandshake(def: RecordDef, value: RecordValue & { extra?: Buffer }
 /** 44 bytes (3.3-style, no readOnly) or 45; a trailing readOnly byte is optional. */
 export function decodeConnectRequest(frame: Buffer): ConnectRequestRecord {
   return decodeHandshake<Infer<typeof ConnectRequest>>(frame, ConnectRequest, 28);
+}
+/** A new session's ConnectRequest as clients send it: no session yet, a zero password, read-write. */
+export function encodeNewSessionRequest(timeOutMs: number): Buffer {
+  return encodeConnectRequest({
+    protocolVersion: 0,
+    lastZxidSeen: 0n,
+    timeOut: timeOutMs,
+    sessionId: 0n,
+    passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
+    readOnly: false,
+  });
 }
 export function encodeConnectRequest(value: ConnectRequestRecord): Buffer {
   return encodeHandshake(ConnectRequest, value);

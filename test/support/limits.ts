@@ -6,7 +6,7 @@
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { encodeConnectRequest, FrameReader, SESSION_PASSWORD_LENGTH, Xid } from 'jute-ts';
+import { FrameReader, Xid, encodeNewSessionRequest } from 'jute-ts';
 import type { JuteClient } from 'jute-ts/client';
 
 export interface WireReply {
@@ -85,17 +85,7 @@ export function rawConnectAttempt(port: number, waitMs = 3000): Promise<RawAttem
     };
     const timer = setTimeout(() => finish('timeout'), waitMs);
     socket.on('connect', () => {
-      socket.write(
-        encodeConnectRequest({
-          protocolVersion: 0,
-          lastZxidSeen: 0n,
-          timeOut: 10_000,
-          sessionId: 0n,
-          passwd: Buffer.alloc(SESSION_PASSWORD_LENGTH),
-          readOnly: false,
-        }),
-        () => {},
-      );
+      socket.write(encodeNewSessionRequest(10_000), () => {});
     });
     socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
     socket.on('error', () => finish('closed')); // ECONNRESET: destroyed by the proxy
