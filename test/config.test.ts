@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Configuration is validated as a whole before anything listens, with messages naming the key;
 // the CLI exits 2 on bad configuration.
 import { execFile } from 'node:child_process';
@@ -44,7 +45,13 @@ describe('configuration validation', () => {
     const raw = readConfigFile(file);
     const example = validateConfig(raw);
     const defaults = validateConfig(base);
-    expect(Object.keys(raw).sort()).toEqual(Object.keys(ConfigSchema.shape).sort());
+    // `ensemble` and `ensembles` are alternatives: the example uses the first and shows the second in a comment.
+    expect(Object.keys(raw).sort()).toEqual(
+      Object.keys(ConfigSchema.shape)
+        .filter((key) => key !== 'ensembles')
+        .sort(),
+    );
+    expect(readFileSync(file, 'utf8')).toMatch(/^# ensembles:/m);
     expect(raw.limits).toEqual(DEFAULT_LIMITS);
     for (const key of ['total', 'backend', 'client', 'drain', 'maxFrameBytes', 'ensembleMaxFrameBytes', 'log', 'tlsListeners'] as const)
       expect(example[key], key).toEqual(defaults[key]);

@@ -284,7 +284,7 @@ describe('Kubernetes manifests (deploy/kubernetes/)', () => {
       (_, i) => `${statefulSet.metadata.name}-${i}.${statefulSet.spec.serviceName}`,
     );
     expect(zkEnv.ZOO_SERVERS.split(' ')).toEqual(members.map((host, i) => `server.${i + 1}=${host}:2888:3888;2181`));
-    expect(config.ensemble.map((m) => `${m.host}:${m.port}`)).toEqual(members.map((host) => `${host}:2181`));
+    expect(config.ensemble?.map((m) => `${m.host}:${m.port}`)).toEqual(members.map((host) => `${host}:2181`));
     expect(statefulSet.spec.replicas).toBe(3);
     expect(zkContainer.args.join(' ')).toContain('ZOO_MY_ID=$((${HOSTNAME##*-} + 1))');
   });
@@ -327,7 +327,7 @@ describe('compose stack (deploy/compose.yaml)', () => {
   it('the proxy config passes validateConfig and names the three ZooKeeper services', () => {
     const config = proxyConfig();
     expect(zookeepers.map(([name]) => name)).toHaveLength(3);
-    expect(config.ensemble.map((m) => `${m.host}:${m.port}`)).toEqual(zookeepers.map(([name]) => `${name}:2181`));
+    expect(config.ensemble?.map((m) => `${m.host}:${m.port}`)).toEqual(zookeepers.map(([name]) => `${name}:2181`));
     expect(services.proxy!.environment.ZKPROXY_SECRET).toMatch(/^\$\{ZKPROXY_SECRET:\?/); // required, never a default
     expect(services.proxy!.volumes).toContain('./compose/proxy.yaml:/etc/zookeeper-proxy/proxy.yaml:ro');
     expect(services.proxy!.deploy.replicas).toBeGreaterThanOrEqual(2);

@@ -61,6 +61,29 @@ export const ensembleString = z.string().transform((text, ctx) => {
 });
 
 const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ENSEMBLE_NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+const ADMIN_FORMAT = /^[^:]+:.+$/;
+
+/** The name the single ensemble of `ensemble: "h:p,..."` (the one-ensemble form) goes by. */
+export const DEFAULT_ENSEMBLE_NAME = 'default';
+
+export const ensembleName = z
+  .string()
+  .regex(ENSEMBLE_NAME, 'ensemble names are lower-case letters, digits and dashes (at most 32 characters)');
+
+/** One shared ensemble of `ensembles:` (docs/ensembles.md). */
+export const EnsembleSchema = z.strictObject({
+  members: ensembleString,
+  /** "user:password" with rights on this ensemble's tenant roots; overrides security.ensembleAdmin for it. */
+  ensembleAdmin: z.string().regex(ADMIN_FORMAT, 'ensembleAdmin must be "user:password"').optional(),
+  /** File holding this ensemble's ensembleAdmin; used when `ensembleAdmin` is absent. */
+  ensembleAdminFile: z.string().optional(),
+});
+
+/** Several named ensembles; the first named is the home ensemble (registry, controller state). */
+export const ensemblesRecord = z
+  .record(ensembleName, EnsembleSchema)
+  .refine((record) => Object.keys(record).length > 0, 'name at least one ensemble');
 
 const count = z.number().int().nonnegative();
 
@@ -71,6 +94,13 @@ export const TenantSchema = z.strictObject({
   listeners: z.array(listenAddress).default([]),
   /** Overrides of the platform's default limits, key by key. */
   limits: LimitsSchema.optional(),
+  /** The ensemble (a key of `ensembles`) holding this tenant's tree; default the first one. */
+  ensemble: ensembleName.optional(),
+  /**
+   * Cut-over of a move between ensembles (docs/ensembles.md): every replica holds the tenant's
+   * requests (answers nothing, forwards nothing) until the entry no longer says so.
+   */
+  hold: z.boolean().optional(),
 });
 
 /** A TLS listener serves every tenant: the verified client certificate names the tenant. */
@@ -86,12 +116,14 @@ export const TlsListenerSchema = z.strictObject({
 });
 
 const positiveInt = z.number().int().positive();
-const ADMIN_FORMAT = /^[^:]+:.+$/;
 const nonNegativeInt = z.number().int().nonnegative();
 
 export const ConfigSchema = z
   .strictObject({
-    ensemble: ensembleString,
+    /** One shared ensemble, "h1:p1,h2:p2" (named "default"); or `ensembles` for several. */
+    ensemble: ensembleString.optional(),
+    /** Several shared ensembles by name; tenants pick theirs with `tenants[].ensemble`. */
+    ensembles: ensemblesRecord.optional(),
     /** Tenants from this file; more may come from the registry in the ensemble (`registry.path`). */
     tenants: z.array(TenantSchema).default([]),
     registry: z
@@ -169,6 +201,21 @@ export const ConfigSchema = z
     log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
   })
   .superRefine((config, ctx) => {
+    if ((config.ensemble === undefined) === (config.ensembles === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ensemble'],
+        message: 'name the shared ensemble: either ensemble ("host:port,...") or ensembles ({name: {members}}), not both',
+      });
+    const ensembleNames = config.ensembles === undefined ? [DEFAULT_ENSEMBLE_NAME] : Object.keys(config.ensembles);
+    config.tenants.forEach((tenant, index) => {
+      if (tenant.ensemble !== undefined && !ensembleNames.includes(tenant.ensemble))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', index, 'ensemble'],
+          message: `unknown ensemble "${tenant.ensemble}" (configured: ${ensembleNames.join(', ')})`,
+        });
+    });
     const names = new Map<string, number>();
     const listeners = new Map<string, string>();
     const chroots: { tenant: string; chroot: Chroot; index: number }[] = [];
@@ -278,6 +325,22 @@ export const ConfigSchema = z
   });
 
 export type ProxyConfig = z.output<typeof ConfigSchema>;
+export type EnsembleConfig = z.output<typeof EnsembleSchema>;
+
+export interface NamedEnsemble extends EnsembleConfig {
+  name: string;
+}
+
+/** The configured ensembles in order (the home ensemble first), whichever form configured them. */
+export function ensemblesOf(config: Pick<ProxyConfig, 'ensemble' | 'ensembles'>): NamedEnsemble[] {
+  if (config.ensembles !== undefined) return Object.entries(config.ensembles).map(([name, ensemble]) => ({ name, ...ensemble }));
+  return [{ name: DEFAULT_ENSEMBLE_NAME, members: config.ensemble ?? [] }];
+}
+
+/** The name of the ensemble holding a tenant's tree. */
+export function ensembleOfTenant(config: Pick<ProxyConfig, 'ensemble' | 'ensembles'>, tenant: Pick<TenantConfig, 'ensemble'>): string {
+  return tenant.ensemble ?? ensemblesOf(config)[0]!.name;
+}
 export type ProxyConfigInput = z.input<typeof ConfigSchema>;
 export type TenantConfig = ProxyConfig['tenants'][number];
 export type TlsListenerConfig = ProxyConfig['tlsListeners'][number];
@@ -338,23 +401,31 @@ export function resolveAdminToken(config: ProxyConfig): string | undefined {
   }
 }
 
-/** The ensemble admin identity as [user, password], when configured. */
-export function ensembleAdmin(config: ProxyConfig): { user: string; password: string } | undefined {
-  const value = config.security.ensembleAdmin ?? readEnsembleAdminFile(config.security.ensembleAdminFile);
+/**
+ * The ensemble admin identity as [user, password], when configured: the named ensemble's own
+ * (`ensembles.<name>.ensembleAdmin[File]`), else the platform's (`security.ensembleAdmin[File]`).
+ */
+export function ensembleAdmin(config: ProxyConfig, ensemble?: string): { user: string; password: string } | undefined {
+  const own = ensemble === undefined ? undefined : config.ensembles?.[ensemble];
+  const value =
+    own?.ensembleAdmin ??
+    readEnsembleAdminFile(own?.ensembleAdminFile, `ensembles.${ensemble}.ensembleAdminFile`) ??
+    config.security.ensembleAdmin ??
+    readEnsembleAdminFile(config.security.ensembleAdminFile, 'security.ensembleAdminFile');
   if (value === undefined) return undefined;
   const colon = value.indexOf(':');
   return { user: value.slice(0, colon), password: value.slice(colon + 1) };
 }
 
-function readEnsembleAdminFile(file: string | undefined): string | undefined {
+function readEnsembleAdminFile(file: string | undefined, key: string): string | undefined {
   if (file === undefined) return undefined;
   let text: string;
   try {
     text = readFileSync(file, 'utf8').trim();
   } catch (error) {
-    throw new ConfigError(`security.ensembleAdminFile ${file}: ${(error as Error).message}`);
+    throw new ConfigError(`${key} ${file}: ${(error as Error).message}`);
   }
-  if (!ADMIN_FORMAT.test(text)) throw new ConfigError(`security.ensembleAdminFile ${file}: the file must hold "user:password"`);
+  if (!ADMIN_FORMAT.test(text)) throw new ConfigError(`${key} ${file}: the file must hold "user:password"`);
   return text;
 }
 

@@ -6,7 +6,7 @@ import { createApplier } from './apply.ts';
 import { ControllerOperations } from './operations.ts';
 import { Reconciler } from './reconcile.ts';
 import { RegistryWriter } from './registry-writer.ts';
-import { settingsAdmin, settingsSecret, type ControllerSettings } from './settings.ts';
+import { homeEnsemble, settingsAdmin, settingsSecret, type ControllerSettings } from './settings.ts';
 import { DesiredStateStore } from './store.ts';
 import { connectEnsemble } from './zookeeper.ts';
 
@@ -25,7 +25,7 @@ export interface ControllerContext {
 export async function openContext(settings: ControllerSettings, actor: string, convergeAfterWrite: boolean): Promise<ControllerContext> {
   const admin = settingsAdmin(settings);
   const secret = settingsSecret(settings);
-  const client = await connectEnsemble(settings.ensemble, admin, settings.controller.sessionTimeoutMs);
+  const client = await connectEnsemble(homeEnsemble(settings), admin, settings.controller.sessionTimeoutMs);
   try {
     const acl = platformAcl(admin);
     const store = new DesiredStateStore(client, settings.controller.root, acl);

@@ -6,7 +6,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, LimitsSchema, ensembleString, formatIssues, listenAddress, type HostPort } from '../config/config.ts';
+import {
+  ConfigError,
+  DEFAULT_ENSEMBLE_NAME,
+  LimitsSchema,
+  ensembleString,
+  ensemblesRecord,
+  formatIssues,
+  listenAddress,
+  type HostPort,
+  type NamedEnsemble,
+} from '../config/config.ts';
 import { readConfigFile } from '../config/load.ts';
 import { DEFAULT_REGISTRY_PATH } from '../config/registry.ts';
 import { digestIdentity, type DigestIdentity } from '../tenancy/credentials.ts';
@@ -27,7 +37,9 @@ const absolutePath = z.string().regex(/^\/[^/]+(\/[^/]+)*$/, 'must be an absolut
 const tenantPattern = z.string().includes(PLACEHOLDER_TENANT, { message: `must contain ${PLACEHOLDER_TENANT}` });
 
 export const ControllerSettingsSchema = z.strictObject({
-  ensemble: ensembleString,
+  /** One shared ensemble "h:p,..." (named "default"), or `ensembles` for several (the first is home: registry and controller state). */
+  ensemble: ensembleString.optional(),
+  ensembles: ensemblesRecord.optional(),
   security: z
     .strictObject({
       secret: z.string().min(16, 'security.secret must be at least 16 characters').optional(),
@@ -137,6 +149,10 @@ export function validateSettings(raw: unknown): ControllerSettings {
   const result = ControllerSettingsSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(`invalid controller configuration:\n${formatIssues(result.error.issues)}`);
   const settings = result.data;
+  if ((settings.ensemble === undefined) === (settings.ensembles === undefined))
+    throw new ConfigError(
+      'invalid controller configuration:\n  ensemble: name the shared ensemble: either ensemble ("host:port,...") or ensembles ({name: {members}}), not both',
+    );
   if (settings.security.secret === undefined && settings.security.secretFile === undefined) {
     throw new ConfigError(
       "invalid controller configuration:\n  security.secret: the proxies' shared secret is required (security.secret, security.secretFile or ZKPROXY_SECRET)",
@@ -211,6 +227,17 @@ export function settingsAdmin(settings: ControllerSettings): DigestIdentity | un
   if (value === undefined) return undefined;
   const colon = value.indexOf(':');
   return digestIdentity(value.slice(0, colon), value.slice(colon + 1));
+}
+
+/** The ensembles tenants are placed on, in order; the first holds the registry and the controller's state. */
+export function settingsEnsembles(settings: Pick<ControllerSettings, 'ensemble' | 'ensembles'>): NamedEnsemble[] {
+  if (settings.ensembles !== undefined) return Object.entries(settings.ensembles).map(([name, ensemble]) => ({ name, ...ensemble }));
+  return [{ name: DEFAULT_ENSEMBLE_NAME, members: settings.ensemble ?? [] }];
+}
+
+/** The home ensemble's members: registry, desired state and leader election live there. */
+export function homeEnsemble(settings: Pick<ControllerSettings, 'ensemble' | 'ensembles'>): HostPort[] {
+  return settingsEnsembles(settings)[0]!.members;
 }
 
 export function fillTenant(pattern: string, tenant: string, extra: Record<string, string | number> = {}): string {

@@ -13,6 +13,7 @@ import {
   ConfigError,
   defaultChroot,
   ensembleAdmin,
+  ensemblesOf,
   resolveAdminToken,
   formatHostPort,
   limitsFor,
@@ -103,7 +104,7 @@ export class ProxyServer {
     this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile, sharedPorts);
     this.log = log;
     this.metrics = metrics;
-    this.members = new EnsembleMembers(config.ensemble, {
+    this.members = new EnsembleMembers(ensemblesOf(config)[0]!.members, {
       initialMs: config.backend.failureBackoffInitialMs,
       maxMs: config.backend.failureBackoffMaxMs,
     });

@@ -16,7 +16,7 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { formatHostPort, resolveAdminToken, type ProxyConfig } from '../config/config.ts';
+import { ensemblesOf, formatHostPort, resolveAdminToken, type ProxyConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyServer } from './proxy-server.ts';
 
@@ -58,7 +58,10 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   const alive = new Gauge({ name: 'zkproxy_workers', help: 'Worker event loops running now', registers: [own] });
   const restarts = new Gauge({ name: 'zkproxy_worker_restarts', help: 'Workers restarted after they died', registers: [own] });
   const probe = new EnsembleProbe(
-    new EnsembleMembers(config.ensemble, { initialMs: config.backend.failureBackoffInitialMs, maxMs: config.backend.failureBackoffMaxMs }),
+    new EnsembleMembers(ensemblesOf(config)[0]!.members, {
+      initialMs: config.backend.failureBackoffInitialMs,
+      maxMs: config.backend.failureBackoffMaxMs,
+    }),
   );
   let draining = false;
   let restartCount = 0;
@@ -113,7 +116,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
         listeners: message.listeners,
         tlsListeners: message.tlsListeners,
         admin: adminAddress,
-        ensemble: config.ensemble.map(formatHostPort),
+        ensemble: ensemblesOf(config)[0]!.members.map(formatHostPort),
       },
       'proxy listening',
     );
