@@ -7,6 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { decodeConnectResponse, FrameReader, type ConnectResponseRecord } from 'jute-ts';
 import type { EnsembleMembers, MemberState } from './members.ts';
+import { ReadBuffer } from './read-buffer.ts';
 
 export interface BackendSession {
   socket: Socket;
@@ -16,6 +17,8 @@ export interface BackendSession {
   response: ConnectResponseRecord;
   /** Splits the rest of the member's stream into frames (it may hold a partial frame already). */
   reader: FrameReader;
+  /** Where the member's bytes arrive (the socket emits no 'data'): the session sets `onData`. */
+  reads: ReadBuffer;
   /** Frames that arrived in the same chunk as the ConnectResponse (copies). */
   framesAfterResponse: Buffer[];
 }
@@ -84,14 +87,14 @@ function handshake(
   signal: AbortSignal,
 ): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: member.address.host, port: member.address.port, noDelay: true });
+    const reads = new ReadBuffer();
+    const socket = netConnect({ host: member.address.host, port: member.address.port, noDelay: true, onread: reads.onread });
     let done = false;
     const finish = (error: Error | undefined, session?: BackendSession) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      socket.removeListener('data', onData);
       socket.removeListener('error', onError);
       socket.removeListener('close', onClose);
       if (error) {
@@ -124,10 +127,11 @@ function handshake(
         return;
       }
       if (response !== undefined)
-        finish(undefined, { socket, member, responseFrame: response.frame, response: response.record, reader, framesAfterResponse });
+        finish(undefined, { socket, member, responseFrame: response.frame, response: response.record, reader, reads, framesAfterResponse });
     };
     signal.addEventListener('abort', onAbort);
-    socket.on('data', onData);
+    // Until the session takes over, frames after the response keep being collected (copied).
+    reads.onData = onData;
     socket.on('error', onError);
     socket.on('close', onClose);
     socket.write(connectRequestFrame);

@@ -81,6 +81,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private readonly clientWrites = new WriteBatch();
   private readonly onClientFrameBound = (frame: Buffer) => this.onClientFrame(frame);
   private readonly onBackendFrameBound = (frame: Buffer) => this.onBackendFrame(frame);
+  private readonly onBackendDataBound = (chunk: Buffer) => this.onBackendData(chunk);
   /** Only while the backend handshake runs: an idle connection does not keep it (~0.5 KB). */
   private abort: AbortController | undefined;
   private state: State = 'handshake';
@@ -330,7 +331,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.backend = backend;
     this.env.onBackendOpened(backend.member.key);
     const socket = backend.socket;
-    socket.on('data', (chunk: Buffer) => this.onBackendData(chunk));
+    backend.reads.onData = this.onBackendDataBound;
     socket.on('drain', () => {
       this.backendWaitsForDrain = false;
       this.updateFlow();
@@ -399,10 +400,14 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     if (silentMs >= backend.response.timeOut / 3) this.env.onBackendSilent(backend.member, silentMs);
   }
 
+  /** `chunk` views the backend's reused read buffer: valid only during this call (see ReadBuffer). */
   private onBackendData(chunk: Buffer): void {
     if (this.state === 'closed') return;
     this.lastBackendDataAt = performance.now();
-    this.handleBackend(() => this.backend!.reader.push(chunk, this.onBackendFrameBound, this.replies));
+    const backend = this.backend!;
+    this.handleBackend(() => backend.reader.push(chunk, this.onBackendFrameBound, this.replies));
+    // Replies relayed as views of the chunk and not yet sent keep referencing it.
+    if (this.client.writableLength > 0) backend.reads.lend();
   }
 
   /** Frames that came with the ConnectResponse. */
