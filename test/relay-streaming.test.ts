@@ -2,10 +2,14 @@
  * Replies that need no rewriting and do not arrive whole (large getData values) are relayed piece
  * by piece as they arrive (protocol FrameStream, session/reply-sequencer.ts). Against a real
  * ensemble: the bytes are the ensemble's, and replies the proxy makes itself still come in xid
- * order behind a reply being streamed, with a zxid no older than it.
+ * order behind a reply being streamed, with a zxid no older than it. The proxy reads the ensemble
+ * into a reused buffer (backend/read-buffer.ts): replies still waiting to be written to a client
+ * that stopped reading must not be overwritten by the next read.
  */
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, OpCode, Perms } from 'jute-ts';
+import { connect as netConnect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeReply, encodeNewSessionRequest, encodeRequest, ErrorCode, FrameReader, OpCode, Perms } from 'jute-ts';
 import { JuteClient } from 'jute-ts/client';
 import { describe, expect, it } from 'vitest';
 import { useProxiedEnsemble } from './support/proxied-ensemble.ts';
@@ -50,4 +54,47 @@ describe('large replies relayed as they arrive', () => {
     expect([big.err, refused.err, small.err]).toEqual([ErrorCode.OK, ErrorCode.BADARGUMENTS, ErrorCode.OK]);
     expect(refused.zxid).toBeGreaterThanOrEqual(big.zxid);
   });
+
+  it('replies queued for a client that stopped reading come through byte for byte once it reads again', async () => {
+    const setup = await connect();
+    // Small values relayed as views of one read, large ones streamed piece by piece: both kinds
+    // wait in the proxy's socket buffer while the client does not read.
+    const values = Array.from({ length: 48 }, (_, i) => randomBytes(i % 3 === 0 ? 40 * 1024 : 200 + i));
+    for (const [i, value] of values.entries()) await setup.call(OpCode.create, { path: `/v${i}`, data: value, acl: OPEN, flags: 0 });
+
+    const socket = netConnect({ port: env.proxy.port('alpha') });
+    try {
+      const reader = new FrameReader();
+      const frames: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => reader.push(chunk, (frame) => frames.push(Buffer.from(frame))));
+      socket.write(encodeNewSessionRequest(15_000));
+      await until(() => frames.length === 1);
+      socket.pause();
+      const rounds = 4;
+      for (let round = 0; round < rounds; round++)
+        for (const i of values.keys())
+          socket.write(
+            encodeRequest({ xid: 1 + round * values.length + i, opcode: OpCode.getData, body: { path: `/v${i}`, watch: false } }),
+          );
+      await sleep(1500); // the proxy's writes to the client back up; the ensemble's replies keep coming
+      socket.resume();
+      await until(() => frames.length === 1 + rounds * values.length);
+      for (const [n, frame] of frames.slice(1).entries()) {
+        const reply = decodeReply(frame, OpCode.getData);
+        expect(reply.xid).toBe(n + 1);
+        expect(reply.err).toBe(ErrorCode.OK);
+        expect((reply.body!.data as Buffer).equals(values[n % values.length]!)).toBe(true);
+      }
+    } finally {
+      socket.destroy();
+    }
+  });
 });
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(20);
+  }
+}
