@@ -1,6 +1,7 @@
 /**
  * Opens the one backend connection of a client session: sends the client's ConnectRequest bytes,
- * unchanged, to ensemble members in turn until one answers with a usable ConnectResponse.
+ * unchanged (with the session's own requests right behind them: the tenant's authentication), to
+ * ensemble members in turn until one answers with a usable ConnectResponse.
  * A member that refuses (closes without answering: zxid ahead, connection limits, not serving) or
  * offers only a read-only session while others may do better is skipped.
  */
@@ -42,7 +43,7 @@ export class NoBackendError extends Error {
 
 export async function connectBackend(
   members: EnsembleMembers,
-  connectRequestFrame: Buffer,
+  greeting: Buffer,
   options: ConnectOptions,
   signal: AbortSignal,
 ): Promise<BackendSession> {
@@ -51,7 +52,7 @@ export async function connectBackend(
   for (const member of members.connectionOrder()) {
     if (signal.aborted) break;
     try {
-      const session = await handshake(member, connectRequestFrame, options, signal);
+      const session = await handshake(member, greeting, options, signal);
       // An expired/invalid answer (timeOut 0) is definitive: every member shares the session table.
       if (session.response.readOnly === true && session.response.timeOut > 0) {
         attempts.push(`${member.key}: read-only`);
@@ -80,12 +81,7 @@ export async function connectBackend(
   throw new NoBackendError(signal.aborted ? [...attempts, 'client went away'] : attempts);
 }
 
-function handshake(
-  member: MemberState,
-  connectRequestFrame: Buffer,
-  options: ConnectOptions,
-  signal: AbortSignal,
-): Promise<BackendSession> {
+function handshake(member: MemberState, greeting: Buffer, options: ConnectOptions, signal: AbortSignal): Promise<BackendSession> {
   return new Promise((resolve, reject) => {
     const reads = new ReadBuffer();
     const socket = netConnect({ host: member.address.host, port: member.address.port, noDelay: true, onread: reads.onread });
@@ -134,7 +130,7 @@ function handshake(
     reads.onData = onData;
     socket.on('error', onError);
     socket.on('close', onClose);
-    socket.write(connectRequestFrame);
+    socket.write(greeting);
   });
 }
 

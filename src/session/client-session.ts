@@ -308,12 +308,17 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private async openBackend(connectFrame: Buffer, resumed: boolean): Promise<void> {
     await this.env.ensureTenantRoot(this.tenant);
     if (this.state !== 'connecting') return;
+    // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
+    // tenant's nodes name this identity. A TLS client's own x509 identity too, which the ensemble
+    // only knows by its digest stand-in.
+    const greeting = [connectFrame, this.requests.authentication(this.tenant.identity)];
+    if (this.x509Subject !== undefined) greeting.push(this.requests.authentication(this.tenant.x509IdentityOf(this.x509Subject)));
     this.abort = new AbortController();
     let backend: BackendSession;
     try {
       backend = await connectBackend(
         this.env.members,
-        connectFrame,
+        Buffer.concat(greeting),
         {
           connectTimeoutMs: this.env.connectTimeoutMs,
           maxFrameBytes: this.env.maxFrameBytes,
@@ -370,11 +375,6 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     const early = this.earlyFrames;
     this.earlyFrames = [];
     try {
-      // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
-      // tenant's nodes name this identity.
-      this.requests.authenticate(this.tenant.identity);
-      // A TLS client's own x509 identity, which the ensemble only knows by its digest stand-in.
-      if (this.x509Subject !== undefined) this.requests.authenticate(this.tenant.x509IdentityOf(this.x509Subject));
       for (const frame of early) this.onRequest(frame);
     } catch (error) {
       this.onClientFrameError(error);

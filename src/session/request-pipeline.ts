@@ -100,12 +100,14 @@ export class RequestPipeline {
     return this.sessionEnded;
   }
 
-  /** Authenticates the backend session as `identity`, ahead of the client's requests; its reply is swallowed in xid order. */
-  authenticate({ user, password }: DigestIdentity): void {
+  /**
+   * The request that authenticates the backend session as `identity`, to be sent right behind the
+   * ConnectRequest and ahead of the client's requests (as ZooKeeper's Java client sends its auth
+   * packets: one write, no round trip); its reply is swallowed in xid order.
+   */
+  authentication(identity: DigestIdentity): Buffer {
     this.ledger.sentForProxy(Xid.auth, OpCode.auth);
-    this.toBackend.add(
-      encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth: Buffer.from(`${user}:${password}`) } }),
-    );
+    return authFrame(identity);
   }
 
   /** Forwards a request (rewritten); false when the proxy answered it itself instead. */
@@ -208,4 +210,17 @@ export class RequestPipeline {
     if (body.scheme === 'digest') this.identities.addDigest(body.auth ?? Buffer.alloc(0));
     this.metrics.clientAuth(AUTH_SCHEME_LABELS.has(body.scheme) ? body.scheme : 'other');
   }
+}
+
+/** An identity's auth request, encoded once: a tenant's every backend session sends the same bytes. */
+const authFrames = new WeakMap<DigestIdentity, Buffer>();
+
+function authFrame(identity: DigestIdentity): Buffer {
+  let frame = authFrames.get(identity);
+  if (frame === undefined) {
+    const auth = Buffer.from(`${identity.user}:${identity.password}`);
+    frame = encodeRequest({ xid: Xid.auth, opcode: OpCode.auth, body: { type: 0, scheme: 'digest', auth } });
+    authFrames.set(identity, frame);
+  }
+  return frame;
 }
