@@ -184,6 +184,11 @@ export class TenantMetrics {
   readonly tenant: string;
   readonly bytesIn: HotCounterChild;
   readonly bytesOut: HotCounterChild;
+  /** The tenant's connection and session series, resolved once: every new connection moves them. */
+  readonly connectionsOpened: Counter.Internal;
+  readonly connectionsActive: Gauge.Internal<string>;
+  readonly sessionsActive: Gauge.Internal<string>;
+  readonly backendLost: Counter.Internal;
   private readonly requestCounters: (HotCounterChild | undefined)[] = new Array(OPCODE_SLOTS);
   private readonly latency: (HotHistogramChild | undefined)[] = new Array(OPCODE_SLOTS);
   private readonly children = new Map<Counter, Map<string, Counter.Internal>>();
@@ -193,6 +198,10 @@ export class TenantMetrics {
     this.tenant = tenant;
     this.bytesIn = root.bytes.labels({ tenant, direction: 'client_to_ensemble' });
     this.bytesOut = root.bytes.labels({ tenant, direction: 'ensemble_to_client' });
+    this.connectionsOpened = root.connectionsOpened.labels(tenant);
+    this.connectionsActive = root.connectionsActive.labels(tenant);
+    this.sessionsActive = root.sessionsActive.labels(tenant);
+    this.backendLost = root.backendLost.labels(tenant);
   }
 
   request(opcode: number): void {

@@ -64,7 +64,8 @@ const CLOSE_FLUSH_MS = 5000;
 
 export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   readonly tenant: Tenant;
-  readonly remote: string;
+  /** `address:port` of the client, looked up when first logged (a getpeername per connection otherwise). */
+  private remoteText: string | undefined;
   private readonly client: Socket;
   private readonly env: SessionEnvironment;
   private readonly metrics: TenantMetrics;
@@ -110,7 +111,6 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.env = env;
     this.metrics = metrics;
     this.onClose = onClose;
-    this.remote = `${client.remoteAddress}:${client.remotePort}`;
     this.clientReader = new FrameReader(env.maxFrameBytes);
     this.x509Subject = x509Subject;
     this.watches = new WatchLedger((delta) => (tenant.limiter.watches += delta));
@@ -143,9 +143,13 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       if (this.state === 'handshake') this.close(`no ConnectRequest within ${env.handshakeTimeoutMs} ms`);
     }, env.handshakeTimeoutMs);
     this.handshakeTimer.unref();
-    metrics.root.connectionsOpened.labels(tenant.name).inc();
-    metrics.root.connectionsActive.labels(tenant.name).inc();
+    metrics.connectionsOpened.inc();
+    metrics.connectionsActive.inc();
     if (env.log.isLevelEnabled('info')) this.log.info('connection opened');
+  }
+
+  get remote(): string {
+    return (this.remoteText ??= `${this.client.remoteAddress}:${this.client.remotePort}`);
   }
 
   private get log(): Logger {
@@ -360,7 +364,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     }
     this.state = 'relaying';
     this.lastBackendDataAt = performance.now();
-    this.metrics.root.sessionsActive.labels(this.tenant.name).inc();
+    this.metrics.sessionsActive.inc();
     if (this.env.log.isLevelEnabled('info')) {
       this.log.info(
         {
@@ -474,7 +478,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
 
   private backendLost(reason: string): void {
     if (this.state === 'closed') return;
-    if (this.state === 'relaying') this.metrics.root.backendLost.labels(this.tenant.name).inc();
+    if (this.state === 'relaying') this.metrics.backendLost.inc();
     // Close the client promptly: it will reconnect and resume its session on another member.
     this.close(reason);
   }
@@ -513,8 +517,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       backend.socket.destroy();
       this.env.onBackendClosed(backend.member.key);
     }
-    if (this.sessionId !== undefined) this.metrics.root.sessionsActive.labels(this.tenant.name).dec();
-    this.metrics.root.connectionsActive.labels(this.tenant.name).dec();
+    if (this.sessionId !== undefined) this.metrics.sessionsActive.dec();
+    this.metrics.connectionsActive.dec();
     // What this connection held against the tenant's limits is given back.
     const unanswered = this.ledger.clear();
     if (unanswered > 0) this.tenant.limiter.done(unanswered);

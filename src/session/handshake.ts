@@ -49,8 +49,22 @@ export function expiredConnectResponse(): Buffer {
   });
 }
 
+/** Where a ConnectResponse's password bytes start: prefix, protocolVersion, timeOut, sessionId, the buffer's length. */
+const PASSWORD_OFFSET = 4 + 4 + 4 + 8 + 4;
+
 /** The ensemble's ConnectResponse with its password sealed for the tenant (only the tenant can resume the session). */
 export function sealedConnectResponse(responseFrame: Buffer, tenant: Tenant): Buffer {
+  // The usual answer (a 16-byte password, readOnly or not, nothing after it): the sealed password
+  // replaces the ensemble's in a copy, the bytes encodeConnectResponse would produce.
+  const end = PASSWORD_OFFSET + SESSION_PASSWORD_LENGTH;
+  if (
+    (responseFrame.length === end || responseFrame.length === end + 1) &&
+    responseFrame.readInt32BE(PASSWORD_OFFSET - 4) === SESSION_PASSWORD_LENGTH
+  ) {
+    const sealed = Buffer.from(responseFrame);
+    tenant.seal.seal(responseFrame.subarray(PASSWORD_OFFSET, end)).copy(sealed, PASSWORD_OFFSET);
+    return sealed;
+  }
   const response = decodeConnectResponse(responseFrame);
   return encodeConnectResponse({ ...response, passwd: tenant.seal.seal(response.passwd ?? Buffer.alloc(0)) });
 }
