@@ -11,8 +11,13 @@
 
 /** An idle connection only ever reads pings and small replies: it should not pin 64 KB. */
 const INITIAL_BYTES = 512;
-/** Node's own read size: one read takes what a socket usually has. */
-const MAX_BYTES = 64 * 1024;
+/**
+ * Four times Node's own read size: a large reply streamed to the client goes out in as many
+ * writes as it took reads, and a 500 KB getData read 64 KB at a time took eight of each.
+ */
+const MAX_BYTES = 256 * 1024;
+/** After this many reads in a row that used less than an eighth of it, a grown buffer halves. */
+const SHRINK_AFTER = 16;
 
 type ChunkHandler = (chunk: Buffer) => void;
 
@@ -24,11 +29,13 @@ export class ReadBuffer {
   private buffer = Buffer.allocUnsafe(INITIAL_BYTES);
   private filled = false;
   private lent = false;
+  private smallReads = 0;
   /** For `net.connect({onread})`: Node asks for the buffer of each next read after the callback. */
   readonly onread = {
     buffer: (): Buffer => this.next(),
     callback: (bytes: number): boolean => {
       this.filled = bytes === this.buffer.length;
+      this.smallReads = bytes < this.buffer.length >>> 3 ? this.smallReads + 1 : 0;
       this.onData(this.buffer.subarray(0, bytes));
       return true;
     },
@@ -40,8 +47,14 @@ export class ReadBuffer {
   }
 
   private next(): Buffer {
-    // A read that filled the buffer says more was waiting: double it, up to Node's read size.
-    const size = this.filled && this.buffer.length < MAX_BYTES ? this.buffer.length * 2 : this.buffer.length;
+    // A read that filled the buffer says more was waiting: double it; a long run of small reads
+    // (the large replies are over) gives the memory back.
+    let size = this.buffer.length;
+    if (this.filled && size < MAX_BYTES) size *= 2;
+    else if (this.smallReads >= SHRINK_AFTER && size > INITIAL_BYTES) {
+      size >>>= 1;
+      this.smallReads = 0;
+    }
     if (this.lent || size !== this.buffer.length) {
       this.buffer = Buffer.allocUnsafe(size);
       this.lent = false;
