@@ -133,6 +133,11 @@ export const ConfigSchema = z
          * watched, so tenants are added, changed and removed while the proxy runs. null: off.
          */
         path: z.string().nullable().default(null),
+        /**
+         * Where every replica keeps its ephemeral record (docs/ensembles.md: registry version
+         * applied, tenants quiesced), on the home ensemble; only while `path` is set.
+         */
+        replicasPath: z.string().default('/zkproxy/replicas'),
       })
       .prefault({}),
     /** Defaults for every tenant's limits. */
@@ -153,6 +158,12 @@ export const ConfigSchema = z
     /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
     ensembleMaxFrameBytes: positiveInt.default(0xfffff),
     tlsListeners: z.array(TlsListenerSchema).default([]),
+    /**
+     * A tenant held (`tenants[].hold`, the cut-over of a move) longer than this has its client
+     * connections closed, and new ones closed at once until the hold ends: a dead mover never
+     * leaves clients hanging.
+     */
+    moveHoldMaxMs: positiveInt.default(10_000),
     admin: z
       .strictObject({
         listen: listenAddress.nullable().prefault('127.0.0.1:9464'),
@@ -281,6 +292,21 @@ export const ConfigSchema = z
               code: 'custom',
               path: ['registry', 'path'],
               message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry`,
+            });
+        }
+      }
+      const replicasPath = config.registry.replicasPath;
+      const replicasProblem = validatePath(replicasPath);
+      if (replicasProblem !== undefined || replicasPath === '/')
+        ctx.addIssue({ code: 'custom', path: ['registry', 'replicasPath'], message: replicasProblem ?? 'must not be /' });
+      else {
+        const replicas = new Chroot(replicasPath);
+        for (const { tenant, chroot } of chroots) {
+          if (chroot.overlaps(replicas))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['registry', 'replicasPath'],
+              message: `${replicasPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could forge replica records`,
             });
         }
       }

@@ -32,6 +32,8 @@ import { RequestPipeline, type RequestHost } from './request-pipeline.ts';
 import { WriteBatch } from './write-batch.ts';
 
 export interface SessionEnvironment {
+  /** The name of the ensemble `members` belong to (the tenant's), for log lines. */
+  ensemble: string;
   members: EnsembleMembers;
   connectTimeoutMs: number;
   /** A connection that has not sent its ConnectRequest by then is closed (ZooKeeper: ~10 s). */
@@ -86,6 +88,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private state: State = 'handshake';
   private backend: BackendSession | undefined;
   private earlyFrames: Buffer[] = [];
+  /** A handshake that a move's cut-over holds back (MoveHold): sent once the hold ends. */
+  private heldConnect: { frame: Buffer; resumed: boolean } | undefined;
   private sessionId: bigint | undefined;
   /** performance.now() of the last bytes from the ensemble member. */
   private lastBackendDataAt = 0;
@@ -126,7 +130,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.toBackend,
       this,
     );
-    this.admission = new Admission(tenant.limiter, this.ledger, this);
+    this.admission = new Admission(tenant.limiter, this.ledger, this, tenant.hold);
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => {
@@ -291,7 +295,20 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
         'connect request',
       );
     }
-    this.openBackend(verdict.forward, verdict.resumed).catch((error: unknown) => {
+    this.connect(verdict.forward, verdict.resumed);
+  }
+
+  /** The tenant's move cut-over ended: a held handshake and held requests go on. */
+  moveHoldEnded(): void {
+    if (this.state === 'closed') return;
+    const connect = this.heldConnect;
+    this.heldConnect = undefined;
+    if (connect !== undefined) this.connect(connect.frame, connect.resumed);
+    this.admission.moveHoldEnded();
+  }
+
+  private connect(connectFrame: Buffer, resumed: boolean): void {
+    this.openBackend(connectFrame, resumed).catch((error: unknown) => {
       // The client went away while the backend handshake ran: nothing was refused.
       if (this.state === 'closed') return;
       if (error instanceof NoBackendError) {
@@ -307,8 +324,20 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private async openBackend(connectFrame: Buffer, resumed: boolean): Promise<void> {
     await this.env.ensureTenantRoot(this.tenant);
     if (this.state !== 'connecting') return;
+    const hold = this.tenant.hold;
+    if (hold.active) {
+      // Not even the handshake reaches the source ensemble during a cut-over: a session created
+      // there now would be lost with the move.
+      if (hold.expired) this.close('tenant held longer than moveHoldMaxMs');
+      else {
+        this.heldConnect = { frame: connectFrame, resumed };
+        this.metrics.held('moving');
+      }
+      return;
+    }
     this.abort = new AbortController();
     let backend: BackendSession;
+    hold.handshakes++;
     try {
       backend = await connectBackend(
         this.env.members,
@@ -322,6 +351,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       );
     } finally {
       this.abort = undefined;
+      hold.handshakes--;
     }
     if (this.state !== 'connecting') {
       backend.socket.destroy();
@@ -359,6 +389,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.log.info(
         {
           session: sessionHex(response.sessionId),
+          ensemble: this.env.ensemble,
           member: backend.member.key,
           timeout: response.timeOut,
           readOnly: response.readOnly === true,
@@ -516,7 +547,10 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.watches.clear();
     this.admission.close();
     if (this.env.log.isLevelEnabled('info'))
-      this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
+      this.log.info(
+        { session: sessionHex(this.sessionId), ensemble: backend && this.env.ensemble, member: backend?.member.key, reason },
+        'connection closed',
+      );
     this.onClose(this);
   }
 }

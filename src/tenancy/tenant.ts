@@ -3,6 +3,7 @@ import type { Limits } from '../limits/limits.ts';
 import { TenantLimiter } from '../limits/tenant-limiter.ts';
 import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
+import { MoveHold } from './move-hold.ts';
 import { tenantSecrets, x509Identity, type DigestIdentity } from './credentials.ts';
 import { SessionSeal } from './session-seal.ts';
 
@@ -17,6 +18,8 @@ export interface Tenant {
   readonly x509IdentityOf: (dn: string) => DigestIdentity;
   /** This process's view of the tenant's limits: counters, token bucket, current limits. */
   readonly limiter: TenantLimiter;
+  /** Whether a move's cut-over holds the tenant's requests now (this process's view). */
+  readonly hold: MoveHold;
 }
 
 export interface TenantContext {
@@ -44,6 +47,7 @@ export function tenantFromConfig(config: TenantSpec, context: TenantContext): Te
     acl: new AclPolicy(identity, context.hiddenIdentities, x509IdentityOf),
     x509IdentityOf,
     limiter: new TenantLimiter(context.limits),
+    hold: new MoveHold(),
   };
 }
 
