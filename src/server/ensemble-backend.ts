@@ -24,7 +24,8 @@ export class EnsembleBackend {
   readonly roots: TenantRootKeeper;
   readonly env: SessionEnvironment;
 
-  constructor(ensemble: NamedEnsemble, config: ProxyConfig, log: Logger, metrics: ProxyMetrics, refusalLog: RateLimitedLog) {
+  /** `home`: the first configured ensemble, whose sessions keep the tenants' original seal. */
+  constructor(ensemble: NamedEnsemble, home: boolean, config: ProxyConfig, log: Logger, metrics: ProxyMetrics, refusalLog: RateLimitedLog) {
     const name = (this.name = ensemble.name);
     const members = (this.members = new EnsembleMembers(ensemble.members, {
       initialMs: config.backend.failureBackoffInitialMs,
@@ -36,6 +37,7 @@ export class EnsembleBackend {
     const roots = (this.roots = new TenantRootKeeper(members, log.child({ ensemble: name }), config.backend.connectTimeoutMs, this.admin));
     this.env = {
       ensemble: name,
+      sealScope: home ? undefined : name,
       members,
       connectTimeoutMs: config.backend.connectTimeoutMs,
       handshakeTimeoutMs: config.client.handshakeTimeoutMs,

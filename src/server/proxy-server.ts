@@ -113,8 +113,9 @@ export class ProxyServer {
     this.log = log;
     this.metrics = metrics;
     this.limitLog = new RateLimitedLog(log, 10_000);
-    for (const ensemble of ensemblesOf(config))
-      this.ensembles.set(ensemble.name, new EnsembleBackend(ensemble, config, log, metrics, this.limitLog));
+    ensemblesOf(config).forEach((ensemble, index) =>
+      this.ensembles.set(ensemble.name, new EnsembleBackend(ensemble, index === 0, config, log, metrics, this.limitLog)),
+    );
     this.home = this.ensembles.values().next().value!;
     this.members = this.home.members;
     const secret = resolveSecret(config);

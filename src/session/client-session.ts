@@ -22,7 +22,7 @@ import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { ClientIdentities } from '../tenancy/client-identities.ts';
-import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
+import { confirmEnsemblePassword, type SessionSeal } from '../tenancy/session-seal.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 import { Admission, type AdmissionHost, type HoldReason } from './admission.ts';
 import { expiredConnectResponse, readConnectRequest, sealedConnectResponse } from './handshake.ts';
@@ -34,6 +34,8 @@ import { WriteBatch } from './write-batch.ts';
 export interface SessionEnvironment {
   /** The name of the ensemble `members` belong to (the tenant's), for log lines. */
   ensemble: string;
+  /** Which of the tenant's session seals applies (Tenant.sealOn): undefined on the home ensemble. */
+  sealScope: string | undefined;
   members: EnsembleMembers;
   connectTimeoutMs: number;
   /** A connection that has not sent its ConnectRequest by then is closed (ZooKeeper: ~10 s). */
@@ -67,6 +69,7 @@ const CLOSE_FLUSH_MS = 5000;
 export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   readonly tenant: Tenant;
   readonly remote: string;
+  private readonly seal: SessionSeal;
   private readonly client: Socket;
   private readonly env: SessionEnvironment;
   private readonly metrics: TenantMetrics;
@@ -111,6 +114,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.client = client;
     this.tenant = tenant;
     this.env = env;
+    this.seal = tenant.sealOn(env.sealScope);
     this.metrics = metrics;
     this.onClose = onClose;
     this.remote = `${client.remoteAddress}:${client.remotePort}`;
@@ -279,12 +283,12 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   }
 
   private onConnectRequest(frame: Buffer): void {
-    const verdict = readConnectRequest(frame, this.tenant); // a ProtocolError closes the connection
+    const verdict = readConnectRequest(frame, this.seal); // a ProtocolError closes the connection
     clearTimeout(this.handshakeTimer);
     if ('expired' in verdict) {
       this.refuse('policy', verdict.expired);
       this.toClient(expiredConnectResponse());
-      this.close('session expired or invalid (password not sealed for this tenant)');
+      this.close('session expired or invalid (password not sealed for this tenant on this ensemble)');
       return;
     }
     this.state = 'connecting';
@@ -375,7 +379,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.close('session expired or invalid');
       return;
     }
-    this.toClient(sealedConnectResponse(backend.responseFrame, this.tenant));
+    this.toClient(sealedConnectResponse(backend.responseFrame, this.seal));
     this.sessionId = response.sessionId;
     if (!resumed && response.passwd !== null && !confirmEnsemblePassword(response.sessionId, response.passwd)) {
       this.log.error(
