@@ -280,36 +280,25 @@ export const ConfigSchema = z
       });
     }
     if (config.registry.path !== null) {
-      const registryPath = config.registry.path;
-      const problem = validatePath(registryPath);
-      if (problem !== undefined || registryPath === '/')
-        ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
-      else {
-        const registry = new Chroot(registryPath);
+      // The platform's own znodes: a tenant whose chroot covered them could rewrite them.
+      const platformPath = (key: 'path' | 'replicasPath', path: string, risk: string) => {
+        const problem = validatePath(path);
+        if (problem !== undefined || path === '/') {
+          ctx.addIssue({ code: 'custom', path: ['registry', key], message: problem ?? 'must not be /' });
+          return;
+        }
+        const own = new Chroot(path);
         for (const { tenant, chroot } of chroots) {
-          if (chroot.overlaps(registry))
+          if (chroot.overlaps(own))
             ctx.addIssue({
               code: 'custom',
-              path: ['registry', 'path'],
-              message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry`,
+              path: ['registry', key],
+              message: `${path} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could ${risk}`,
             });
         }
-      }
-      const replicasPath = config.registry.replicasPath;
-      const replicasProblem = validatePath(replicasPath);
-      if (replicasProblem !== undefined || replicasPath === '/')
-        ctx.addIssue({ code: 'custom', path: ['registry', 'replicasPath'], message: replicasProblem ?? 'must not be /' });
-      else {
-        const replicas = new Chroot(replicasPath);
-        for (const { tenant, chroot } of chroots) {
-          if (chroot.overlaps(replicas))
-            ctx.addIssue({
-              code: 'custom',
-              path: ['registry', 'replicasPath'],
-              message: `${replicasPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could forge replica records`,
-            });
-        }
-      }
+      };
+      platformPath('path', config.registry.path, 'rewrite the registry');
+      platformPath('replicasPath', config.registry.replicasPath, 'forge replica records');
     }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>

@@ -16,6 +16,7 @@ import type { EnsembleMembers } from '../backend/members.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
 import { openPlatformSession } from './platform-session.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
 import { platformAcl } from './root-keeper.ts';
 
 export interface ReplicaState {
@@ -35,8 +36,6 @@ export interface ReplicaRecordOptions {
   log: Logger;
 }
 
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 10_000;
 /** Short, so that a dead replica's record goes soon: a mover waits for every record it sees. */
 const SESSION_TIMEOUT_MS = 10_000;
 
@@ -55,8 +54,7 @@ export class ReplicaRecord {
   private syncing: Promise<void> | undefined;
   private closed = false;
   private started = false;
-  private retryMs = RETRY_MIN_MS;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retry = new ReconnectBackoff(() => void this.connect());
 
   constructor(options: ReplicaRecordOptions) {
     this.options = options;
@@ -77,7 +75,7 @@ export class ReplicaRecord {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.retry.cancel();
     const client = this.client;
     this.client = undefined;
     await this.syncing?.catch(() => {});
@@ -100,7 +98,7 @@ export class ReplicaRecord {
       }
       this.client = client;
       this.written = undefined;
-      this.retryMs = RETRY_MIN_MS;
+      this.retry.succeeded();
       client.once('close', (reason) => {
         if (this.client !== client || this.closed) return;
         this.client = undefined;
@@ -109,17 +107,16 @@ export class ReplicaRecord {
       });
       this.sync();
     } catch (error) {
-      log.warn({ replica: this.path, err: (error as Error).message, retryMs: this.retryMs }, 'cannot write the replica record; retrying');
+      log.warn(
+        { replica: this.path, err: (error as Error).message, retryMs: this.retry.nextMs },
+        'cannot write the replica record; retrying',
+      );
       this.scheduleConnect();
     }
   }
 
   private scheduleConnect(): void {
-    if (this.closed) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.connect(), this.retryMs);
-    this.retryTimer.unref();
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    if (!this.closed) this.retry.schedule();
   }
 
   /** One write at a time; whatever changed meanwhile is written by the next round. */
