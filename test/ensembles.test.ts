@@ -229,6 +229,36 @@ describe('tenants on two ensembles through one proxy', () => {
     }
   });
 
+  it('answers a request forwarded before the hold, and counts the tenant quiesced only once it is answered', async () => {
+    // alpha is on west since the move; the registry (and so the hold) is on east.
+    const client = await connect('alpha');
+    await client.call(OpCode.create, { path: '/in-flight', data: Buffer.from('w'), acl: OPEN, flags: 0 });
+    const requests = async () =>
+      metricValue(await scrape(proxy.adminUrl), 'zkproxy_requests_total', { tenant: 'alpha', opcode: 'getData' });
+    const before = await requests();
+    west.pause(1);
+    let read: Promise<Awaited<ReturnType<JuteClient['request']>>> | undefined;
+    try {
+      read = client.request(OpCode.getData, { path: '/in-flight', watch: false });
+      await waitFor('the read forwarded to the stopped member', async () => (await requests()) > before);
+      const heldVersion = await writeRegistry(tenants('west', true));
+      await waitFor('the replica record shows the hold version', async () =>
+        (await replicaRecords()).some((r) => r.registryVersion === heldVersion),
+      );
+      expect((await replicaRecords()).find((r) => r.registryVersion === heldVersion)!.quiesced).not.toContain('alpha');
+    } finally {
+      west.resume(1);
+    }
+    const reply = await read!;
+    expect(reply.err).toBe(ErrorCode.OK);
+    expect(reply.body!.data).toEqual(Buffer.from('w'));
+    await waitFor('the replica record shows alpha quiesced', async () =>
+      (await replicaRecords()).some((r) => r.quiesced.includes('alpha')),
+    );
+    await applied(await writeRegistry(tenants('west')));
+    await client.close();
+  });
+
   it('is not ready while an ensemble that serves a tenant is unreachable, and names it', async () => {
     await west.stop(1);
     await waitFor(
