@@ -125,12 +125,13 @@ export class ProxyServer {
     for (const tenantConfig of config.tenants) this.addTenant(tenantConfig, config);
     if (config.registry.path !== null) {
       if (this.live === undefined) throw new ConfigError('registry.path needs the configuration source (ProxyServer source argument)');
+      const homeLog = log.child({ ensemble: this.home.name });
       this.registryWatch = new RegistryWatch({
         members: this.home.members,
         path: config.registry.path,
         admin: this.home.admin,
         connectTimeoutMs: config.backend.connectTimeoutMs,
-        log,
+        log: homeLog,
         onSnapshot: (snapshot) =>
           this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
       });
@@ -140,7 +141,7 @@ export class ProxyServer {
         id: replicaId(),
         admin: this.home.admin,
         connectTimeoutMs: config.backend.connectTimeoutMs,
-        log,
+        log: homeLog,
       });
     }
     config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
@@ -231,6 +232,7 @@ export class ProxyServer {
     // Registry tenants are served as soon as they are known; an unreachable ensemble does not
     // hold the start-up back (the file's tenants are served meanwhile, the watch keeps trying).
     this.replicaRecord?.start(this.replicaState());
+    this.watchQuiescence();
     if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
       this.log.warn({ registry: this.config.registry.path }, "tenant registry not read yet; serving the file's tenants meanwhile");
     }
@@ -319,7 +321,6 @@ export class ProxyServer {
     }, maxMs);
     timer.unref();
     this.holdTimers.set(tenant, timer);
-    this.watchQuiescence();
   }
 
   private endHold(tenant: Tenant): void {
@@ -345,7 +346,8 @@ export class ProxyServer {
 
   /**
    * While a tenant is held its in-flight requests drain; the replica record must say so soon
-   * after. Polled (not counted on every reply) so that the request path stays as it is.
+   * after. Polled (not counted on every reply) so that the request path stays as it is. Called
+   * once a configuration is in force, so that a record never pairs a hold with an older version.
    */
   private watchQuiescence(): void {
     this.replicaRecord?.set(this.replicaState());
