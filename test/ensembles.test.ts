@@ -270,5 +270,7 @@ describe('tenants on two ensembles through one proxy', () => {
       15_000,
       200,
     );
+    // ruok on a tenant listener answers for the tenant's ensemble (west), not the home one (east, up).
+    expect(await fourLetterWord('beta', 'ruok')).toBe('');
   });
 });
