@@ -16,6 +16,7 @@ import { digestIdentity } from '../src/tenancy/credentials.ts';
 import { metricValue, scrape, waitFor } from './support/limits.ts';
 import { startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
 import { ServerTree } from './support/server-tree.ts';
+import { startKazooClient } from './support/scripted-clients/scripted-client.ts';
 import { connectClient } from './support/zookeeper-client.ts';
 
 const REGISTRY = '/zkproxy/registry';
@@ -205,6 +206,9 @@ describe('tenants on two ensembles through one proxy', () => {
     const port = proxy.port('alpha');
     const client = await connectClient(`127.0.0.1:${port}`, { sessionTimeoutMs: 10_000 });
     await client.create('/before-move', 'x');
+    const kazoo = startKazooClient(`127.0.0.1:${port}`, 10_000);
+    const kazooSession = (await kazoo.ok('session')).session;
+    const kazooFrom = kazoo.events.length;
     // node-zookeeper-client reconnects on its own, to the same listener, now in front of west. Its
     // session lives on east: the proxy answers the resume "expired" (west itself would close the
     // connection without an answer, the client having seen zxids beyond west's, again and again).
@@ -214,6 +218,14 @@ describe('tenants on two ensembles through one proxy', () => {
     await disconnected;
     await expired;
     client.close();
+    // kazoo: SUSPENDED, then LOST (its session expired), then CONNECTED with a new session on west.
+    await kazoo.waitFor('kazoo LOST', (e) => e.type === 'state' && e.state === 'LOST', { from: kazooFrom });
+    const reconnected = await kazoo.waitFor('kazoo CONNECTED again', (e) => e.type === 'state' && e.state === 'CONNECTED', {
+      from: kazooFrom,
+    });
+    expect(reconnected.session).not.toBe(kazooSession);
+    expect((await kazoo.ok('exists /before-move')).exists).toBe(false);
+    await kazoo.close();
     expect(proxy.port('alpha')).toBe(port);
     expect((await state()).tenants.find((t) => t.name === 'alpha')!.ensemble).toBe('west');
 
