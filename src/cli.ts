@@ -105,7 +105,8 @@ await yargs(hideBin(process.argv))
     'Embedded default: a local ZooKeeper ensemble plus the proxy with two demo tenants, until Ctrl-C (prints the endpoints as one JSON line first)',
     (command) =>
       command
-        .option('size', { type: 'number', default: 3, describe: 'ensemble members, 1..5' })
+        .option('size', { type: 'number', default: 3, describe: 'members of each ensemble, 1..5' })
+        .option('ensembles', { type: 'number', default: 1, describe: 'local ensembles, 1..5 (demo-a on the first, demo-b on the second)' })
         .option('port', {
           type: 'number',
           default: 7451,
@@ -113,7 +114,7 @@ await yargs(hideBin(process.argv))
         })
         .option('admin-port', { type: 'number', default: 9464, describe: 'admin HTTP port (any free port if taken)' })
         .option('log-level', { type: 'string', default: 'info', describe: 'proxy log level (logs go to stderr)' }),
-    (args) => runDev({ size: args.size, port: args.port, adminPort: args.adminPort, logLevel: args.logLevel }),
+    (args) => runDev({ size: args.size, ensembles: args.ensembles, port: args.port, adminPort: args.adminPort, logLevel: args.logLevel }),
   )
   .command('tenant', 'Tenants: create, update limits, list, delete (controller)', tenantCommands)
   .command('cluster', "A tenant's Flink cluster: deploy, destroy, status (controller)", clusterCommands)

@@ -125,7 +125,7 @@ describe('a member that stops answering (SIGSTOP)', () => {
       client.destroy('read timeout, as ZooKeeper clients do');
       await waitFor(
         'the member is marked silent',
-        async () => (await metric(proxy, `zkproxy_backend_silent_total{member="${member.key}"}`)) === 1,
+        async () => (await metric(proxy, `zkproxy_backend_silent_total{ensemble="default",member="${member.key}"}`)) === 1,
         10_000,
       );
       expect(member.avoidUntil).toBeGreaterThan(Date.now());

@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, ConfigSchema, DEFAULT_LIMITS, ensembleAdmin, validateConfig } from '../src/config/config.ts';
+import {
+  ConfigError,
+  ConfigSchema,
+  DEFAULT_LIMITS,
+  ensembleAdmin,
+  ensembleOfTenant,
+  ensemblesOf,
+  validateConfig,
+} from '../src/config/config.ts';
 import { loadConfig, readConfigFile } from '../src/config/load.ts';
 
 const run = promisify(execFile);
@@ -53,7 +61,17 @@ describe('configuration validation', () => {
     );
     expect(readFileSync(file, 'utf8')).toMatch(/^# ensembles:/m);
     expect(raw.limits).toEqual(DEFAULT_LIMITS);
-    for (const key of ['total', 'backend', 'client', 'drain', 'maxFrameBytes', 'ensembleMaxFrameBytes', 'log', 'tlsListeners'] as const)
+    for (const key of [
+      'total',
+      'backend',
+      'client',
+      'drain',
+      'maxFrameBytes',
+      'ensembleMaxFrameBytes',
+      'moveHoldMaxMs',
+      'log',
+      'tlsListeners',
+    ] as const)
       expect(example[key], key).toEqual(defaults[key]);
     expect(example.security.allowSasl).toBe(defaults.security.allowSasl);
   });
@@ -148,6 +166,57 @@ describe('configuration validation', () => {
       ['acme', [7451, 7452]],
       ['globex', [7453]],
     ]);
+  });
+});
+
+describe('several ensembles', () => {
+  const { ensemble: _, ...noEnsemble } = base;
+  const two = { east: { members: 'zk1.east:2181' }, west: { members: 'zk1.west:2181', ensembleAdmin: 'west-admin:pw' } };
+
+  it('takes either ensemble or ensembles, never both and never neither', () => {
+    expect(problems({ ...base, ensembles: two })).toContain('ensemble: name the shared ensemble: either ensemble');
+    expect(problems(noEnsemble)).toContain('ensemble: name the shared ensemble: either ensemble');
+    expect(problems({ ...noEnsemble, ensembles: {} })).toContain('name at least one ensemble');
+  });
+
+  it('refuses a tenant on an unknown ensemble, naming the configured ones', () => {
+    const message = problems({
+      ...noEnsemble,
+      ensembles: two,
+      tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'], ensemble: 'north' }],
+    });
+    expect(message).toContain('tenants[0].ensemble: unknown ensemble "north" (configured: east, west)');
+    // With the one-ensemble form the only name is "default".
+    expect(problems({ ...base, tenants: [{ name: 'acme', listeners: ['0.0.0.0:7451'], ensemble: 'east' }] })).toContain(
+      'unknown ensemble "east" (configured: default)',
+    );
+  });
+
+  it('defaults a tenant to the first ensemble, and an ensemble admin to the platform one', () => {
+    const config = validateConfig({
+      ...noEnsemble,
+      security: { ...base.security, ensembleAdmin: 'platform:pw' },
+      ensembles: two,
+      tenants: [
+        { name: 'acme', listeners: ['0.0.0.0:7451'] },
+        { name: 'globex', listeners: ['0.0.0.0:7452'], ensemble: 'west', hold: true },
+      ],
+    });
+    expect(ensemblesOf(config).map((e) => e.name)).toEqual(['east', 'west']);
+    expect(config.tenants.map((t) => ensembleOfTenant(config, t))).toEqual(['east', 'west']);
+    expect(config.tenants[1]!.hold).toBe(true);
+    expect(ensembleAdmin(config, 'east')).toEqual({ user: 'platform', password: 'pw' });
+    expect(ensembleAdmin(config, 'west')).toEqual({ user: 'west-admin', password: 'pw' });
+    expect(config.moveHoldMaxMs).toBe(10_000);
+  });
+
+  it('refuses a replicas path inside a tenant chroot, and a bad moveHoldMaxMs', () => {
+    expect(validateConfig({ ...base, registry: { path: '/zkproxy/registry' } }).registry.replicasPath).toBe('/zkproxy/replicas');
+    expect(problems({ ...base, registry: { path: '/zkproxy/registry', replicasPath: '/tenants/acme/replicas' } })).toContain(
+      'registry.replicasPath: /tenants/acme/replicas overlaps the chroot /tenants/acme of tenant "acme"',
+    );
+    expect(problems({ ...base, registry: { path: '/zkproxy/registry', replicasPath: 'relative' } })).toContain('registry.replicasPath');
+    expect(problems({ ...base, moveHoldMaxMs: 0 })).toContain('moveHoldMaxMs');
   });
 });
 

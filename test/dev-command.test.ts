@@ -3,8 +3,9 @@
  * and the proxy with two demo tenants, prints ONE JSON line that scripts parse (a contract:
  * ensemble, admin, tenants, platform), serves both tenants in their own chroots, lets the
  * controller add a tenant that it serves at once, and removes everything it started on Ctrl-C.
+ * `--ensembles 2` starts two ensembles and puts each demo tenant on its own.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +20,29 @@ const OPEN = [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }];
 
 interface DevLine {
   ensemble: string;
+  ensembles: Record<string, string>;
   admin: string;
   tenants: Record<string, string>;
   platform: { registry: string; secretFile: string; ensembleAdmin: string; controllerConfig: string };
+}
+
+/** The JSON line dev prints first. */
+function firstLine(child: ChildProcess, stderr: string[]): Promise<DevLine> {
+  return new Promise<DevLine>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no JSON line:\n${stderr.join('\n')}`)), 60_000);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(line) as DevLine);
+    });
+  });
+}
+
+/** A direct session with an ensemble's first member, as its super user. */
+async function direct(connectString: string, ensembleAdmin: string): Promise<JuteClient> {
+  const [host, port] = connectString.split(',')[0]!.split(':') as [string, string];
+  const client = await JuteClient.connect({ host, port: Number(port), sessionTimeoutMs: 10_000 });
+  await client.call(OpCode.auth, { type: 0, scheme: 'digest', auth: Buffer.from(ensembleAdmin) });
+  return client;
 }
 
 describe('zookeeper-proxy dev', () => {
@@ -31,15 +52,9 @@ describe('zookeeper-proxy dev', () => {
     createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const first = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no JSON line:\n${stderr.join('\n')}`)), 60_000);
-        createInterface({ input: child.stdout! }).once('line', (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        });
-      });
-      const line = JSON.parse(first) as DevLine;
+      const line = await firstLine(child, stderr);
       expect(Object.keys(line.tenants).sort()).toEqual(['demo-a', 'demo-b']);
+      expect(line.ensembles).toEqual({ default: line.ensemble });
       expect(line.platform.registry).toBe('/zkproxy/registry');
       const ready = await fetch(`http://${line.admin}/readyz`);
       expect(ready.status).toBe(200);
@@ -73,6 +88,52 @@ describe('zookeeper-proxy dev', () => {
         expect(readFileSync(join(manifests, 'acme', 'cluster.yaml'), 'utf8')).toContain(`high-availability.zookeeper.quorum: ${listener}`);
       } finally {
         rmSync(manifests, { recursive: true, force: true });
+      }
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('--ensembles 2: two ensembles zk-1 and zk-2, demo-a on the first and demo-b on the second, and a controller configuration naming both', async () => {
+    const child = spawn(process.execPath, [CLI, 'dev', '--size', '1', '--ensembles', '2', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const line = await firstLine(child, stderr);
+      expect(Object.keys(line.ensembles)).toEqual(['zk-1', 'zk-2']);
+      expect(line.ensemble).toBe(line.ensembles['zk-1']);
+      expect(line.ensembles['zk-2']).not.toBe(line.ensemble);
+      const state = (await (await fetch(`http://${line.admin}/admin/state`)).json()) as { tenants: { name: string; ensemble: string }[] };
+      expect(state.tenants.map((t) => [t.name, t.ensemble])).toEqual([
+        ['demo-a', 'zk-1'],
+        ['demo-b', 'zk-2'],
+      ]);
+      const controller = JSON.parse(readFileSync(line.platform.controllerConfig, 'utf8')) as Record<string, unknown>;
+      expect(controller.ensemble).toBeUndefined();
+      expect(controller.ensembles).toEqual({ 'zk-1': { members: line.ensembles['zk-1'] }, 'zk-2': { members: line.ensembles['zk-2'] } });
+
+      for (const [tenant, own, other] of [
+        ['demo-a', 'zk-1', 'zk-2'],
+        ['demo-b', 'zk-2', 'zk-1'],
+      ] as const) {
+        const [host, port] = line.tenants[tenant]!.split(':') as [string, string];
+        const client = await JuteClient.connect({ host, port: Number(port), sessionTimeoutMs: 10_000 });
+        await client.call(OpCode.create, { path: '/hello', data: null, acl: OPEN, flags: 0 });
+        await client.close();
+        const ownTree = await direct(line.ensembles[own]!, line.platform.ensembleAdmin);
+        const otherTree = await direct(line.ensembles[other]!, line.platform.ensembleAdmin);
+        try {
+          expect((await ownTree.request(OpCode.exists, { path: `/tenants/${tenant}/hello`, watch: false })).err).toBe(ErrorCode.OK);
+          expect((await otherTree.request(OpCode.exists, { path: `/tenants/${tenant}`, watch: false })).err).toBe(ErrorCode.NONODE);
+        } finally {
+          await ownTree.close();
+          await otherTree.close();
+        }
       }
       child.kill('SIGINT');
       expect(await exited).toBe(0);

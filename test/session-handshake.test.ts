@@ -8,7 +8,6 @@ import { decodeConnectResponse, encodeConnectResponse } from 'jute-ts';
 import { describe, expect, it } from 'vitest';
 import { sealedConnectResponse } from '../src/session/handshake.ts';
 import { SessionSeal } from '../src/tenancy/session-seal.ts';
-import type { Tenant } from '../src/tenancy/tenant.ts';
 
 const key = randomBytes(16);
 
@@ -31,13 +30,13 @@ describe('session handshake work', () => {
   });
 
   it('the sealed ConnectResponse differs from the ensemble one only in the password, readOnly or not', () => {
-    const tenant = { seal: new SessionSeal(key) } as Tenant;
+    const seal = new SessionSeal(key);
     for (const readOnly of [false, true, undefined]) {
       const passwd = randomBytes(16);
       const response = { protocolVersion: 0, timeOut: 30_000, sessionId: 0x1234_5678_9abcn, passwd, readOnly };
       const frame = encodeConnectResponse(response);
-      const expected = encodeConnectResponse({ ...decodeConnectResponse(frame), passwd: tenant.seal.seal(passwd) });
-      const sealed = sealedConnectResponse(frame, tenant);
+      const expected = encodeConnectResponse({ ...decodeConnectResponse(frame), passwd: seal.seal(passwd) });
+      const sealed = sealedConnectResponse(frame, seal);
       expect(sealed.equals(expected)).toBe(true);
       expect(frame.equals(encodeConnectResponse(response))).toBe(true); // the ensemble's frame is left as it was
     }

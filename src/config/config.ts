@@ -133,6 +133,11 @@ export const ConfigSchema = z
          * watched, so tenants are added, changed and removed while the proxy runs. null: off.
          */
         path: z.string().nullable().default(null),
+        /**
+         * Where every replica keeps its ephemeral record (docs/ensembles.md: registry version
+         * applied, tenants quiesced), on the home ensemble; only while `path` is set.
+         */
+        replicasPath: z.string().default('/zkproxy/replicas'),
       })
       .prefault({}),
     /** Defaults for every tenant's limits. */
@@ -153,6 +158,12 @@ export const ConfigSchema = z
     /** The ensemble's jute.maxbuffer: a request that is larger once rewritten is refused before it is sent. */
     ensembleMaxFrameBytes: positiveInt.default(0xfffff),
     tlsListeners: z.array(TlsListenerSchema).default([]),
+    /**
+     * A tenant held (`tenants[].hold`, the cut-over of a move) longer than this has its client
+     * connections closed, and new ones closed at once until the hold ends: a dead mover never
+     * leaves clients hanging.
+     */
+    moveHoldMaxMs: positiveInt.default(10_000),
     admin: z
       .strictObject({
         listen: listenAddress.nullable().prefault('127.0.0.1:9464'),
@@ -269,21 +280,25 @@ export const ConfigSchema = z
       });
     }
     if (config.registry.path !== null) {
-      const registryPath = config.registry.path;
-      const problem = validatePath(registryPath);
-      if (problem !== undefined || registryPath === '/')
-        ctx.addIssue({ code: 'custom', path: ['registry', 'path'], message: problem ?? 'must not be /' });
-      else {
-        const registry = new Chroot(registryPath);
+      // The platform's own znodes: a tenant whose chroot covered them could rewrite them.
+      const platformPath = (key: 'path' | 'replicasPath', path: string, risk: string) => {
+        const problem = validatePath(path);
+        if (problem !== undefined || path === '/') {
+          ctx.addIssue({ code: 'custom', path: ['registry', key], message: problem ?? 'must not be /' });
+          return;
+        }
+        const own = new Chroot(path);
         for (const { tenant, chroot } of chroots) {
-          if (chroot.overlaps(registry))
+          if (chroot.overlaps(own))
             ctx.addIssue({
               code: 'custom',
-              path: ['registry', 'path'],
-              message: `${registryPath} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could rewrite the registry`,
+              path: ['registry', key],
+              message: `${path} overlaps the chroot ${chroot.root} of tenant "${tenant}": a tenant could ${risk}`,
             });
         }
-      }
+      };
+      platformPath('path', config.registry.path, 'rewrite the registry');
+      platformPath('replicasPath', config.registry.replicasPath, 'forge replica records');
     }
     config.tlsListeners.forEach((tls, index) => {
       const clash = (other: HostPort) =>

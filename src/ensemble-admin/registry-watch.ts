@@ -8,6 +8,7 @@ import { ErrorCode, OpCode } from 'jute-ts';
 import type { JuteClient } from 'jute-ts/client';
 import type { EnsembleMembers } from '../backend/members.ts';
 import { openPlatformSession } from './platform-session.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { DigestIdentity } from '../tenancy/credentials.ts';
 
@@ -28,15 +29,11 @@ export interface RegistryWatchOptions {
   onSnapshot: (snapshot: RegistrySnapshot) => void;
 }
 
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 10_000;
-
 export class RegistryWatch {
   private readonly options: RegistryWatchOptions;
   private client: JuteClient | undefined;
   private closed = false;
-  private retryMs = RETRY_MIN_MS;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retry = new ReconnectBackoff(() => void this.connect());
   private lastDelivered: string | undefined;
   private reading: Promise<void> | undefined;
   private readAgain = false;
@@ -63,7 +60,7 @@ export class RegistryWatch {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.retryTimer);
+    this.retry.cancel();
     const client = this.client;
     this.client = undefined;
     await client?.close().catch(() => {});
@@ -84,7 +81,7 @@ export class RegistryWatch {
         return;
       }
       this.client = client;
-      this.retryMs = RETRY_MIN_MS;
+      this.retry.succeeded();
       client.on('notification', (event) => {
         if (event.path === path) this.read(client);
       });
@@ -96,17 +93,13 @@ export class RegistryWatch {
       });
       this.read(client);
     } catch (error) {
-      log.warn({ registry: path, err: (error as Error).message, retryMs: this.retryMs }, 'cannot read the tenant registry; retrying');
+      log.warn({ registry: path, err: (error as Error).message, retryMs: this.retry.nextMs }, 'cannot read the tenant registry; retrying');
       this.scheduleConnect();
     }
   }
 
   private scheduleConnect(): void {
-    if (this.closed) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.connect(), this.retryMs);
-    this.retryTimer.unref();
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    if (!this.closed) this.retry.schedule();
   }
 
   /** One read at a time; a change announced during a read triggers one more read after it. */

@@ -1,5 +1,6 @@
 /**
- * Prometheus metrics. Labels are tenants and opcodes only (bounded), never paths or sessions.
+ * Prometheus metrics. Labels are tenants, opcodes, ensembles and their members only (bounded), never
+ * paths or sessions.
  * Per-tenant children are resolved once per tenant and label value (TenantMetrics), so neither the
  * request path nor the refusal and error paths do label lookups.
  */
@@ -94,19 +95,19 @@ export class ProxyMetrics {
   readonly backendConnections = new Gauge({
     name: 'zkproxy_backend_connections',
     help: 'Backend connections per ensemble member',
-    labelNames: ['member'],
+    labelNames: ['ensemble', 'member'],
     registers: [this.registry],
   });
   readonly backendFailures = new Counter({
     name: 'zkproxy_backend_connect_failures_total',
     help: 'Failed attempts to open a backend session, by member',
-    labelNames: ['member'],
+    labelNames: ['ensemble', 'member'],
     registers: [this.registry],
   });
   readonly backendSilent = new Counter({
     name: 'zkproxy_backend_silent_total',
     help: 'Clients that gave up on a member that stopped answering (the member is then tried last for a while)',
-    labelNames: ['member'],
+    labelNames: ['ensemble', 'member'],
     registers: [this.registry],
   });
   readonly backendLost = new Counter({

@@ -7,12 +7,11 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { isDeepStrictEqual } from 'node:util';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { AdminServer } from '../admin/admin-server.ts';
-import { EnsembleMembers } from '../backend/members.ts';
-import { EnsembleProbe } from '../backend/probe.ts';
+import type { EnsembleMembers } from '../backend/members.ts';
 import {
   ConfigError,
   defaultChroot,
-  ensembleAdmin,
+  ensembleOfTenant,
   ensemblesOf,
   resolveAdminToken,
   formatHostPort,
@@ -27,16 +26,15 @@ import {
 } from '../config/config.ts';
 import { LiveConfig, type ConfigUpdate } from '../config/live-config.ts';
 import { RegistryWatch } from '../ensemble-admin/registry-watch.ts';
-import { digestIdentity } from '../tenancy/credentials.ts';
+import { ReplicaRecord, replicaId } from '../ensemble-admin/replica-record.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ProxyMetrics, type TenantMetrics } from '../observability/metrics.ts';
-import { ClientSession, type SessionEnvironment } from '../session/client-session.ts';
-import { TenantRootKeeper } from '../ensemble-admin/root-keeper.ts';
+import { ClientSession } from '../session/client-session.ts';
 import { shareOf } from '../limits/limits.ts';
 import { tenantFromConfig, type Tenant, type TenantContext } from '../tenancy/tenant.ts';
 import { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { tenantOfCertificate, x509SubjectName } from '../tenancy/tls-identity.ts';
-import { answerFourLetterWord } from './four-letter-words.ts';
+import { EnsembleBackend, ensemblesReady } from './ensemble-backend.ts';
 
 interface Listener {
   tenant: Tenant;
@@ -66,11 +64,23 @@ export interface ConfigSource {
 
 export class ProxyServer {
   readonly metrics: ProxyMetrics;
+  /** The home ensemble's members (the first configured). */
   readonly members: EnsembleMembers;
   private config: ProxyConfig;
   private readonly live: LiveConfig | undefined;
   private readonly registryWatch: RegistryWatch | undefined;
-  private readonly roots: TenantRootKeeper;
+  private readonly replicaRecord: ReplicaRecord | undefined;
+  /** Every configured ensemble by name, the home ensemble first. */
+  private readonly ensembles = new Map<string, EnsembleBackend>();
+  private readonly home: EnsembleBackend;
+  /** The ensemble each tenant is served from now (a registry update may move it). */
+  private readonly tenantEnsemble = new Map<Tenant, EnsembleBackend>();
+  /** moveHoldMaxMs timers of the tenants held now. */
+  private readonly holdTimers = new Map<Tenant, NodeJS.Timeout>();
+  /** Polls the held tenants' in-flight counts while any is held (for the replica record). */
+  private quiesceTimer: NodeJS.Timeout | undefined;
+  /** Version of the registry znode whose content is in force (-1: none yet). */
+  private registryVersion = -1;
   private readonly tenantContext: Omit<TenantContext, 'limits'>;
   private started = false;
   private readonly share: number;
@@ -80,8 +90,6 @@ export class ProxyServer {
   private readonly tenants = new Map<string, Tenant>();
   private readonly sessions = new Set<ClientSession>();
   private readonly tenantMetrics = new Map<string, TenantMetrics>();
-  private readonly env: SessionEnvironment;
-  private readonly probe: EnsembleProbe;
   private readonly admin: AdminServer | undefined;
   private adminAddress: HostPort | undefined;
   private draining = false;
@@ -104,56 +112,36 @@ export class ProxyServer {
     this.live = source === undefined ? undefined : new LiveConfig(config, source.raw, source.readFile, sharedPorts);
     this.log = log;
     this.metrics = metrics;
-    this.members = new EnsembleMembers(ensemblesOf(config)[0]!.members, {
-      initialMs: config.backend.failureBackoffInitialMs,
-      maxMs: config.backend.failureBackoffMaxMs,
-    });
-    this.probe = new EnsembleProbe(this.members);
     this.limitLog = new RateLimitedLog(log, 10_000);
-    const admin = ensembleAdmin(config);
-    const adminIdentity = admin === undefined ? undefined : digestIdentity(admin.user, admin.password);
-    const roots = (this.roots = new TenantRootKeeper(this.members, log, config.backend.connectTimeoutMs, adminIdentity));
+    ensemblesOf(config).forEach((ensemble, index) =>
+      this.ensembles.set(ensemble.name, new EnsembleBackend(ensemble, index === 0, config, log, metrics, this.limitLog)),
+    );
+    this.home = this.ensembles.values().next().value!;
+    this.members = this.home.members;
     const secret = resolveSecret(config);
-    const hiddenIdentities = adminIdentity === undefined ? [] : [adminIdentity.id];
+    // No tenant may see or name the admin identity of any ensemble.
+    const hiddenIdentities = [...new Set([...this.ensembles.values()].flatMap((e) => (e.admin === undefined ? [] : [e.admin.id])))];
     this.tenantContext = { secret, hiddenIdentities };
-    this.env = {
-      members: this.members,
-      connectTimeoutMs: config.backend.connectTimeoutMs,
-      handshakeTimeoutMs: config.client.handshakeTimeoutMs,
-      maxFrameBytes: config.maxFrameBytes,
-      log,
-      ensureTenantRoot: (tenant) => roots.ensure(tenant),
-      fourLetterWord: (word, socket) => answerFourLetterWord(word, socket, () => this.probe.reachable()),
-      onBackendAttemptFailed: (member, reason) => {
-        metrics.backendFailures.labels(member).inc();
-        log.warn({ member, reason }, 'ensemble member refused or failed a session');
-      },
-      onBackendSilent: (member, silentMs) => {
-        this.members.markFailure(member);
-        metrics.backendSilent.labels(member.key).inc();
-        this.limitLog.warn(
-          `silent/${member.key}`,
-          { member: member.key, silentMs: Math.round(silentMs) },
-          'a client gave up on an ensemble member that stopped answering; trying others first',
-        );
-      },
-      onBackendOpened: (member) => metrics.backendConnections.labels(member).inc(),
-      onBackendClosed: (member) => metrics.backendConnections.labels(member).dec(),
-      allowSasl: config.security.allowSasl,
-      ensembleMaxFrameBytes: config.ensembleMaxFrameBytes,
-      refusalLog: this.limitLog,
-    };
     for (const tenantConfig of config.tenants) this.addTenant(tenantConfig, config);
     if (config.registry.path !== null) {
       if (this.live === undefined) throw new ConfigError('registry.path needs the configuration source (ProxyServer source argument)');
+      const homeLog = log.child({ ensemble: this.home.name });
       this.registryWatch = new RegistryWatch({
-        members: this.members,
+        members: this.home.members,
         path: config.registry.path,
-        admin: adminIdentity,
+        admin: this.home.admin,
         connectTimeoutMs: config.backend.connectTimeoutMs,
-        log,
+        log: homeLog,
         onSnapshot: (snapshot) =>
           this.update('registry', () => this.live!.applyRegistry(snapshot.data), { registryVersion: snapshot.version }),
+      });
+      this.replicaRecord = new ReplicaRecord({
+        members: this.home.members,
+        parent: config.registry.replicasPath,
+        id: replicaId(),
+        admin: this.home.admin,
+        connectTimeoutMs: config.backend.connectTimeoutMs,
+        log: homeLog,
       });
     }
     config.tlsListeners.forEach((tlsConfig, index) => this.tlsListeners.push(this.createTlsListener(tlsConfig, index)));
@@ -243,6 +231,8 @@ export class ProxyServer {
       this.adminAddress = await this.admin.listen(this.config.admin.listen);
     // Registry tenants are served as soon as they are known; an unreachable ensemble does not
     // hold the start-up back (the file's tenants are served meanwhile, the watch keeps trying).
+    this.replicaRecord?.start(this.replicaState());
+    this.watchQuiescence();
     if (this.registryWatch !== undefined && !(await this.registryWatch.start(this.config.backend.connectTimeoutMs * 2))) {
       this.log.warn({ registry: this.config.registry.path }, "tenant registry not read yet; serving the file's tenants meanwhile");
     }
@@ -251,7 +241,10 @@ export class ProxyServer {
         listeners: this.listenerAddresses().map((l) => `${l.tenant}@${formatHostPort(l.address)}`),
         tlsListeners: this.tlsListenerAddresses().map(formatHostPort),
         admin: this.adminAddress && formatHostPort(this.adminAddress),
-        ensemble: this.members.all.map((m) => m.key),
+        ensemble: this.home.members.all.map((m) => m.key),
+        ...(this.ensembles.size > 1
+          ? { ensembles: Object.fromEntries([...this.ensembles.values()].map((e) => [e.name, e.members.all.map((m) => m.key)])) }
+          : {}),
       },
       this.share > 1 ? 'worker listening' : 'proxy listening',
     );
@@ -281,6 +274,8 @@ export class ProxyServer {
       { ...this.tenantContext, limits: this.limitsOf(config, tenantConfig) },
     );
     this.tenants.set(tenant.name, tenant);
+    this.tenantEnsemble.set(tenant, this.ensembles.get(ensembleOfTenant(config, tenantConfig))!);
+    if (tenantConfig.hold === true) this.startHold(tenant);
     for (const requested of tenantConfig.listeners) this.addListener(tenant, requested);
     return tenant;
   }
@@ -297,10 +292,74 @@ export class ProxyServer {
     listener.server.close();
   }
 
-  /** Ensemble reachable and not draining (GET /readyz). */
+  /**
+   * Not draining, and every ensemble that serves a tenant reachable (GET /readyz); with no tenant
+   * yet, the home ensemble (the registry's).
+   */
   async ready(): Promise<{ ready: boolean; reason?: string }> {
     if (this.draining) return { ready: false, reason: 'draining' };
-    return (await this.probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+    const serving = new Set(this.tenantEnsemble.values());
+    return ensemblesReady(serving.size === 0 ? [this.home] : [...this.ensembles.values()].filter((e) => serving.has(e)));
+  }
+
+  // ------------------------------------------------------------------ moves: ensemble changes and holds
+
+  /** The entry says `hold: true`: its requests and handshakes wait, for moveHoldMaxMs at most. */
+  private startHold(tenant: Tenant): void {
+    if (tenant.hold.active) return;
+    tenant.hold.active = true;
+    tenant.hold.expired = false;
+    const maxMs = this.config.moveHoldMaxMs;
+    const timer = setTimeout(() => {
+      tenant.hold.expired = true;
+      const closing = [...this.sessions].filter((session) => session.tenant === tenant);
+      this.log.warn(
+        { tenant: tenant.name, moveHoldMaxMs: maxMs, connections: closing.length },
+        'tenant held longer than moveHoldMaxMs: closing its connections',
+      );
+      for (const session of closing) session.close('tenant held longer than moveHoldMaxMs');
+    }, maxMs);
+    timer.unref();
+    this.holdTimers.set(tenant, timer);
+  }
+
+  private endHold(tenant: Tenant): void {
+    if (!tenant.hold.active) return;
+    tenant.hold.active = false;
+    tenant.hold.expired = false;
+    clearTimeout(this.holdTimers.get(tenant));
+    this.holdTimers.delete(tenant);
+    for (const session of [...this.sessions]) if (session.tenant === tenant) session.moveHoldEnded();
+  }
+
+  /** Held tenants with nothing in flight to the ensemble: no request, no handshake. */
+  private quiescedTenants(): string[] {
+    return [...this.holdTimers.keys()]
+      .filter((t) => t.hold.active && t.limiter.inFlight === 0 && t.hold.handshakes === 0)
+      .map((t) => t.name)
+      .sort();
+  }
+
+  private replicaState(): { registryVersion: number; quiesced: string[] } {
+    return { registryVersion: this.registryVersion, quiesced: this.quiescedTenants() };
+  }
+
+  /**
+   * While a tenant is held its in-flight requests drain; the replica record must say so soon
+   * after. Polled (not counted on every reply) so that the request path stays as it is. Called
+   * once a configuration is in force, so that a record never pairs a hold with an older version.
+   */
+  private watchQuiescence(): void {
+    this.replicaRecord?.set(this.replicaState());
+    if (this.holdTimers.size === 0 || this.quiesceTimer !== undefined) return;
+    this.quiesceTimer = setInterval(() => {
+      this.replicaRecord?.set(this.replicaState());
+      if (this.holdTimers.size === 0) {
+        clearInterval(this.quiesceTimer);
+        this.quiesceTimer = undefined;
+      }
+    }, 50);
+    this.quiesceTimer.unref();
   }
 
   /** SIGHUP or a changed file: the file is read again and applied like a registry update. */
@@ -334,7 +393,7 @@ export class ProxyServer {
     const next = update.config;
     const previous = new Map(this.config.tenants.map((t) => [t.name, t]));
     const wanted = new Map(next.tenants.map((t) => [t.name, t]));
-    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    const changes = { added: [] as string[], removed: [] as string[], changed: [] as string[], moved: [] as string[] };
     const binding: Promise<void>[] = [];
     for (const [name, old] of previous) {
       const replacement = wanted.get(name);
@@ -351,13 +410,24 @@ export class ProxyServer {
         continue;
       }
       let changed = false;
+      const ensemble = this.ensembles.get(ensembleOfTenant(next, tenantConfig))!;
+      if (this.tenantEnsemble.get(tenant) !== ensemble) {
+        // Its sessions live on the old ensemble: the clients reconnect (same listeners) to the new one.
+        const from = this.tenantEnsemble.get(tenant)!.name;
+        this.tenantEnsemble.set(tenant, ensemble);
+        for (const session of [...this.sessions]) if (session.tenant === tenant) session.close('tenant moved');
+        this.log.info({ tenant: name, from, to: ensemble.name }, 'tenant moved to another ensemble: its connections closed');
+        changes.moved.push(name);
+      }
+      if (tenantConfig.hold === true) this.startHold(tenant);
+      else this.endHold(tenant);
       const limits = this.limitsOf(next, tenantConfig);
       if (!isDeepStrictEqual(limits, tenant.limiter.limits)) {
         const quotaChanged = limits.maxZnodes !== tenant.limiter.limits.maxZnodes || limits.maxBytes !== tenant.limiter.limits.maxBytes;
         tenant.limiter.reconfigure(limits);
         for (const session of this.sessions) if (session.tenant === tenant) session.refreshFlow();
         if (quotaChanged)
-          this.roots
+          ensemble.roots
             .refresh(tenant)
             .catch((error: unknown) =>
               this.log.error(
@@ -382,6 +452,8 @@ export class ProxyServer {
       if (changed) changes.changed.push(name);
     }
     this.config = next;
+    if (typeof detail.registryVersion === 'number') this.registryVersion = detail.registryVersion;
+    this.watchQuiescence();
     const results = await Promise.allSettled(binding);
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
     this.metrics.configReloads.labels(source, failed.length > 0 ? 'partial' : 'applied').inc();
@@ -398,6 +470,8 @@ export class ProxyServer {
     this.tenants.delete(name);
     for (const listener of this.listeners.filter((l) => l.tenant === tenant)) this.closeListener(listener);
     for (const session of [...this.sessions]) if (session.tenant === tenant) session.close(reason);
+    this.endHold(tenant); // after the close: nothing it held is sent
+    this.tenantEnsemble.delete(tenant);
   }
 
   /** The addresses actually bound (port 0 in the config becomes a real port). */
@@ -443,7 +517,8 @@ export class ProxyServer {
     }
     let metrics = this.tenantMetrics.get(tenant.name);
     if (metrics === undefined) this.tenantMetrics.set(tenant.name, (metrics = this.metrics.forTenant(tenant.name)));
-    const env = via === undefined ? this.env : { ...this.env, log: this.log.child({ tls: via.identity }) };
+    const { env: ensembleEnv } = this.tenantEnsemble.get(tenant)!;
+    const env = via === undefined ? ensembleEnv : { ...ensembleEnv, log: this.log.child({ tls: via.identity }) };
     if (via !== undefined) via.listener.connections++;
     const session = new ClientSession(
       socket,
@@ -582,7 +657,10 @@ export class ProxyServer {
 
   async close(): Promise<void> {
     clearInterval(this.memoryTimer);
+    clearInterval(this.quiesceTimer);
+    for (const timer of this.holdTimers.values()) clearTimeout(timer);
     await this.registryWatch?.close();
+    await this.replicaRecord?.close();
     await this.drain(0);
     await this.admin?.close();
   }
@@ -593,20 +671,28 @@ export class ProxyServer {
     return {
       pid: process.pid,
       draining: this.draining,
-      ensemble: this.members.all.map((m) => ({
-        member: m.key,
-        consecutiveFailures: m.consecutiveFailures,
-        avoidUntil: m.avoidUntil || null,
-      })),
+      // The home ensemble's members, as before there were several.
+      ensemble: this.home.describeMembers(),
+      ensembles: [...this.ensembles.values()].map((e) => ({ name: e.name, members: e.describeMembers() })),
       tenants: this.config.tenants.map((t) => ({
         name: t.name,
+        ensemble: ensembleOfTenant(this.config, t),
+        hold: t.hold === true,
         chroot: t.chroot ?? `/tenants/${t.name}`,
         listeners: this.listeners.filter((l) => l.tenant.name === t.name).map((l) => formatHostPort(l.bound ?? l.requested)),
         connections: byTenant.get(t.name) ?? 0,
         watches: this.tenants.get(t.name)?.limiter.watches ?? 0,
         limits: this.tenants.get(t.name)?.limiter.limits,
       })),
-      registry: this.config.registry.path === null ? null : { path: this.config.registry.path, revision: this.live?.registryRevision ?? 0 },
+      registry:
+        this.config.registry.path === null
+          ? null
+          : {
+              path: this.config.registry.path,
+              revision: this.live?.registryRevision ?? 0,
+              version: this.registryVersion,
+              replica: this.replicaRecord?.path,
+            },
       tlsListeners: this.tlsListeners.map((l) => ({
         listen: formatHostPort(l.bound ?? l.config.listen),
         tenantFrom: l.config.tenantFrom,

@@ -16,8 +16,9 @@ import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { AdminServer } from '../admin/admin-server.ts';
 import { EnsembleMembers } from '../backend/members.ts';
 import { EnsembleProbe } from '../backend/probe.ts';
-import { ensemblesOf, formatHostPort, resolveAdminToken, type ProxyConfig } from '../config/config.ts';
+import { ensembleOfTenant, ensemblesOf, formatHostPort, resolveAdminToken, type ProxyConfig } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
+import { ensemblesReady } from './ensemble-backend.ts';
 import type { ProxyServer } from './proxy-server.ts';
 
 /** Environment variable telling a worker its share divisor. */
@@ -57,12 +58,19 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
   const own = new Registry();
   const alive = new Gauge({ name: 'zkproxy_workers', help: 'Worker event loops running now', registers: [own] });
   const restarts = new Gauge({ name: 'zkproxy_worker_restarts', help: 'Workers restarted after they died', registers: [own] });
-  const probe = new EnsembleProbe(
-    new EnsembleMembers(ensemblesOf(config)[0]!.members, {
-      initialMs: config.backend.failureBackoffInitialMs,
-      maxMs: config.backend.failureBackoffMaxMs,
-    }),
-  );
+  // The primary knows the file's tenants only: their ensembles, and the home one (the registry's).
+  const serving = new Set(config.tenants.map((tenant) => ensembleOfTenant(config, tenant)));
+  const probes = ensemblesOf(config)
+    .filter((ensemble, index) => index === 0 || serving.has(ensemble.name))
+    .map((ensemble) => ({
+      name: ensemble.name,
+      probe: new EnsembleProbe(
+        new EnsembleMembers(ensemble.members, {
+          initialMs: config.backend.failureBackoffInitialMs,
+          maxMs: config.backend.failureBackoffMaxMs,
+        }),
+      ),
+    }));
   let draining = false;
   let restartCount = 0;
   const pending = new Map<string, (message: WorkerMessage) => void>();
@@ -136,7 +144,7 @@ export async function runPrimary(config: ProxyConfig, log: Logger, workers: numb
             ready: async () => {
               if (draining) return { ready: false, reason: 'draining' };
               if (runningWorkers() === 0) return { ready: false, reason: 'no worker running' };
-              return (await probe.reachable()) ? { ready: true } : { ready: false, reason: 'ensemble unreachable' };
+              return ensemblesReady(probes);
             },
             describe: async () => ({
               workers: await ask({ type: 'zkproxy:describe', id: randomUUID() }, (r) =>

@@ -3,14 +3,19 @@
  * in-flight limits and the connection's in-flight limit. A request that may not is held, in
  * order, with the client's reads paused (backpressure); held longer than `maxThrottleWaitMs` it
  * is answered THROTTLEDOP, as ZooKeeper's own request throttle does.
+ *
+ * While the tenant's move cut-over holds it (MoveHold), every request is held, pings too, and none
+ * expires: the mover needs nothing in flight to the source ensemble, and the client must not see
+ * an error for a pause of a few seconds. The throttle wait counts from the end of the hold.
  */
 import { requestOpcode } from 'jute-ts';
 import type { TenantLimiter } from '../limits/tenant-limiter.ts';
+import type { MoveHold } from '../tenancy/move-hold.ts';
 import type { InFlightLedger } from './in-flight-ledger.ts';
 import { opPolicy } from './op-policy.ts';
 
 /** Why a request was held: behind others already held, or the limit that was reached. */
-export type HoldReason = 'queued' | 'connection_in_flight' | 'tenant_in_flight' | 'rate';
+export type HoldReason = 'queued' | 'connection_in_flight' | 'tenant_in_flight' | 'rate' | 'moving';
 
 export interface AdmissionHost {
   /** Forwards an admitted request; false when the proxy answered it itself (its slot is given back). */
@@ -37,6 +42,7 @@ export class Admission {
   private readonly limiter: TenantLimiter;
   private readonly ledger: InFlightLedger;
   private readonly host: AdmissionHost;
+  private readonly move: MoveHold;
   /** Requests read but held back by a limit, oldest first (copied: they outlive their chunk). */
   private held: Buffer[] = NOTHING_HELD;
   private heldSince: number[] = NO_TIMES;
@@ -44,8 +50,9 @@ export class Admission {
   private timer: NodeJS.Timeout | undefined;
   private readonly releaseBound = () => this.release();
 
-  constructor(limiter: TenantLimiter, ledger: InFlightLedger, host: AdmissionHost) {
+  constructor(limiter: TenantLimiter, ledger: InFlightLedger, host: AdmissionHost, move: MoveHold) {
     this.limiter = limiter;
+    this.move = move;
     this.ledger = ledger;
     this.host = host;
   }
@@ -61,7 +68,7 @@ export class Admission {
 
   /** A request from the client: forwarded now, or held (in order) until the limits allow it. */
   offer(frame: Buffer): void {
-    const hold = this.held.length > 0 ? 'queued' : this.admit(frame);
+    const hold = this.move.active ? 'moving' : this.held.length > 0 ? 'queued' : this.admit(frame);
     if (hold !== undefined) {
       this.hold(frame, hold);
       return;
@@ -76,7 +83,7 @@ export class Admission {
 
   /** Forwards held requests while the limits allow; answers THROTTLEDOP to those held too long. */
   release(): void {
-    if (!this.host.relaying() || this.held.length === 0) return;
+    if (!this.host.relaying() || this.held.length === 0 || this.move.active) return;
     clearTimeout(this.timer);
     const maxWait = this.limiter.limits.maxThrottleWaitMs;
     const now = performance.now();
@@ -101,6 +108,13 @@ export class Admission {
     } finally {
       this.host.released();
     }
+  }
+
+  /** The move's hold ended: what it held goes on, its wait not counted against maxThrottleWaitMs. */
+  moveHoldEnded(): void {
+    if (this.held.length === 0) return;
+    this.heldSince.fill(performance.now());
+    this.release();
   }
 
   /** The connection is gone: nothing held is sent, no wake-up stays registered. */

@@ -22,7 +22,7 @@ import { sessionHex, type Logger } from '../observability/logger.ts';
 import type { RefusalReason, TenantMetrics } from '../observability/metrics.ts';
 import type { RateLimitedLog } from '../observability/rate-limited-log.ts';
 import { ClientIdentities } from '../tenancy/client-identities.ts';
-import { confirmEnsemblePassword } from '../tenancy/session-seal.ts';
+import { confirmEnsemblePassword, type SessionSeal } from '../tenancy/session-seal.ts';
 import type { Tenant } from '../tenancy/tenant.ts';
 import { Admission, type AdmissionHost, type HoldReason } from './admission.ts';
 import { expiredConnectResponse, readConnectRequest, sealedConnectResponse } from './handshake.ts';
@@ -32,6 +32,10 @@ import { RequestPipeline, type RequestHost } from './request-pipeline.ts';
 import { WriteBatch } from './write-batch.ts';
 
 export interface SessionEnvironment {
+  /** The name of the ensemble `members` belong to (the tenant's), for log lines. */
+  ensemble: string;
+  /** Which of the tenant's session seals applies (Tenant.sealOn): undefined on the home ensemble. */
+  sealScope: string | undefined;
   members: EnsembleMembers;
   connectTimeoutMs: number;
   /** A connection that has not sent its ConnectRequest by then is closed (ZooKeeper: ~10 s). */
@@ -66,6 +70,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   readonly tenant: Tenant;
   /** `address:port` of the client, looked up when first logged (a getpeername per connection otherwise). */
   private remoteText: string | undefined;
+  private readonly seal: SessionSeal;
   private readonly client: Socket;
   private readonly env: SessionEnvironment;
   private readonly metrics: TenantMetrics;
@@ -88,6 +93,8 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private state: State = 'handshake';
   private backend: BackendSession | undefined;
   private earlyFrames: Buffer[] = [];
+  /** A handshake that a move's cut-over holds back (MoveHold): sent once the hold ends. */
+  private heldConnect: { frame: Buffer; resumed: boolean } | undefined;
   private sessionId: bigint | undefined;
   /** performance.now() of the last bytes from the ensemble member. */
   private lastBackendDataAt = 0;
@@ -109,6 +116,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.client = client;
     this.tenant = tenant;
     this.env = env;
+    this.seal = tenant.sealOn(env.sealScope);
     this.metrics = metrics;
     this.onClose = onClose;
     this.clientReader = new FrameReader(env.maxFrameBytes);
@@ -127,7 +135,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.toBackend,
       this,
     );
-    this.admission = new Admission(tenant.limiter, this.ledger, this);
+    this.admission = new Admission(tenant.limiter, this.ledger, this, tenant.hold);
     client.setNoDelay(true);
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('drain', () => {
@@ -280,12 +288,12 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   }
 
   private onConnectRequest(frame: Buffer): void {
-    const verdict = readConnectRequest(frame, this.tenant); // a ProtocolError closes the connection
+    const verdict = readConnectRequest(frame, this.seal); // a ProtocolError closes the connection
     clearTimeout(this.handshakeTimer);
     if ('expired' in verdict) {
       this.refuse('policy', verdict.expired);
       this.toClient(expiredConnectResponse());
-      this.close('session expired or invalid (password not sealed for this tenant)');
+      this.close('session expired or invalid (password not sealed for this tenant on this ensemble)');
       return;
     }
     this.state = 'connecting';
@@ -296,7 +304,20 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
         'connect request',
       );
     }
-    this.openBackend(verdict.forward, verdict.resumed).catch((error: unknown) => {
+    this.connect(verdict.forward, verdict.resumed);
+  }
+
+  /** The tenant's move cut-over ended: a held handshake and held requests go on. */
+  moveHoldEnded(): void {
+    if (this.state === 'closed') return;
+    const connect = this.heldConnect;
+    this.heldConnect = undefined;
+    if (connect !== undefined) this.connect(connect.frame, connect.resumed);
+    this.admission.moveHoldEnded();
+  }
+
+  private connect(connectFrame: Buffer, resumed: boolean): void {
+    this.openBackend(connectFrame, resumed).catch((error: unknown) => {
       // The client went away while the backend handshake ran: nothing was refused.
       if (this.state === 'closed') return;
       if (error instanceof NoBackendError) {
@@ -312,6 +333,17 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
   private async openBackend(connectFrame: Buffer, resumed: boolean): Promise<void> {
     await this.env.ensureTenantRoot(this.tenant);
     if (this.state !== 'connecting') return;
+    const hold = this.tenant.hold;
+    if (hold.active) {
+      // Not even the handshake reaches the source ensemble during a cut-over: a session created
+      // there now would be lost with the move.
+      if (hold.expired) this.close('tenant held longer than moveHoldMaxMs');
+      else {
+        this.heldConnect = { frame: connectFrame, resumed };
+        this.metrics.held('moving');
+      }
+      return;
+    }
     // Authenticate as the tenant before anything of the client's: the ensemble's ACLs on the
     // tenant's nodes name this identity. A TLS client's own x509 identity too, which the ensemble
     // only knows by its digest stand-in.
@@ -319,6 +351,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     if (this.x509Subject !== undefined) greeting.push(this.requests.authentication(this.tenant.x509IdentityOf(this.x509Subject)));
     this.abort = new AbortController();
     let backend: BackendSession;
+    hold.handshakes++;
     try {
       backend = await connectBackend(
         this.env.members,
@@ -332,6 +365,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       );
     } finally {
       this.abort = undefined;
+      hold.handshakes--;
     }
     if (this.state !== 'connecting') {
       backend.socket.destroy();
@@ -355,7 +389,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.close('session expired or invalid');
       return;
     }
-    this.toClient(sealedConnectResponse(backend.responseFrame, this.tenant));
+    this.toClient(sealedConnectResponse(backend.responseFrame, this.seal));
     this.sessionId = response.sessionId;
     if (!resumed && response.passwd !== null && !confirmEnsemblePassword(response.sessionId, response.passwd)) {
       this.log.error(
@@ -369,6 +403,7 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
       this.log.info(
         {
           session: sessionHex(response.sessionId),
+          ensemble: this.env.ensemble,
           member: backend.member.key,
           timeout: response.timeOut,
           readOnly: response.readOnly === true,
@@ -525,7 +560,10 @@ export class ClientSession implements AdmissionHost, ReplySink, RequestHost {
     this.watches.clear();
     this.admission.close();
     if (this.env.log.isLevelEnabled('info'))
-      this.log.info({ session: sessionHex(this.sessionId), member: backend?.member.key, reason }, 'connection closed');
+      this.log.info(
+        { session: sessionHex(this.sessionId), ensemble: backend && this.env.ensemble, member: backend?.member.key, reason },
+        'connection closed',
+      );
     this.onClose(this);
   }
 }

@@ -12,7 +12,7 @@ import {
   SESSION_PASSWORD_LENGTH,
 } from 'jute-ts';
 import { sessionHex } from '../observability/logger.ts';
-import type { Tenant } from '../tenancy/tenant.ts';
+import type { SessionSeal } from '../tenancy/session-seal.ts';
 
 export type ConnectVerdict =
   /** Forward `frame` (the client's request, its password unsealed) to the ensemble. */
@@ -21,7 +21,8 @@ export type ConnectVerdict =
   | { readonly expired: string };
 
 /** Throws ProtocolError for anything that is not a ZooKeeper client's ConnectRequest. */
-export function readConnectRequest(frame: Buffer, tenant: Tenant): ConnectVerdict {
+/** `seal`: the tenant's seal on the ensemble the session goes to (Tenant.sealOn). */
+export function readConnectRequest(frame: Buffer, seal: SessionSeal): ConnectVerdict {
   const request = decodeConnectRequest(frame);
   // Every client sends a 16-byte password (zeros for a new session) and nothing after readOnly;
   // anything else is not a ZooKeeper client (a request sent before the handshake, for one).
@@ -30,11 +31,13 @@ export function readConnectRequest(frame: Buffer, tenant: Tenant): ConnectVerdic
   }
   const common = { sessionId: request.sessionId, timeOut: request.timeOut };
   if (request.sessionId === 0n) return { forward: Buffer.from(frame), resumed: false, ...common };
-  // A resumed session's password was sealed for this tenant. Anything else (another tenant's
-  // sealed password, a guess, the ensemble's raw one) is answered "expired" here, as ZooKeeper
-  // would: forwarded, it would make ZooKeeper drop the session's live connection first.
-  const passwd = tenant.seal.unsealFor(request.sessionId, request.passwd);
-  if (passwd === undefined) return { expired: `resume of ${sessionHex(request.sessionId)} with a password not sealed for this tenant` };
+  // A resumed session's password was sealed for this tenant on this ensemble. Anything else
+  // (another tenant's sealed password, a guess, the ensemble's raw one, a session on the
+  // ensemble the tenant moved from) is answered "expired" here, as ZooKeeper would: forwarded, it
+  // would make ZooKeeper drop the session's live connection first.
+  const passwd = seal.unsealFor(request.sessionId, request.passwd);
+  if (passwd === undefined)
+    return { expired: `resume of ${sessionHex(request.sessionId)} with a password not sealed for this tenant on this ensemble` };
   return { forward: encodeConnectRequest({ ...request, passwd }), resumed: true, ...common };
 }
 
@@ -53,7 +56,7 @@ export function expiredConnectResponse(): Buffer {
 const PASSWORD_OFFSET = 4 + 4 + 4 + 8 + 4;
 
 /** The ensemble's ConnectResponse with its password sealed for the tenant (only the tenant can resume the session). */
-export function sealedConnectResponse(responseFrame: Buffer, tenant: Tenant): Buffer {
+export function sealedConnectResponse(responseFrame: Buffer, seal: SessionSeal): Buffer {
   // The usual answer (a 16-byte password, readOnly or not, nothing after it): the sealed password
   // replaces the ensemble's in a copy, the bytes encodeConnectResponse would produce.
   const end = PASSWORD_OFFSET + SESSION_PASSWORD_LENGTH;
@@ -62,9 +65,9 @@ export function sealedConnectResponse(responseFrame: Buffer, tenant: Tenant): Bu
     responseFrame.readInt32BE(PASSWORD_OFFSET - 4) === SESSION_PASSWORD_LENGTH
   ) {
     const sealed = Buffer.from(responseFrame);
-    tenant.seal.seal(responseFrame.subarray(PASSWORD_OFFSET, end)).copy(sealed, PASSWORD_OFFSET);
+    seal.seal(responseFrame.subarray(PASSWORD_OFFSET, end)).copy(sealed, PASSWORD_OFFSET);
     return sealed;
   }
   const response = decodeConnectResponse(responseFrame);
-  return encodeConnectResponse({ ...response, passwd: tenant.seal.seal(response.passwd ?? Buffer.alloc(0)) });
+  return encodeConnectResponse({ ...response, passwd: seal.seal(response.passwd ?? Buffer.alloc(0)) });
 }

@@ -72,6 +72,16 @@ export function digestIdOfAuth(auth: Buffer): string {
   return `${user}:${createHash('sha1').update(text, 'utf8').digest('base64')}`;
 }
 
+/**
+ * The key sealing a tenant's session passwords on one of its ensembles other than the home one:
+ * a session made on another ensemble than the tenant's current one does not unseal, so its resume
+ * is answered "expired" by the proxy (the new ensemble would only refuse it, without an answer,
+ * because the client has seen zxids beyond its own). The home ensemble keeps the tenant's key.
+ */
+export function ensembleSealKey(secret: Buffer, tenant: string, ensemble: string): Buffer {
+  return derive(secret, 'session-seal', `${tenant}/${ensemble}`).subarray(0, 16);
+}
+
 export function tenantSecrets(secret: Buffer, tenant: string): TenantSecrets {
   return {
     identity: digestIdentity(`${TENANT_USER_PREFIX}${tenant}`, derive(secret, 'digest', tenant).toString('base64url')),

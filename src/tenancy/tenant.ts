@@ -3,7 +3,8 @@ import type { Limits } from '../limits/limits.ts';
 import { TenantLimiter } from '../limits/tenant-limiter.ts';
 import { AclPolicy } from './acl-policy.ts';
 import { Chroot } from './chroot.ts';
-import { tenantSecrets, x509Identity, type DigestIdentity } from './credentials.ts';
+import { MoveHold } from './move-hold.ts';
+import { ensembleSealKey, tenantSecrets, x509Identity, type DigestIdentity } from './credentials.ts';
 import { SessionSeal } from './session-seal.ts';
 
 export interface Tenant {
@@ -11,12 +12,17 @@ export interface Tenant {
   readonly chroot: Chroot;
   /** The digest identity every backend session of this tenant authenticates as. */
   readonly identity: DigestIdentity;
+  /** Seals the passwords of the tenant's sessions on the home ensemble. */
   readonly seal: SessionSeal;
+  /** The seal of sessions on the named ensemble; undefined: the home ensemble (`seal`). */
+  readonly sealOn: (ensemble: string | undefined) => SessionSeal;
   readonly acl: AclPolicy;
   /** The digest identity standing for a TLS client's x509 identity (its certificate's subject DN). */
   readonly x509IdentityOf: (dn: string) => DigestIdentity;
   /** This process's view of the tenant's limits: counters, token bucket, current limits. */
   readonly limiter: TenantLimiter;
+  /** Whether a move's cut-over holds the tenant's requests now (this process's view). */
+  readonly hold: MoveHold;
 }
 
 export interface TenantContext {
@@ -36,14 +42,24 @@ export interface TenantSpec {
 export function tenantFromConfig(config: TenantSpec, context: TenantContext): Tenant {
   const { identity, sealKey } = tenantSecrets(context.secret, config.name);
   const x509IdentityOf = x509IdentityCache(context.secret, config.name);
+  const seal = new SessionSeal(sealKey);
+  const seals = new Map<string, SessionSeal>();
+  const sealOn = (ensemble: string | undefined) => {
+    if (ensemble === undefined) return seal;
+    let other = seals.get(ensemble);
+    if (other === undefined) seals.set(ensemble, (other = new SessionSeal(ensembleSealKey(context.secret, config.name, ensemble))));
+    return other;
+  };
   return {
     name: config.name,
     chroot: new Chroot(config.chroot),
     identity,
-    seal: new SessionSeal(sealKey),
+    seal,
+    sealOn,
     acl: new AclPolicy(identity, context.hiddenIdentities, x509IdentityOf),
     x509IdentityOf,
     limiter: new TenantLimiter(context.limits),
+    hold: new MoveHold(),
   };
 }
 
