@@ -5,12 +5,14 @@
  * most headroom by the members' mntr figures, and never on an unreachable one; every tenant's
  * root, identity ACL and quota are on its ensemble only (read on both servers directly), while the
  * desired state and the registry stay on home. A controller replica (real process) serves the
- * placement over the API, and converges a record written before placement existed on home.
+ * placement over the API and the console (in chromium), and converges a record written before
+ * placement existed on home.
  */
 import { OpCode, Perms } from 'jute-ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
@@ -35,6 +37,7 @@ let west: LocalEnsemble | undefined;
 let eastTree: ServerTree;
 let westTree: ServerTree;
 let replica: Replica | undefined;
+let browser: Browser | undefined;
 let work: string;
 let configFile: string;
 let ghost: string;
@@ -64,6 +67,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
   replica?.child.kill('SIGTERM');
   await replica?.exited;
   await Promise.all([eastTree?.close().catch(() => {}), westTree?.close().catch(() => {})]);
@@ -224,6 +228,33 @@ describe('placing tenants on several ensembles', () => {
     expect(await placed('legacy')).toEqual({ east: [true, true], west: [false, false] });
     expect(Object.keys((await registryEntry('legacy'))!).sort()).toEqual(['limits', 'listeners', 'name']);
     expect((await cliJson('tenant', 'show', 'legacy')).ensemble).toBe('east');
+  }, 60_000);
+
+  it("the console offers the ensembles in + Tenant and shows each tenant's ensemble", async () => {
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${replica!.api}/`);
+    await page.fill('#token', API_TOKEN);
+    await page.click('button[type=submit]');
+    await page.locator('nav button[data-tenant=alpha]').waitFor();
+    expect(await page.textContent('nav button[data-tenant=alpha] .hint')).toBe('no cluster, west');
+    expect(await page.$$eval('#new-ensemble option', (options) => options.map((o) => (o as unknown as { value: string }).value))).toEqual([
+      '',
+      'east',
+      'west',
+      'ghost',
+    ]);
+    await page.fill('#new-tenant', 'epsilon');
+    await page.selectOption('#new-ensemble', 'west');
+    await page.click('#tenant-create button');
+    // alpha's page says west and converged too: wait for epsilon's.
+    await page
+      .locator('h2', { hasText: 'Tenant epsilon' })
+      .locator('#converged', { hasText: /^converged$/ })
+      .waitFor();
+    expect(await page.textContent('#ensemble')).toBe('west');
+    expect(await placed('epsilon')).toEqual({ east: [false, false], west: [true, true] });
   }, 60_000);
 
   it("tenant delete removes the root and quota from the tenant's ensemble", async () => {
