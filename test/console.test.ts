@@ -132,6 +132,9 @@ describe('the console, in chromium', () => {
     await converged();
     expect(await page.textContent('#proxy-address')).toBe(address);
     expect(await page.textContent('#bucket')).toBe('flink-cluster-bucket-acme');
+    // One ensemble: nothing to choose in the form; the tenant is on it.
+    expect(await page.textContent('#ensemble')).toBe('default');
+    expect(await page.locator('#new-ensemble').count()).toBe(0);
     await pollUntil(async () => (proxy!.server.listenerAddresses().some((l) => l.tenant === 'acme') ? true : undefined), {
       deadline: Date.now() + 30_000,
       description: 'the proxy serving acme',

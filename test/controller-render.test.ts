@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 /**
  * What the controller accepts and what it renders, without an ensemble: validation messages
  * (exact), the Flink configuration against the platform's fixed settings
@@ -10,9 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseFlinkConfig } from '../src/controller/flink-config.ts';
 import { manifestsYaml, renderCluster, type Manifest } from '../src/controller/manifests.ts';
-import { ControllerSettingsSchema, validateSettings } from '../src/controller/settings.ts';
+import { chooseEnsemble, type EnsembleMeasure } from '../src/controller/placement.ts';
+import { ControllerSettingsSchema, controllerEnsembles, loadSettings, validateSettings } from '../src/controller/settings.ts';
+import { digestIdentity } from '../src/tenancy/credentials.ts';
 import { readConfigFile } from '../src/config/load.ts';
-import { ValidationError } from '../src/controller/errors.ts';
+import { ConflictError, UnavailableError, ValidationError } from '../src/controller/errors.ts';
 import { checkLimits, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from '../src/controller/spec.ts';
 import { validateKubernetesYaml } from './support/kubernetes-schema.ts';
 
@@ -101,6 +104,101 @@ describe('controller settings', () => {
         .sort(),
     );
     expect(readFileSync(join(import.meta.dirname, '..', 'deploy', 'controller.example.yaml'), 'utf8')).toMatch(/^# ensembles:/m);
+  });
+});
+
+describe('several ensembles in the controller settings', () => {
+  it("each ensemble's admin is its own ensembleAdmin[File], else security.ensembleAdmin; capacity defaults fill in", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zkproxy-settings-'));
+    try {
+      writeFileSync(join(dir, 'west-admin'), 'westadmin:west-secret\n');
+      const resolved = controllerEnsembles(
+        validateSettings({
+          ensembles: {
+            east: { members: '10.0.0.1:2181' },
+            west: { members: '10.0.1.1:2181', ensembleAdminFile: join(dir, 'west-admin'), capacity: { znodes: 5000 } },
+            north: { members: '10.0.2.1:2181', ensembleAdmin: 'northadmin:north-secret' },
+          },
+          security: { secret: 'a-secret-of-16-chars-or-more', ensembleAdmin: 'super:super-secret' },
+        }),
+      );
+      expect(resolved.map((e) => [e.name, e.admin?.id])).toEqual([
+        ['east', digestIdentity('super', 'super-secret').id],
+        ['west', digestIdentity('westadmin', 'west-secret').id],
+        ['north', digestIdentity('northadmin', 'north-secret').id],
+      ]);
+      expect(resolved.map((e) => e.capacity)).toEqual([
+        { znodes: 1_000_000, bytes: 1024 ** 3, connections: 10_000 },
+        { znodes: 5000, bytes: 1024 ** 3, connections: 10_000 },
+        { znodes: 1_000_000, bytes: 1024 ** 3, connections: 10_000 },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a capacity key it does not know, or one that is not a positive whole number', () => {
+    const attempt = (capacity: unknown) => () =>
+      validateSettings({
+        ensembles: { east: { members: '10.0.0.1:2181', capacity } },
+        security: { secret: 'a-secret-of-16-chars-or-more' },
+      });
+    expect(attempt({ tenants: 5 })).toThrow(/ensembles\.east\.capacity: Unrecognized key: "tenants"/);
+    expect(attempt({ znodes: 0 })).toThrow(/ensembles\.east\.capacity\.znodes/);
+  });
+
+  it("--ensemble host:port replaces the file's ensembles", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zkproxy-settings-'));
+    try {
+      const file = join(dir, 'controller.json');
+      writeFileSync(
+        file,
+        JSON.stringify({ ensembles: { east: { members: '10.0.0.1:2181' } }, security: { secret: 'a-secret-of-16-chars-or-more' } }),
+      );
+      const loaded = loadSettings({ config: file, ensemble: '127.0.0.1:2181' }, {});
+      expect(controllerEnsembles(loaded).map((e) => [e.name, e.members])).toEqual([['default', [{ host: '127.0.0.1', port: 2181 }]]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('choosing an ensemble by headroom', () => {
+  const capacity = { znodes: 100, bytes: 1000, connections: 10 };
+  const measure = (ensemble: string, headroom: number | null): EnsembleMeasure => ({
+    ensemble,
+    members: [
+      {
+        address: `${ensemble}:2181`,
+        reachable: headroom !== null,
+        state: null,
+        znodes: null,
+        bytes: null,
+        connections: null,
+        error: 'refused',
+      },
+    ],
+    reachable: headroom !== null,
+    znodes: null,
+    bytes: null,
+    connections: null,
+    capacity,
+    usage: headroom === null ? null : { znodes: 1 - headroom, bytes: 0, connections: 0 },
+    headroom,
+  });
+
+  it('takes the most headroom; a tie goes to the ensemble named first; an unreachable one is never taken', () => {
+    expect(chooseEnsemble([measure('east', 0.2), measure('west', 0.7), measure('ghost', null)])).toBe('west');
+    expect(chooseEnsemble([measure('east', 0.5), measure('west', 0.5)])).toBe('east');
+    expect(chooseEnsemble([measure('ghost', null), measure('east', 0.01)])).toBe('east');
+  });
+
+  it('refuses when every reachable ensemble is full (409), and fails when none is reachable (503)', () => {
+    expect(() => chooseEnsemble([measure('east', 0), measure('west', -0.5), measure('ghost', null)])).toThrow(ConflictError);
+    expect(() => chooseEnsemble([measure('east', 0), measure('ghost', null)])).toThrow(
+      'no ensemble has room for a new tenant: east: no headroom (usage {"znodes":1,"bytes":0,"connections":0}); ghost: unreachable (ghost:2181: refused)',
+    );
+    expect(() => chooseEnsemble([measure('ghost', null)])).toThrow(UnavailableError);
   });
 });
 

@@ -84,7 +84,7 @@ export async function runOperation<T>(
     reportError(error);
     code = exitCodeOf(error);
   } finally {
-    await context?.client.close().catch(() => {});
+    await context?.close().catch(() => {});
   }
   process.exit(code);
 }

@@ -1,6 +1,34 @@
-/** `zookeeper-proxy tenant create|update|list|delete`: tenants on the shared ensemble and in the proxies' registry. */
+/** `zookeeper-proxy tenant create|update|list|show|ensembles|delete`: tenants on the shared ensembles and in the proxies' registry. */
 import type { Argv } from 'yargs';
+import { ensembleName } from '../config/config.ts';
+import { formatOutput } from '../controller/output.ts';
+import type { EnsembleMeasure } from '../controller/placement.ts';
 import { keyValues, runOperation, withControllerOptions, type ControllerArgs } from './controller-common.ts';
+
+/**
+ * `tenant create --ensemble <name>` places the tenant; `--ensemble host:port,...` keeps its
+ * meaning on every command (the ensemble to connect to). A name never contains ':', so the
+ * value says which one is meant.
+ */
+function splitEnsembleFlag(args: ControllerArgs): { connection: ControllerArgs; placement: string | undefined } {
+  if (args.ensemble === undefined || !ensembleName.safeParse(args.ensemble).success) return { connection: args, placement: undefined };
+  return { connection: { ...args, ensemble: undefined }, placement: args.ensemble };
+}
+
+/** `tenant ensembles` as a table: one line per ensemble, members as address(state). */
+function ensembleRows(ensembles: (EnsembleMeasure & { home: boolean; tenants: number })[]) {
+  return ensembles.map((e) => ({
+    ensemble: e.ensemble,
+    home: e.home,
+    reachable: e.reachable,
+    tenants: e.tenants,
+    znodes: e.znodes,
+    bytes: e.bytes,
+    connections: e.connections,
+    headroom: e.headroom,
+    members: e.members.map((m) => `${m.address}(${m.state ?? 'unreachable'})`).join(','),
+  }));
+}
 
 export function tenantCommands(yargs: Argv): Argv {
   return yargs
@@ -14,15 +42,27 @@ export function tenantCommands(yargs: Argv): Argv {
             type: 'string',
             describe: 'proxy listener host:port (default: the next free port of platform.tenantListenerPorts)',
           })
+          .option('ensemble', {
+            type: 'string',
+            describe:
+              'the ensemble (a name of ensembles:) to place the tenant on (default: the one with the most headroom); host:port,... instead: the ensemble to connect to, as on every command',
+          })
           .option('limit', {
             type: 'string',
             array: true,
             describe: "limit override key=value (keys as in the proxy's limits:, e.g. maxZnodes=100000)",
           }),
-      (args) =>
-        runOperation(args as ControllerArgs, ({ operations }) =>
-          operations.createTenant({ name: args.name, listener: args.listener, limits: keyValues(args.limit, 'limit') }),
-        ),
+      (args) => {
+        const { connection, placement } = splitEnsembleFlag(args as ControllerArgs);
+        return runOperation(connection, ({ operations }) =>
+          operations.createTenant({
+            name: args.name,
+            listener: args.listener,
+            limits: keyValues(args.limit, 'limit'),
+            ...(placement === undefined ? {} : { ensemble: placement }),
+          }),
+        );
+      },
     )
     .command(
       'update <name>',
@@ -39,6 +79,23 @@ export function tenantCommands(yargs: Argv): Argv {
       'List tenants',
       (command) => withControllerOptions(command),
       (args) => runOperation(args as ControllerArgs, ({ operations }) => operations.list()),
+    )
+    .command(
+      'show <name>',
+      'Show a tenant: its ensemble, listener, limits and ZooKeeper usage, its Flink cluster, its reconcile state (as cluster status)',
+      (command) => withControllerOptions(command).positional('name', { type: 'string', demandOption: true }),
+      (args) => runOperation(args as ControllerArgs, ({ operations }) => operations.status(args.name)),
+    )
+    .command(
+      'ensembles',
+      "List the ensembles tenants are placed on: members, reachability, mntr figures, headroom, tenants (the home ensemble holds the registry and the controller's state)",
+      (command) => withControllerOptions(command),
+      (args) =>
+        runOperation(
+          args as ControllerArgs,
+          ({ operations }) => operations.listEnsembles(),
+          (ensembles) => process.stdout.write(formatOutput(args.output === 'table' ? ensembleRows(ensembles) : ensembles, args.output)),
+        ),
     )
     .command(
       'delete <name>',

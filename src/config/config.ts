@@ -78,6 +78,21 @@ export const EnsembleSchema = z.strictObject({
   ensembleAdmin: z.string().regex(ADMIN_FORMAT, 'ensembleAdmin must be "user:password"').optional(),
   /** File holding this ensemble's ensembleAdmin; used when `ensembleAdmin` is absent. */
   ensembleAdminFile: z.string().optional(),
+  /** What the controller's placement measures this ensemble's usage against (docs/controller.md#placement); the proxy ignores it. */
+  capacity: z
+    .strictObject({
+      /** Znodes (mntr zk_znode_count) the ensemble is meant to hold. */
+      znodes: z.number().int().positive().default(1_000_000),
+      /** Bytes of paths and data (mntr zk_approximate_data_size): the in-memory tree and the snapshots. */
+      bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024 * 1024),
+      /** Client connections summed over its members (mntr zk_num_alive_connections). */
+      connections: z.number().int().positive().default(10_000),
+    })
+    .optional(),
 });
 
 /** Several named ensembles; the first named is the home ensemble (registry, controller state). */

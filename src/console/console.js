@@ -140,7 +140,11 @@ function renderTenantList() {
             onclick: () => selectTenant(tenant.tenant),
           },
           h('span', {}, tenant.tenant),
-          h('span', { class: 'hint' }, tenant.flinkVersion === null ? 'no cluster' : `Flink ${tenant.flinkVersion}`),
+          h(
+            'span',
+            { class: 'hint' },
+            `${tenant.flinkVersion === null ? 'no cluster' : `Flink ${tenant.flinkVersion}`}${state.platform.ensembles.length > 1 ? `, ${tenant.ensemble}` : ''}`,
+          ),
         ),
       ),
     ),
@@ -153,11 +157,13 @@ function tenantCreateForm() {
     event.preventDefault();
     const name = byId('new-tenant').value.trim();
     const listener = byId('new-listener').value.trim();
+    const ensemble = byId('new-ensemble')?.value ?? '';
     byId('new-tenant-problem').textContent = '';
     try {
-      await api('POST', '/v1/tenants', { name, ...(listener === '' ? {} : { listener }) });
+      await api('POST', '/v1/tenants', { name, ...(listener === '' ? {} : { listener }), ...(ensemble === '' ? {} : { ensemble }) });
       byId('new-tenant').value = '';
       byId('new-listener').value = '';
+      if (byId('new-ensemble') !== null) byId('new-ensemble').value = '';
       await refresh();
       selectTenant(name);
     } catch (error) {
@@ -172,6 +178,18 @@ function tenantCreateForm() {
     h('input', { id: 'new-tenant', autocomplete: 'off', placeholder: 'acme' }),
     h('label', { for: 'new-listener' }, 'Proxy listener (optional)'),
     h('input', { id: 'new-listener', autocomplete: 'off', placeholder: 'host:port (default: next free port)' }),
+    // One ensemble: nothing to choose.
+    state.platform.ensembles.length > 1
+      ? [
+          h('label', { for: 'new-ensemble' }, 'Ensemble'),
+          h(
+            'select',
+            { id: 'new-ensemble' },
+            h('option', { value: '' }, 'automatic (most headroom)'),
+            ...state.platform.ensembles.map((ensemble) => h('option', { value: ensemble }, ensemble)),
+          ),
+        ]
+      : '',
     h('p', { class: 'problem', id: 'new-tenant-problem', role: 'alert' }),
     h('button', { type: 'submit', class: 'secondary' }, 'Create tenant'),
   );
@@ -352,6 +370,8 @@ function statusCard(view) {
       h('dd', { id: 'proxy-address' }, cluster.zookeeperAddress),
       h('dt', {}, 'Listener'),
       h('dd', {}, view.listener),
+      h('dt', {}, 'Ensemble'),
+      h('dd', { id: 'ensemble' }, view.ensemble),
       h('dt', {}, 'Chroot'),
       h('dd', {}, view.chroot),
       h('dt', {}, 'Namespace'),

@@ -45,3 +45,11 @@ export class ConflictError extends Error {
     this.name = 'ConflictError';
   }
 }
+
+/** Nothing that could serve the request answers now (HTTP 503, exit 1): e.g. no ensemble reachable to place a tenant on. */
+export class UnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnavailableError';
+  }
+}

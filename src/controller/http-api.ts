@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/config.ts';
 import type { Logger } from '../observability/logger.ts';
 import { ConsoleFiles } from './console-files.ts';
-import { ConflictError, NotFoundError, ValidationError } from './errors.ts';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from './errors.ts';
 import type { ControllerOperations } from './operations.ts';
 import { CLUSTER_DEFAULTS, CLUSTER_MINIMUMS, FLINK_VERSIONS, checkTenantName } from './spec.ts';
 import { tenantTraffic } from './traffic.ts';
@@ -45,7 +45,7 @@ function dryRun(query: URLSearchParams): boolean {
 const deployCluster: Handler = async (ops, [name], body, query) =>
   dryRun(query) ? [200, await ops.deployDryRun(name!, body)] : [202, await ops.deploy(name!, body)];
 
-/** What the console's cluster form needs: versions, zones, defaults and minimums (the API enforces the same). */
+/** What the console's forms need: versions, zones, defaults and minimums (the API enforces the same), the ensembles. */
 const platform: Handler = async (ops) => {
   const { zones, defaultZone } = ops.settings.platform;
   return [
@@ -57,6 +57,8 @@ const platform: Handler = async (ops) => {
       defaults: CLUSTER_DEFAULTS,
       minimums: CLUSTER_MINIMUMS,
       traffic: ops.settings.controller.http.proxyAdmin.length > 0,
+      /** The ensembles a tenant may be placed on, home first (GET /v1/ensembles measures them). */
+      ensembles: ops.ensembles.names,
     },
   ];
 };
@@ -70,6 +72,7 @@ const traffic: Handler = async (ops, [name]) => {
 
 const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
   { method: 'GET', pattern: /^\/v1\/platform$/, handler: platform },
+  { method: 'GET', pattern: /^\/v1\/ensembles$/, handler: async (ops) => [200, await ops.listEnsembles()] },
   { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/traffic$/, handler: traffic },
   { method: 'GET', pattern: /^\/v1\/tenants$/, handler: async (ops) => [200, await ops.list()] },
   { method: 'POST', pattern: /^\/v1\/tenants$/, handler: async (ops, _p, body) => [202, await ops.createTenant(objectBody(body))] },
@@ -138,6 +141,7 @@ export class ControllerApi {
       if (error instanceof ValidationError) return send(res, 400, { error: 'invalid request', problems: error.problems });
       if (error instanceof NotFoundError) return send(res, 404, { error: error.message });
       if (error instanceof ConflictError) return send(res, 409, { error: error.message });
+      if (error instanceof UnavailableError) return send(res, 503, { error: error.message });
       if (error instanceof HttpError) return send(res, error.status, { error: error.message });
       throw error;
     }

@@ -5,19 +5,23 @@
  */
 import { ErrorCode, OpCode } from 'jute-ts';
 import { defaultChroot, formatHostPort, parseHostPort, type HostPort, type LimitsInput } from '../config/config.ts';
-import { ConflictError, NotFoundError, ProblemList } from './errors.ts';
+import type { EnsembleSessions } from './ensemble-sessions.ts';
+import { ConflictError, NotFoundError, ProblemList, ValidationError } from './errors.ts';
 import { renderCluster } from './manifests.ts';
+import { chooseEnsemble, measureEnsemble, type EnsembleMeasure } from './placement.ts';
 import { previewCluster, type ClusterPreview } from './preview.ts';
 import { effectiveLimits } from './reconcile.ts';
 import type { RegistryWriter } from './registry-writer.ts';
 import { fillTenant, type ControllerSettings } from './settings.ts';
 import { checkLimits, checkListener, checkTenantName, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from './spec.ts';
-import type { DesiredStateStore, TenantRecord, TenantStatus } from './store.ts';
+import type { DesiredStateStore, TenantRecord, TenantStatus, Versioned } from './store.ts';
 
 export interface TenantRequest {
   name?: unknown;
   listener?: unknown;
   limits?: unknown;
+  /** The ensemble to place the tenant on; absent: the one with the most headroom (placement.ts). */
+  ensemble?: unknown;
 }
 
 export interface QuotaUsage {
@@ -28,6 +32,8 @@ export interface QuotaUsage {
 export interface TenantView {
   tenant: string;
   listener: string;
+  /** The ensemble holding the tenant's tree. */
+  ensemble: string;
   chroot: string;
   deleting: boolean;
   limits: LimitsInput;
@@ -54,6 +60,7 @@ export interface TenantView {
 export interface TenantSummary {
   tenant: string;
   listener: string;
+  ensemble: string;
   flinkVersion: string | null;
   taskManagers: number | null;
   deleting: boolean;
@@ -65,17 +72,20 @@ export class ControllerOperations {
   readonly registry: RegistryWriter;
   readonly settings: ControllerSettings;
   readonly afterWrite: (tenant: string) => Promise<void>;
+  readonly ensembles: EnsembleSessions;
 
   constructor(
     store: DesiredStateStore,
     registry: RegistryWriter,
     settings: ControllerSettings,
     afterWrite: (tenant: string) => Promise<void>,
+    ensembles: EnsembleSessions,
   ) {
     this.store = store;
     this.registry = registry;
     this.settings = settings;
     this.afterWrite = afterWrite;
+    this.ensembles = ensembles;
   }
 
   async createTenant(request: TenantRequest): Promise<TenantView> {
@@ -84,14 +94,18 @@ export class ControllerOperations {
     if (nameProblem !== undefined) found.problems.push(nameProblem);
     const limits = found.check(() => checkLimits(request.limits));
     const listener = request.listener === undefined ? undefined : found.check(() => checkListener(request.listener));
+    const requested = request.ensemble === undefined ? undefined : found.check(() => this.checkEnsemble(request.ensemble));
     found.throwIfAny();
     const name = request.name as string;
     if ((await this.store.tenant(name)) !== null) throw new ConflictError(`tenant "${name}" already exists`);
+    const ensemble = requested ?? (await this.place());
     const { address, claim } = await this.claimListener(name, listener);
     const record: TenantRecord = {
       name,
       listener: address,
       ...(limits && Object.keys(limits).length > 0 ? { limits } : {}),
+      // The one-ensemble form records none: its records and registry entries stay as they were.
+      ...(this.settings.ensembles === undefined ? {} : { ensemble }),
       cluster: null,
     };
     try {
@@ -102,6 +116,36 @@ export class ControllerOperations {
     }
     await this.afterWrite(name);
     return this.status(name);
+  }
+
+  private checkEnsemble(raw: unknown): string {
+    if (typeof raw !== 'string') throw new ValidationError([`ensemble must be the name of one of: ${this.ensembles.names.join(', ')}`]);
+    return this.ensembles.ensemble(raw).name;
+  }
+
+  /** The ensemble a new tenant goes to: the only one, or the one with the most headroom. */
+  private async place(): Promise<string> {
+    if (this.ensembles.ensembles.length === 1) return this.ensembles.homeName;
+    return chooseEnsemble(await Promise.all(this.ensembles.ensembles.map(measureEnsemble)));
+  }
+
+  /** Every ensemble with its members' mntr figures, headroom and the number of tenants placed on it. */
+  async listEnsembles(): Promise<(EnsembleMeasure & { home: boolean; tenants: number })[]> {
+    const [measures, records] = await Promise.all([Promise.all(this.ensembles.ensembles.map(measureEnsemble)), this.records()]);
+    return measures.map((measure) => ({
+      ...measure,
+      home: measure.ensemble === this.ensembles.homeName,
+      tenants: records.filter((record) => this.ensembles.of(record.value) === measure.ensemble).length,
+    }));
+  }
+
+  private async records(): Promise<Versioned<TenantRecord>[]> {
+    const records: Versioned<TenantRecord>[] = [];
+    for (const name of await this.store.tenantNames()) {
+      const found = await this.store.tenant(name);
+      if (found !== null) records.push(found);
+    }
+    return records;
   }
 
   async updateLimits(name: string, rawLimits: unknown): Promise<TenantView> {
@@ -119,6 +163,8 @@ export class ControllerOperations {
   /** Refused while a Flink cluster is deployed: destroying the cluster is a separate, explicit step. */
   async deleteTenant(name: string): Promise<{ tenant: string; deleted: boolean }> {
     checkTenantName(name);
+    if (await this.store.moving(name))
+      throw new ConflictError(`tenant "${name}" is being moved between ensembles: delete it after the move`);
     await this.store.updateTenant(name, (record) => {
       if (record.cluster !== null)
         throw new ConflictError(
@@ -160,13 +206,13 @@ export class ControllerOperations {
 
   async list(): Promise<TenantSummary[]> {
     const summaries: TenantSummary[] = [];
-    for (const name of await this.store.tenantNames()) {
-      const found = await this.store.tenant(name);
-      if (found === null) continue;
+    for (const found of await this.records()) {
+      const name = found.value.name;
       const status = await this.store.status(name);
       summaries.push({
         tenant: name,
         listener: found.value.listener,
+        ensemble: this.ensembles.of(found.value),
         flinkVersion: found.value.cluster?.flinkVersion ?? null,
         taskManagers: found.value.cluster?.taskManager.instances ?? null,
         deleting: found.value.deleting ?? false,
@@ -190,10 +236,12 @@ export class ControllerOperations {
       listenerPort: port,
       platform: this.settings.platform,
     });
-    const usage = await this.quotaUsage(defaultChroot(name));
+    const ensemble = this.ensembles.of(record);
+    const usage = await this.quotaUsage(ensemble, defaultChroot(name));
     return {
       tenant: name,
       listener: record.listener,
+      ensemble,
       chroot: defaultChroot(name),
       deleting: record.deleting ?? false,
       limits,
@@ -220,10 +268,13 @@ export class ControllerOperations {
     };
   }
 
-  /** ZooKeeper's own running totals for the quota'd root (what the hard quota is checked against). */
-  private async quotaUsage(root: string): Promise<{ count: number; bytes: number } | null> {
-    const reply = await this.store.client.request(OpCode.getData, { path: `/zookeeper/quota${root}/zookeeper_stats`, watch: false });
-    if (reply.err !== ErrorCode.OK) return null;
+  /** ZooKeeper's own running totals for the quota'd root (what the hard quota is checked against); null when unknown or unreachable. */
+  private async quotaUsage(ensemble: string, root: string): Promise<{ count: number; bytes: number } | null> {
+    const reply = await this.ensembles
+      .session(ensemble)
+      .then((client) => client.request(OpCode.getData, { path: `/zookeeper/quota${root}/zookeeper_stats`, watch: false }))
+      .catch(() => null);
+    if (reply === null || reply.err !== ErrorCode.OK) return null;
     const text = (reply.body!.data as Buffer | null)?.toString() ?? '';
     const count = /count=(-?\d+)/.exec(text);
     const bytes = /bytes=(-?\d+)/.exec(text);

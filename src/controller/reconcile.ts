@@ -1,17 +1,21 @@
 /**
  * Converges the world to one tenant's desired state, idempotently (running it twice, or from two
  * places, ends in the same world):
- *  - the tenant root /tenants/<name> with the tenant's ACL identity and hard quota,
- *  - the tenant's entry in the proxies' registry,
+ *  - the tenant root /tenants/<name> with the tenant's ACL identity and hard quota, on the
+ *    tenant's ensemble (the record's `ensemble`, else home),
+ *  - the tenant's entry in the proxies' registry (on home), naming that ensemble,
  *  - the Flink cluster's manifests applied (or removed after destroy), the retained objects applied,
  *  - for a tenant being deleted: manifests, registry entry, tenant root and quota, port claim and
  *    records removed.
+ * While a move of the tenant is under way (store.moving) the mover owns its tree and registry
+ * entry: only the manifests are converged.
  */
 import type { JuteClient } from 'jute-ts/client';
+import type { EnsembleSessions } from './ensemble-sessions.ts';
 import { defaultChroot, parseHostPort, type HostPort } from '../config/config.ts';
 import { layeredLimits, type Limits } from '../limits/limits.ts';
 import { applyQuota } from '../ensemble-admin/quota.ts';
-import { tenantSecrets, type DigestIdentity } from '../tenancy/credentials.ts';
+import { tenantSecrets } from '../tenancy/credentials.ts';
 import { ensureTenantRoot } from '../ensemble-admin/root-keeper.ts';
 import type { ManifestApplier } from './apply.ts';
 import { renderCluster } from './manifests.ts';
@@ -22,11 +26,12 @@ import type { DesiredStateStore, TenantRecord, TenantStatus } from './store.ts';
 import { deleteTree } from './zookeeper.ts';
 
 export interface ReconcilerOptions {
+  /** The home ensemble's session (registry, desired state). */
   client: JuteClient;
+  ensembles: EnsembleSessions;
   store: DesiredStateStore;
   settings: ControllerSettings;
   secret: Buffer;
-  admin: DigestIdentity | undefined;
   applier: ManifestApplier;
   /** Names who reconciled in status records (CLI: "cli@host", controller: its replica id). */
   actor: string;
@@ -68,10 +73,17 @@ export class Reconciler {
         }
         return 'converged';
       }
-      await this.ensureRoot(record);
-      const { maxZnodes, maxBytes } = this.limits(record);
-      // The quota in every entry: a proxy's own default limits must not set another one.
-      await this.registry.upsert({ name, listeners: [record.listener], limits: { ...record.limits, maxZnodes, maxBytes } });
+      if (!(await store.moving(name))) {
+        await this.ensureRoot(record);
+        const { maxZnodes, maxBytes } = this.limits(record);
+        // The quota in every entry: a proxy's own default limits must not set another one.
+        await this.registry.upsert({
+          name,
+          listeners: [record.listener],
+          limits: { ...record.limits, maxZnodes, maxBytes },
+          ...(record.ensemble === undefined ? {} : { ensemble: record.ensemble }),
+        });
+      }
       const listenerPort = (parseHostPort(record.listener) as HostPort).port;
       const { platform } = this.options.settings;
       if (record.cluster !== null) {
@@ -112,16 +124,18 @@ export class Reconciler {
 
   private async ensureRoot(record: TenantRecord): Promise<void> {
     const { maxZnodes, maxBytes } = this.limits(record);
-    await ensureTenantRoot(this.options.client, {
+    const { ensembles } = this.options;
+    const name = ensembles.of(record);
+    await ensureTenantRoot(await ensembles.session(name), {
       root: defaultChroot(record.name),
       identity: tenantSecrets(this.options.secret, record.name).identity,
-      admin: this.options.admin,
+      admin: ensembles.ensemble(name).admin,
       quota: { maxZnodes, maxBytes },
     });
   }
 
   private async removeTenant(record: TenantRecord, status: TenantStatus | null): Promise<void> {
-    const { applier, settings, client, store } = this.options;
+    const { applier, settings, ensembles, store } = this.options;
     const port = (parseHostPort(record.listener) as HostPort).port;
     // Anything rendered has the same object names whatever the spec: render with the last one known.
     const spec = status?.appliedCluster ??
@@ -132,6 +146,7 @@ export class Reconciler {
     // Proxies close the tenant's connections when its entry goes; only then its data.
     await this.registry.remove(record.name);
     const root = defaultChroot(record.name);
+    const client = await ensembles.session(ensembles.of(record));
     await applyQuota(client, root, { maxZnodes: 0, maxBytes: 0 });
     await deleteTree(client, root);
     await store.releasePort(port, record.name);

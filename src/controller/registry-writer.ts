@@ -31,9 +31,17 @@ export class RegistryWriter {
     return (await this.read()).tenants.find((tenant) => tenant.name === name);
   }
 
-  /** Puts `entry` in place of the tenant's current entry (or adds it); true when the document changed. */
+  /**
+   * Puts `entry` in place of the tenant's current entry (or adds it); true when the document
+   * changed. An entry without `hold` keeps the current entry's (a move's cut-over, docs/ensembles.md,
+   * must survive a reconcile); `hold: false` clears it.
+   */
   upsert(entry: RegistryEntry): Promise<boolean> {
-    return this.change((tenants) => [...tenants.filter((tenant) => tenant.name !== entry.name), entry]);
+    return this.change((tenants) => {
+      const { hold: requested, ...rest } = entry;
+      const hold = requested ?? tenants.find((tenant) => tenant.name === entry.name)?.hold;
+      return [...tenants.filter((tenant) => tenant.name !== entry.name), { ...rest, ...(hold ? { hold } : {}) }];
+    });
   }
 
   remove(name: string): Promise<boolean> {
@@ -65,5 +73,7 @@ function asEntry(tenant: TenantConfig): RegistryEntry {
     ...(tenant.chroot === undefined ? {} : { chroot: tenant.chroot }),
     listeners: tenant.listeners.map(formatHostPort),
     ...(tenant.limits === undefined ? {} : { limits: tenant.limits }),
+    ...(tenant.ensemble === undefined ? {} : { ensemble: tenant.ensemble }),
+    ...(tenant.hold === undefined ? {} : { hold: tenant.hold }),
   };
 }

@@ -96,6 +96,8 @@ export class ControllerService {
   private async run(): Promise<void> {
     while (!this.stopped) {
       if (this.context === undefined || this.context.client.closed) {
+        // The lost context's sessions with the other ensembles go with it.
+        await this.context?.close().catch(() => {});
         try {
           await this.connect();
         } catch (error) {
@@ -160,6 +162,6 @@ export class ControllerService {
     this.wake?.();
     await this.running?.catch(() => {});
     await this.election?.stop();
-    await this.context?.client.close();
+    await this.context?.close();
   }
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import {
   ConfigError,
   DEFAULT_ENSEMBLE_NAME,
+  EnsembleSchema,
   LimitsSchema,
   ensembleString,
   ensemblesRecord,
@@ -164,7 +165,11 @@ export function validateSettings(raw: unknown): ControllerSettings {
 export function loadSettings(overrides: SettingsOverrides, env: NodeJS.ProcessEnv = process.env): ControllerSettings {
   const raw: Record<string, unknown> = overrides.config ? readConfigFile(overrides.config) : {};
   const section = (key: string) => (raw[key] ?? {}) as Record<string, unknown>;
-  if (overrides.ensemble) raw.ensemble = overrides.ensemble;
+  if (overrides.ensemble) {
+    // The flag names the one ensemble to use, whatever the file says.
+    raw.ensemble = overrides.ensemble;
+    delete raw.ensembles;
+  }
   if (overrides.secretFile) raw.security = { ...section('security'), secretFile: overrides.secretFile, secret: undefined };
   const security = section('security');
   if (security.secret === undefined && security.secretFile === undefined && env.ZKPROXY_SECRET)
@@ -224,9 +229,47 @@ export function settingsApiToken(settings: ControllerSettings): string | undefin
 
 export function settingsAdmin(settings: ControllerSettings): DigestIdentity | undefined {
   const value = settings.security.ensembleAdmin;
-  if (value === undefined) return undefined;
+  return value === undefined ? undefined : parseAdmin(value);
+}
+
+function parseAdmin(value: string): DigestIdentity {
   const colon = value.indexOf(':');
   return digestIdentity(value.slice(0, colon), value.slice(colon + 1));
+}
+
+const CapacitySchema = EnsembleSchema.shape.capacity.unwrap();
+export type EnsembleCapacity = z.output<typeof CapacitySchema>;
+
+/** An ensemble as the controller uses it: where it is, who administers it, what it is meant to hold. */
+export interface ControllerEnsemble {
+  name: string;
+  members: HostPort[];
+  /** Its own ensembleAdmin[File], else security.ensembleAdmin. */
+  admin: DigestIdentity | undefined;
+  capacity: EnsembleCapacity;
+}
+
+/** settingsEnsembles with each ensemble's admin identity read and its capacity defaults filled in. */
+export function controllerEnsembles(settings: ControllerSettings): ControllerEnsemble[] {
+  return settingsEnsembles(settings).map((ensemble) => {
+    const own =
+      ensemble.ensembleAdmin ??
+      (ensemble.ensembleAdminFile === undefined
+        ? undefined
+        : readAdminFile(`ensembles.${ensemble.name}.ensembleAdminFile`, ensemble.ensembleAdminFile));
+    return {
+      name: ensemble.name,
+      members: ensemble.members,
+      admin: own === undefined ? settingsAdmin(settings) : parseAdmin(own),
+      capacity: ensemble.capacity ?? CapacitySchema.parse({}),
+    };
+  });
+}
+
+function readAdminFile(key: string, file: string): string {
+  const text = readSecretFile(key, file);
+  if (!/^[^:]+:.+$/.test(text)) throw new ConfigError(`${key} ${file}: the file must hold "user:password"`);
+  return text;
 }
 
 /** The ensembles tenants are placed on, in order; the first holds the registry and the controller's state. */

@@ -6,6 +6,7 @@
  *   <root>/status/<name>    what the reconciler last did for it (JSON TenantStatus)
  *   <root>/ports/<port>     claim of a listener port by a tenant (data: the tenant name)
  *   <root>/leader/          leader election candidates
+ *   <root>/moves/<name>     a move of the tenant between ensembles under way (written by the mover, docs/ensembles.md)
  *
  * Every write is a create or a compare-and-set on the znode version, so concurrent CLI calls,
  * API calls and controller replicas never lose each other's updates.
@@ -22,6 +23,11 @@ export interface TenantRecord {
   /** The tenant's proxy listener, "host:port", as published in the registry. */
   listener: string;
   limits?: LimitsInput;
+  /**
+   * The ensemble (a name of the controller's `ensembles`) holding the tenant's tree. Absent: the
+   * home ensemble (records made before placement, and every record of the one-ensemble form).
+   */
+  ensemble?: string;
   /** The Flink cluster the tenant should have; null: none (never deployed, or destroyed). */
   cluster: ClusterSpec | null;
   /** Set by `tenant delete`: the reconciler removes everything, then this record. */
@@ -71,6 +77,9 @@ export class DesiredStateStore {
   get leaderPath(): string {
     return `${this.root}/leader`;
   }
+  get movesPath(): string {
+    return `${this.root}/moves`;
+  }
 
   async init(): Promise<void> {
     for (const path of [this.tenantsPath, this.statusPath, this.portsPath, this.leaderPath]) await ensurePath(this.client, path, this.acl);
@@ -112,6 +121,11 @@ export class DesiredStateStore {
   /** Removes the record if it is still at `version`; false when it changed meanwhile. */
   removeTenant(name: string, version: number): Promise<boolean> {
     return deleteNode(this.client, `${this.tenantsPath}/${name}`, version);
+  }
+
+  /** Whether a move of the tenant between ensembles is under way: the mover owns its tree and registry entry until it ends. */
+  async moving(name: string): Promise<boolean> {
+    return (await readNode(this.client, `${this.movesPath}/${name}`)) !== null;
   }
 
   async status(name: string): Promise<TenantStatus | null> {
