@@ -126,6 +126,16 @@ describe('copyTree', () => {
     await create(target, `${root}/only-on-target`, null);
     await create(target, `${root}/only-on-target/child`, null);
 
+    const found = await verify(source, target, root);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { path: `${root}/g0/n1`, kind: 'data', detail: expect.any(String) },
+        { path: `${root}/g0/n2`, kind: 'acl', detail: expect.any(String) },
+        { path: `${root}/g0/n1/only-on-target`, kind: 'extra', detail: 'not on the source' },
+        { path: `${root}/only-on-target`, kind: 'extra', detail: 'not on the source' },
+      ]),
+    );
+
     const second = await copyTree(source, target, root);
 
     expect(await verify(source, target, root)).toEqual([]);
@@ -133,6 +143,25 @@ describe('copyTree', () => {
     expect(second.counts.created).toBeLessThan(2001 - 1000 + 1);
     expect(second.counts).toMatchObject({ dataSet: 1, aclSet: 1, deleted: 3 });
     expect(second.ledger.size).toBe(2001);
+  });
+
+  it('a copy whose sessions die mid-way (as with kill -9 of the mover) converges when run again over new sessions', async () => {
+    const root = '/tenants/killed';
+    await createParents(source, root);
+    await createWideTree(source, root, 1500);
+    const [doomedSource, doomedTarget] = await Promise.all([adminSession(sourceEnsemble), adminSession(targetEnsemble)]);
+    const first = copyTree(doomedSource, doomedTarget, root, {
+      onProgress: (counts) => {
+        if (counts.created >= 700) [doomedSource, doomedTarget].forEach((client) => client.destroy('mover killed'));
+      },
+    });
+    await expect(first).rejects.toThrow('mover killed');
+    expect((await verify(source, target, root)).length).toBeGreaterThan(0);
+
+    const again = await copyTree(source, target, root);
+
+    expect(await verify(source, target, root)).toEqual([]);
+    expect(again.ledger.size).toBe(1501);
   });
 });
 
@@ -203,7 +232,7 @@ describe('syncPass', () => {
 });
 
 describe('cversion continuity', () => {
-  it('a sequential child created on the target after the copy, and after a sync pass, is numbered above the last one the source handed out', async () => {
+  it('a sequential child created on the target after the copy, and after a sync pass, is numbered above the last one the source handed out; verify() reports a target cversion left behind', async () => {
     const root = '/tenants/queues';
     await createParents(source, `${root}/queue`);
     await create(source, `${root}/queue/keep`, null);
@@ -215,6 +244,7 @@ describe('cversion continuity', () => {
     await target.call(OpCode.delete, { path: onTarget, version: -1 });
 
     const lastBeforeSync = await churnSequentials(source, `${root}/queue`, 700);
+    expect(await verify(source, target, root)).toEqual([{ path: `${root}/queue`, kind: 'cversion', detail: expect.any(String) }]);
     await syncPass(source, target, ledger);
     const afterSync = await create(target, `${root}/queue/item-`, null, CreateMode.PERSISTENT_SEQUENTIAL);
     expect(sequenceOf(afterSync)).toBeGreaterThan(sequenceOf(lastBeforeSync));
