@@ -143,9 +143,12 @@ class HaWorkload {
   private running: Promise<void> | undefined;
 
   private readonly address: string;
+  /** false: a standby that only takes part in the leader latch. */
+  private readonly writes: boolean;
 
-  constructor(address: string) {
+  constructor(address: string, writes = true) {
     this.address = address;
+    this.writes = writes;
   }
 
   async start(): Promise<void> {
@@ -188,6 +191,10 @@ class HaWorkload {
         continue;
       }
       const client = this.client;
+      if (!this.writes) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
       try {
         this.jobs.push(await client.create('/jobgraphs/job-', 'graph', zookeeper.CreateMode.PERSISTENT_SEQUENTIAL));
         const stat = await client.exists('/counter');
@@ -218,9 +225,12 @@ const sequence = (name: string) => Number(name.slice(-10));
 describe('tenant move between two ensembles', () => {
   it('moves a tenant under an HA workload: every acknowledged write on west, counter and sequences continued, one expiry, the bystander untouched, east emptied', async () => {
     const workload = new HaWorkload(proxy!.address('flink'));
+    const standby = new HaWorkload(proxy!.address('flink'), false);
     const bystander = await connectClient(proxy!.address('bystander'));
     try {
       await workload.start();
+      await standby.start();
+      expect([await workload.leads(), await standby.leads()]).toEqual([true, false]);
       await bystander.create('/kept', 'before');
       const bystanderSession = bystander.raw.getSessionId().toString('hex');
       await waitFor('the workload writes', () => workload.jobs.length >= 20);
@@ -234,12 +244,14 @@ describe('tenant move between two ensembles', () => {
       const afterMove = workload.jobs.length;
       await waitFor(
         'the workload writes again on west',
-        () => workload.jobs.length >= afterMove + 20 && workload.sessions.length === 2,
+        () => workload.jobs.length >= afterMove + 20 && workload.sessions.length === 2 && standby.sessions.length === 2,
         30_000,
       );
-      await workload.stop();
-      expect(workload.expiries).toBe(1);
-      expect(await workload.leads()).toBe(true); // re-elected with its new session
+      await Promise.all([workload.stop(), standby.stop()]);
+      expect([workload.expiries, standby.expiries]).toEqual([1, 1]);
+      // The old latch nodes went with the old sessions; exactly one of the new sessions leads.
+      expect((await westTree.children('/tenants/flink/latch'))!.length).toBe(2);
+      expect([await workload.leads(), await standby.leads()].filter(Boolean)).toHaveLength(1);
 
       const jobsOnWest = new Set((await westTree.children('/tenants/flink/jobgraphs'))!);
       for (const job of workload.jobs) expect(jobsOnWest.has(job.slice('/jobgraphs/'.length))).toBe(true);
@@ -263,6 +275,7 @@ describe('tenant move between two ensembles', () => {
       expect(await eastTree.exists('/tenants/bystander/kept')).toBe(true);
     } finally {
       workload.close();
+      standby.close();
       bystander.close();
     }
   }, 60_000);

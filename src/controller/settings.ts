@@ -74,6 +74,12 @@ export const ControllerSettingsSchema = z.strictObject({
       sessionTimeoutMs: z.number().int().positive().default(10_000),
       /** How long a move's cut-over waits for every proxy replica to hold the tenant; then it rolls back (below the proxies' moveHoldMaxMs). */
       moveHoldWaitMs: z.number().int().positive().default(5000),
+      /**
+       * Compare the whole tree on both ensembles (verify) inside the hold, before the switch; the
+       * pause then grows by about 0.4 ms per znode (docs/ensembles.md "Move: cut-over"). false:
+       * the final sync pass alone decides.
+       */
+      moveVerify: z.boolean().default(true),
       http: z
         .strictObject({
           /** HTTP API listener, or null for none. */

@@ -39,8 +39,11 @@ export interface MoveRecord {
   /** Sync passes run before the hold, and the nodes the last one changed. */
   passes: number;
   lastPassChanged: number | null;
-  /** Hold written → switch written. */
+  /** Hold written → switch written, and its parts: replicas holding, the final pass, verify. */
   pauseMs: number | null;
+  holdWaitMs: number | null;
+  finalPassMs: number | null;
+  verifyMs: number | null;
   /** Times the move was resumed after its mover died. */
   resumes: number;
   /** Why the last attempt rolled back or failed. */
@@ -106,6 +109,9 @@ export class TenantMover {
       passes: 0,
       lastPassChanged: null,
       pauseMs: null,
+      holdWaitMs: null,
+      finalPassMs: null,
+      verifyMs: null,
       resumes: 0,
       error: null,
     };
@@ -195,12 +201,18 @@ export class TenantMover {
     await this.registry.setHold(record.tenant, true);
     try {
       await this.waitForReplicas(record.tenant, await this.registry.version());
-      current = await this.enter(current, 'final');
+      const holding = performance.now();
+      current = await this.enter(current, 'final', { holdWaitMs: Math.round(holding - holdWritten) });
       await syncPass(source, target, ledger);
-      const differences = await verify(source, target, root);
+      const synced = performance.now();
+      const differences = this.settings.controller.moveVerify ? await verify(source, target, root) : [];
       if (differences.length > 0)
         throw new Error(`${differences.length} differences after the final pass, e.g. ${JSON.stringify(differences[0])}`);
-      current = await this.enter(current, 'switch');
+      current = {
+        ...current,
+        finalPassMs: Math.round(synced - holding),
+        verifyMs: this.settings.controller.moveVerify ? Math.round(performance.now() - synced) : null,
+      };
     } catch (error) {
       await this.rollBack(current, (error as Error).message);
       throw new MoveRolledBack(`move of tenant "${record.tenant}" rolled back: ${(error as Error).message}`);
