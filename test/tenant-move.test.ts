@@ -16,14 +16,13 @@ import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEnsemble } from '../src/embedded/ensemble.ts';
 import { reserveFreePorts } from '../src/embedded/free-ports.ts';
-import { startReplica, type Replica } from './support/controller-replica.ts';
+import { CLI, controllerCliJson } from './support/controller-cli.ts';
+import { apiCaller, startReplica, type Replica } from './support/controller-replica.ts';
 import { startInProcessProxy, TEST_SECRET, type InProcessProxy } from './support/proxy.ts';
-import { expectSuccess, runProcess, type RunResult } from './support/run-process.ts';
 import { waitFor } from './support/limits.ts';
 import { ServerTree } from './support/server-tree.ts';
 import { connectClient, type TestClient } from './support/zookeeper-client.ts';
 
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 const REGISTRY = '/zkproxy/registry';
 const REPLICAS = '/zkproxy/replicas';
 const MOVES = '/zkproxy/controller/moves';
@@ -85,16 +84,7 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function cli(...args: string[]): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], {
-    env: { ZKPROXY_SECRET: TEST_SECRET },
-    timeoutMs: 60_000,
-  });
-}
-
-async function cliJson<T = Record<string, any>>(...args: string[]): Promise<T> {
-  return JSON.parse(expectSuccess(`zookeeper-proxy ${args.join(' ')}`, await cli(...args)).stdout) as T;
-}
+const cliJson = (...args: string[]) => controllerCliJson(configFile, ...args);
 
 /** A mover as a child process this test can kill -9. */
 function spawnMover(...args: string[]): { child: ChildProcess; exited: Promise<number | null> } {
@@ -338,20 +328,14 @@ describe('tenant move between two ensembles', () => {
     }
   }, 60_000);
 
-  it('the API starts a move (202), shows it, and refuses a second one while it runs', async () => {
+  it('the API starts a move (202), refuses a bad target and a second move, and GET ./move is 404 once the tenant is on west', async () => {
     replica = await startReplica(configFile, { ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN });
-    const api = async (method: string, path: string, body?: unknown) => {
-      const response = await fetch(`${replica!.api}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      return { status: response.status, body: (await response.json()) as any };
-    };
+    const api = apiCaller(replica, API_TOKEN);
     expect((await api('POST', '/v1/tenants/api/move', { to: 'nowhere' })).status).toBe(400);
     expect((await api('POST', '/v1/tenants/api/move', { to: 'east' })).status).toBe(409);
     const started = await api('POST', '/v1/tenants/api/move', { to: 'west' });
     expect(started).toMatchObject({ status: 202, body: { tenant: 'api', from: 'east', to: 'west' } });
+    expect((await api('POST', '/v1/tenants/api/move', { to: 'west' })).status).toBe(409);
     await waitFor('the move ends', async () => (await api('GET', '/v1/tenants/api/move')).status === 404, 30_000);
     expect((await api('GET', '/v1/tenants/api')).body).toMatchObject({ ensemble: 'west' });
     expect(await eastTree.exists('/tenants/api')).toBe(false);
