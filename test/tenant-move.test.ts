@@ -328,7 +328,7 @@ describe('tenant move between two ensembles', () => {
     }
   }, 60_000);
 
-  it('the API starts a move (202), refuses a bad target and a second move, and GET ./move is 404 once the tenant is on west', async () => {
+  it('the API starts a move (202), refuses a bad target and a second move, and GET of the move is 404 once the tenant is on west', async () => {
     replica = await startReplica(configFile, { ZKPROXY_SECRET: TEST_SECRET, ZKPROXY_API_TOKEN: API_TOKEN });
     const api = apiCaller(replica, API_TOKEN);
     expect((await api('POST', '/v1/tenants/api/move', { to: 'nowhere' })).status).toBe(400);
