@@ -1,4 +1,4 @@
-/** `zookeeper-proxy tenant create|update|list|show|ensembles|delete`: tenants on the shared ensembles and in the proxies' registry. */
+/** `zookeeper-proxy tenant create|update|list|show|ensembles|move|delete`: tenants on the shared ensembles and in the proxies' registry. */
 import type { Argv } from 'yargs';
 import { ensembleName } from '../config/config.ts';
 import { formatOutput } from '../controller/output.ts';
@@ -95,6 +95,24 @@ export function tenantCommands(yargs: Argv): Argv {
           args as ControllerArgs,
           ({ operations }) => operations.listEnsembles(),
           (ensembles) => process.stdout.write(formatOutput(args.output === 'table' ? ensembleRows(ensembles) : ensembles, args.output)),
+        ),
+    )
+    .command(
+      'move <name>',
+      "Move a tenant to another ensemble while its clients keep working (copy, sync, hold, switch, source removed); prints the move's record with its figures",
+      (command) =>
+        withControllerOptions(command)
+          .positional('name', { type: 'string', demandOption: true })
+          .option('to', { type: 'string', describe: 'the ensemble (a name of ensembles:) to move the tenant to' })
+          .option('resume', { type: 'boolean', default: false, describe: 'continue a move whose mover died, from its recorded phase' })
+          .option('abort', {
+            type: 'boolean',
+            default: false,
+            describe: 'roll back a move before its switch: hold cleared, the copy on the target deleted',
+          }),
+      (args) =>
+        runOperation(args as ControllerArgs, ({ operations }) =>
+          operations.moveTenant(args.name, { to: args.to, resume: args.resume, abort: args.abort }),
         ),
     )
     .command(

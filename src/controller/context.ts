@@ -9,6 +9,7 @@ import { Reconciler } from './reconcile.ts';
 import { RegistryWriter } from './registry-writer.ts';
 import { controllerEnsembles, settingsSecret, type ControllerSettings } from './settings.ts';
 import { DesiredStateStore } from './store.ts';
+import { TenantMover } from './tenant-move.ts';
 import { connectEnsemble } from './zookeeper.ts';
 
 export interface ControllerContext {
@@ -45,7 +46,8 @@ export async function openContext(settings: ControllerSettings, actor: string, c
     const registry = new RegistryWriter(client, settings.registry.path, acl);
     const reconciler = new Reconciler({ client, ensembles, store, settings, secret, applier: createApplier(settings.apply), actor });
     const afterWrite = convergeAfterWrite ? async (tenant: string) => void (await reconciler.converge(tenant)) : async () => {};
-    const operations = new ControllerOperations(store, registry, settings, afterWrite, ensembles);
+    const mover = new TenantMover({ store, registry, ensembles, settings, reconciler });
+    const operations = new ControllerOperations(store, registry, settings, afterWrite, ensembles, mover);
     return { client, ensembles, store, registry, reconciler, operations, close };
   } catch (error) {
     client.destroy('setup failed');

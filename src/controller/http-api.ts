@@ -70,6 +70,20 @@ const traffic: Handler = async (ops, [name]) => {
   return [200, await tenantTraffic(name!, proxies)];
 };
 
+/** POST /v1/tenants/<name>/move {"to": "<ensemble>"}: recorded and started (202), run by this replica. */
+const startMove =
+  (log: Logger): Handler =>
+  async (ops, [name], body) => [
+    202,
+    await ops.startMove(name!, objectBody(body), (error) => log.error({ tenant: name, err: error.message }, 'tenant move failed')),
+  ];
+
+const routes = (log: Logger): { method: string; pattern: RegExp; handler: Handler }[] => [
+  ...ROUTES,
+  { method: 'POST', pattern: /^\/v1\/tenants\/([^/]+)\/move$/, handler: startMove(log) },
+  { method: 'GET', pattern: /^\/v1\/tenants\/([^/]+)\/move$/, handler: async (ops, [name]) => [200, await ops.moveStatus(name!)] },
+];
+
 const ROUTES: { method: string; pattern: RegExp; handler: Handler }[] = [
   { method: 'GET', pattern: /^\/v1\/platform$/, handler: platform },
   { method: 'GET', pattern: /^\/v1\/ensembles$/, handler: async (ops) => [200, await ops.listEnsembles()] },
@@ -99,9 +113,11 @@ export class ControllerApi {
   private readonly server: Server;
   private readonly tokenDigest: Buffer;
   private readonly console = new ConsoleFiles();
+  private readonly routes: ReturnType<typeof routes>;
 
   constructor(backend: ApiBackend, token: string, log: Logger) {
     // Compare digests: equal length for timingSafeEqual whatever the presented token's length.
+    this.routes = routes(log);
     this.tokenDigest = createHash('sha256').update(token).digest();
     this.server = createServer((req, res) => {
       this.handle(backend, req, res).catch((error: unknown) => {
@@ -125,9 +141,9 @@ export class ControllerApi {
       res.setHeader('www-authenticate', 'Bearer');
       return send(res, 401, { error: 'missing or wrong bearer token' });
     }
-    const route = ROUTES.find((r) => r.pattern.test(url.pathname) && r.method === req.method);
+    const route = this.routes.find((r) => r.pattern.test(url.pathname) && r.method === req.method);
     if (route === undefined) {
-      const known = ROUTES.some((r) => r.pattern.test(url.pathname));
+      const known = this.routes.some((r) => r.pattern.test(url.pathname));
       return send(res, known ? 405 : 404, { error: known ? `method ${req.method} not allowed here` : 'not found' });
     }
     try {

@@ -15,6 +15,7 @@ import type { RegistryWriter } from './registry-writer.ts';
 import { fillTenant, type ControllerSettings } from './settings.ts';
 import { checkLimits, checkListener, checkTenantName, resolveClusterSpec, tenantNameProblem, type ClusterSpec } from './spec.ts';
 import type { DesiredStateStore, TenantRecord, TenantStatus, Versioned } from './store.ts';
+import type { MoveRecord, TenantMover } from './tenant-move.ts';
 
 export interface TenantRequest {
   name?: unknown;
@@ -73,6 +74,7 @@ export class ControllerOperations {
   readonly settings: ControllerSettings;
   readonly afterWrite: (tenant: string) => Promise<void>;
   readonly ensembles: EnsembleSessions;
+  readonly mover: TenantMover;
 
   constructor(
     store: DesiredStateStore,
@@ -80,7 +82,9 @@ export class ControllerOperations {
     settings: ControllerSettings,
     afterWrite: (tenant: string) => Promise<void>,
     ensembles: EnsembleSessions,
+    mover: TenantMover,
   ) {
+    this.mover = mover;
     this.store = store;
     this.registry = registry;
     this.settings = settings;
@@ -202,6 +206,34 @@ export class ControllerOperations {
     await this.store.updateTenant(name, (record) => ({ ...record, cluster: null }));
     await this.afterWrite(name);
     return this.status(name);
+  }
+
+  /** `tenant move`: runs the move (or its resume, or its roll-back) to its end in this process. */
+  moveTenant(name: string, request: { to?: unknown; resume?: boolean; abort?: boolean }): Promise<MoveRecord> {
+    checkTenantName(name);
+    if (request.resume && request.abort) throw new ValidationError(['--resume and --abort exclude each other']);
+    if (request.abort) return this.mover.abort(name);
+    if (request.resume) return this.mover.resume(name);
+    return this.mover.move(name, request.to);
+  }
+
+  /**
+   * The API's move: validated and recorded at once (the answer), then run in the background by
+   * this replica; GET the move until it is gone and the tenant names the target. A replica that
+   * dies leaves the record for `tenant move --resume`.
+   */
+  async startMove(name: string, body: Record<string, unknown>, onFailure: (error: Error) => void): Promise<MoveRecord> {
+    checkTenantName(name);
+    const record = await this.mover.begin(name, body.to);
+    this.mover.run(name).catch(onFailure);
+    return record;
+  }
+
+  async moveStatus(name: string): Promise<MoveRecord> {
+    checkTenantName(name);
+    const found = await this.mover.record(name);
+    if (found === null) throw new NotFoundError(`no move of tenant "${name}" is under way`);
+    return found.value;
   }
 
   async list(): Promise<TenantSummary[]> {

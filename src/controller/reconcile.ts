@@ -122,7 +122,8 @@ export class Reconciler {
     };
   }
 
-  private async ensureRoot(record: TenantRecord): Promise<void> {
+  /** The tenant root, identity ACL and quota on the record's ensemble (a move passes the target's). */
+  async ensureRoot(record: TenantRecord): Promise<void> {
     const { maxZnodes, maxBytes } = this.limits(record);
     const { ensembles } = this.options;
     const name = ensembles.of(record);

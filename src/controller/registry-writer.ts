@@ -44,6 +44,21 @@ export class RegistryWriter {
     });
   }
 
+  /** Sets or clears the tenant's `hold` (a move's cut-over); false when it has no entry or nothing changed. */
+  setHold(name: string, hold: boolean): Promise<boolean> {
+    return this.change((tenants) => tenants.map((t) => (t.name !== name ? t : withHold({ ...t }, hold))));
+  }
+
+  /** A move's switch, in ONE write: the tenant's entry names `ensemble` and its hold is cleared. */
+  retarget(name: string, ensemble: string): Promise<boolean> {
+    return this.change((tenants) => tenants.map((t) => (t.name !== name ? t : withHold({ ...t, ensemble }, false))));
+  }
+
+  /** The registry znode's version now (-1: no registry yet). */
+  async version(): Promise<number> {
+    return (await readNode(this.client, this.path))?.version ?? -1;
+  }
+
   remove(name: string): Promise<boolean> {
     return this.change((tenants) => tenants.filter((tenant) => tenant.name !== name));
   }
@@ -64,6 +79,11 @@ export class RegistryWriter {
       if (await setNode(this.client, this.path, serializeRegistry({ revision: current.revision + 1, tenants }), node.version)) return true;
     }
   }
+}
+
+function withHold(entry: RegistryEntry, hold: boolean): RegistryEntry {
+  const { hold: _dropped, ...rest } = entry;
+  return hold ? { ...rest, hold: true } : rest;
 }
 
 /** A parsed entry back in its document form (listeners as "host:port" text). */

@@ -57,7 +57,13 @@ export const ControllerSettingsSchema = z.strictObject({
    */
   defaultLimits: LimitsSchema.prefault({}),
   /** The proxies' tenant registry znode (proxy config `registry.path`). */
-  registry: z.strictObject({ path: absolutePath.default(DEFAULT_REGISTRY_PATH) }).prefault({}),
+  registry: z
+    .strictObject({
+      path: absolutePath.default(DEFAULT_REGISTRY_PATH),
+      /** Where the proxies keep their replica records (proxy config `registry.replicasPath`): a move waits on them. */
+      replicasPath: absolutePath.default('/zkproxy/replicas'),
+    })
+    .prefault({}),
   controller: z
     .strictObject({
       /** Platform path holding desired state, status and the leader election. */
@@ -66,6 +72,14 @@ export const ControllerSettingsSchema = z.strictObject({
       reconcileIntervalMs: z.number().int().positive().default(30_000),
       /** Session timeout of the controller's ZooKeeper session: how fast a dead leader is replaced. */
       sessionTimeoutMs: z.number().int().positive().default(10_000),
+      /** How long a move's cut-over waits for every proxy replica to hold the tenant; then it rolls back (below the proxies' moveHoldMaxMs). */
+      moveHoldWaitMs: z.number().int().positive().default(5000),
+      /**
+       * Compare the whole tree on both ensembles (verify) inside the hold, before the switch; the
+       * pause then grows by about 0.4 ms per znode (docs/ensembles.md "Move: cut-over"). false:
+       * the final sync pass alone decides.
+       */
+      moveVerify: z.boolean().default(true),
       http: z
         .strictObject({
           /** HTTP API listener, or null for none. */

@@ -37,3 +37,15 @@ export async function startReplica(configFile: string, env: Record<string, strin
     });
   });
 }
+
+/** A caller of a replica's API with a bearer token: status and JSON body of each answer. */
+export function apiCaller(replica: Replica, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const response = await fetch(`${replica.api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+}
