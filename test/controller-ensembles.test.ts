@@ -19,11 +19,10 @@ import { reserveFreePorts } from '../src/embedded/free-ports.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
 import { digestIdentity, tenantSecrets } from '../src/tenancy/credentials.ts';
 import { startReplica, type Replica } from './support/controller-replica.ts';
+import { controllerCli, controllerCliJson } from './support/controller-cli.ts';
 import { TEST_SECRET } from './support/proxy.ts';
-import { expectSuccess, runProcess, type RunResult } from './support/run-process.ts';
 import { ServerTree } from './support/server-tree.ts';
 
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 const REGISTRY = '/zkproxy/registry';
 const CONTROLLER_ROOT = '/zkproxy/controller';
 const API_TOKEN = 'ensembles-test-token-0123456789';
@@ -75,16 +74,8 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-function cli(...args: string[]): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], {
-    env: { ZKPROXY_SECRET: TEST_SECRET },
-    timeoutMs: 60_000,
-  });
-}
-
-async function cliJson<T = Record<string, any>>(...args: string[]): Promise<T> {
-  return JSON.parse(expectSuccess(`zookeeper-proxy ${args.join(' ')}`, await cli(...args)).stdout) as T;
-}
+const cli = (...args: string[]) => controllerCli(configFile, ...args);
+const cliJson = <T = Record<string, any>>(...args: string[]) => controllerCliJson<T>(configFile, ...args);
 
 async function registryEntry(name: string): Promise<Record<string, unknown> | undefined> {
   const document = JSON.parse((await eastTree.data(REGISTRY))!.toString()) as { tenants: Record<string, unknown>[] };

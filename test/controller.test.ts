@@ -14,11 +14,11 @@ import { reserveFreePorts } from '../src/embedded/free-ports.ts';
 import { pollUntil } from '../src/embedded/poll.ts';
 import { startReplica, type Replica } from './support/controller-replica.ts';
 import { compileJava, runJava, type CompiledJava } from './support/java.ts';
+import { controllerCli, controllerCliJson } from './support/controller-cli.ts';
 import { TEST_SECRET, startInProcessProxy, type InProcessProxy } from './support/proxy.ts';
-import { describeRun, expectSuccess, resultLine, runProcess, type RunResult } from './support/run-process.ts';
+import { describeRun, resultLine } from './support/run-process.ts';
 import { ServerTree } from './support/server-tree.ts';
 
-const CLI = join(import.meta.dirname, '..', 'src', 'cli.ts');
 const REGISTRY = '/zkproxy/registry';
 const JOB_ID = 'a2c5b1d3e4f5061728394a5b6c7d8e9f';
 const API_TOKEN = 'test-api-token-0123456789';
@@ -63,17 +63,8 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** `zookeeper-proxy <args> --config <file> -o json` as a child process (asynchronous: the proxy shares this event loop). */
-function cli(...args: string[]): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI, ...args, '--config', configFile, '-o', 'json'], {
-    env: { ZKPROXY_SECRET: TEST_SECRET },
-    timeoutMs: 60_000,
-  });
-}
-
-async function cliJson<T = Record<string, any>>(...args: string[]): Promise<T> {
-  return JSON.parse(expectSuccess(`zookeeper-proxy ${args.join(' ')}`, await cli(...args)).stdout) as T;
-}
+const cli = (...args: string[]) => controllerCli(configFile, ...args);
+const cliJson = <T = Record<string, any>>(...args: string[]) => controllerCliJson<T>(configFile, ...args);
 
 async function registryTenants(): Promise<string[]> {
   if (!(await tree.exists(REGISTRY))) return [];
